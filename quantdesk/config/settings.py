@@ -1,0 +1,140 @@
+"""Settings: environment ``QUANTDESK_*``, an optional ``.env``, an optional TOML file.
+
+Precedence, highest first: environment variables, ``.env`` in the working
+directory, the TOML file (``QUANTDESK_CONFIG``, default ``./quantdesk.toml``),
+then the defaults below. Settings are validated once at start; an invalid one
+raises :class:`~quantdesk.errors.ConfigError` naming the setting, e.g.
+``QUANTDESK_API_PORT: must be between 1 and 65535 (got 70000)``.
+
+Secrets (broker credentials, API tokens, passwords) are read only from the
+environment or ``.env``, never from the TOML file, and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from quantdesk.errors import ConfigError
+
+ENV_PREFIX = "QUANTDESK_"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``[quantdesk]`` (or top-level keys) from the TOML config file."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG", "quantdesk.toml"))
+        self._data: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"QUANTDESK_CONFIG: {path} is not valid TOML ({exc})") from exc
+            self._data = raw.get("quantdesk", raw)
+        elif f"{ENV_PREFIX}CONFIG" in os.environ:
+            raise ConfigError(f"QUANTDESK_CONFIG: file {path} does not exist")
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; each maps to ``QUANTDESK_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where SQLite, captures and exports live.")
+    database_url: str = Field(
+        "",
+        description="sqlite:///path.db or postgresql://user@host/db; empty = SQLite in data_dir.",
+    )
+    api_host: str = Field("127.0.0.1", description="Address the API server binds to.")
+    api_port: int = Field(8000, description="Port of the API server.")
+    market: Literal["cn", "us"] = Field("cn", description="Default market: cn (A-shares) or us.")
+    seed: int = Field(42, description="Random seed of the market simulator.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    backfill_days: int = Field(30, description="Days backfilled by `run` on an empty store.")
+    sim_speed: float = Field(1.0, description="Simulator speed multiple of real time.")
+    sim_market_correlation: float = Field(0.5, description="Weight of the market factor.")
+    sim_sector_correlation: float = Field(0.3, description="Weight of the sector factor.")
+    sim_gap_rate: float = Field(0.05, description="Probability of an overnight gap per day.")
+    sim_jump_rate: float = Field(0.002, description="Probability of an intraday jump per minute.")
+    bus: Literal["memory", "kafka"] = Field("memory", description="Message bus implementation.")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+
+    @field_validator("api_port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 1 <= v <= 65535:
+            raise ValueError(f"must be between 1 and 65535 (got {v})")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError(f"must start with sqlite:// or postgresql:// (got {v.split(':')[0]}:)")
+        return v
+
+    @field_validator("backfill_days")
+    @classmethod
+    def _days(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("sim_speed")
+    @classmethod
+    def _speed(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/quantdesk.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'quantdesk.db').as_posix()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings; raise a one-line :class:`ConfigError` on a bad value."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {msg}") from None

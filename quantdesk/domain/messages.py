@@ -1,0 +1,130 @@
+"""Domain messages and value types.
+
+All times are integers: epoch milliseconds, UTC. Prices are floats in the
+instrument's currency; sizes are shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BAR_COLUMNS: tuple[str, ...] = (
+    "symbol",
+    "interval",
+    "time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "vwap",
+    "trades",
+    "source",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One print: ``ts`` epoch ms UTC, ``price``, ``size`` in shares."""
+
+    symbol: str
+    ts: int
+    price: float
+    size: float
+    trade_id: str | None = None
+    source: str = "simulator"
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """Top-of-book levels, best first: ``bids[i] = (price, size)``."""
+
+    symbol: str
+    ts: int
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    source: str = "simulator"
+
+
+@dataclass(slots=True)
+class Bar:
+    """An OHLCV bar; ``time`` is the bar start (epoch ms UTC)."""
+
+    symbol: str
+    interval: str
+    time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float
+    trades: int
+    source: str = "simulator"
+    final: bool = True
+
+    def as_row(self) -> tuple[str, str, int, float, float, float, float, float, float, int, str]:
+        return (
+            self.symbol,
+            self.interval,
+            self.time,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.vwap,
+            self.trades,
+            self.source,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StockMeta:
+    """One row of ``stock_metadata`` (seed D), plus the market it trades on."""
+
+    symbol: str
+    name: str
+    market: str
+    sector: str
+    base_price: float
+    volatility: float
+    base_volume: float
+    calendar: str
+
+
+@dataclass(slots=True)
+class StockState:
+    """Per-stock simulator state (``stock_state``), persisted between runs."""
+
+    symbol: str
+    time: int
+    price: float
+    volatility: float
+    trend: float
+    regime: str
+    next_regime_check: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FactorValue:
+    """A real-time factor or indicator value (``obi``, ``microprice``, ``rsi_14`` ...)."""
+
+    symbol: str
+    ts: int
+    name: str
+    value: float
+    interval: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A threshold crossing: ``side`` is ``buy`` or ``sell``."""
+
+    symbol: str
+    ts: int
+    factor: str
+    value: float
+    side: str
+    rule_id: str

@@ -1,0 +1,48 @@
+"""One exception tree for quantdesk.
+
+Every error a user can meet is a subclass of :class:`QuantdeskError`, and its
+message is one line: what was wrong, with which value, and what to do::
+
+    QuantdeskError
+    ├── ConfigError            a setting is missing or invalid (names the setting)
+    ├── DataError              input data is malformed (names the row / field)
+    │   └── ImportFileError    a user's CSV/Parquet file was rejected (row number)
+    ├── StorageError           the store cannot be reached or migrated
+    ├── CalendarError          unknown exchange calendar or out-of-range date
+    ├── DependencyError        an optional dependency is missing (says what to install)
+    └── NotFoundError          a symbol, interval or record does not exist
+"""
+
+from __future__ import annotations
+
+
+class QuantdeskError(Exception):
+    """Base class of every error raised on purpose by quantdesk."""
+
+
+class ConfigError(QuantdeskError):
+    """A configuration setting is missing or invalid."""
+
+
+class DataError(QuantdeskError):
+    """Input data is malformed."""
+
+
+class ImportFileError(DataError):
+    """A user's OHLCV file was rejected; nothing from it was stored."""
+
+
+class StorageError(QuantdeskError):
+    """The store cannot be reached, migrated or written."""
+
+
+class CalendarError(QuantdeskError):
+    """Unknown exchange calendar, or a date the calendar cannot answer for."""
+
+
+class DependencyError(QuantdeskError):
+    """An optional dependency is missing; the message says what to install."""
+
+
+class NotFoundError(QuantdeskError):
+    """A symbol, interval or record does not exist."""

@@ -1,0 +1,155 @@
+"""The repository interface over the market tables, and the backend registry.
+
+Tables (seed D): ``market_klines``, ``stock_state``, ``market_status``,
+``realtime_prices``, ``stock_metadata`` plus ``schema_version`` for
+migrations. Bars travel as pandas DataFrames with the columns of
+:data:`quantdesk.domain.BAR_COLUMNS`; ``time`` is int64 epoch ms UTC (the bar
+start). Every write is an idempotent upsert on the natural key.
+
+=========================  ========  ==============================================
+method                     required  what it does
+=========================  ========  ==============================================
+``migrate()``              yes       apply pending versioned migrations; return version
+``upsert_bars(df)``        yes       idempotent bulk upsert on (symbol, interval, time)
+``query_bars(...)``        yes       rows in BAR_COLUMNS order, ascending time
+``delete_bars(symbol)``    yes       remove bars (all, or of one symbol)
+``count_bars(...)``        yes       number of stored bars
+``last_bar_time(...)``     yes       newest bar start (ms) or None
+``upsert_metadata``        yes       write ``stock_metadata`` rows
+``list_metadata()``        yes       read ``stock_metadata``
+``save_states``            yes       write ``stock_state`` rows (simulator state)
+``load_states()``          yes       read ``stock_state`` keyed by symbol
+``set_market_status``      yes       write a ``market_status`` row
+``get_market_status``      yes       read it
+``upsert_prices``          yes       write the real-time price table
+``get_prices``             yes       read it
+``close()``                yes       release connections
+=========================  ========  ==============================================
+
+Implementations are safe to call from several threads (the API server runs
+synchronous handlers in a thread pool).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from quantdesk.domain import StockMeta, StockState
+
+BarRow = tuple[str, str, int, float, float, float, float, float, float, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRow:
+    """One row of the real-time price table (latest trade per symbol)."""
+
+    symbol: str
+    time: int
+    price: float
+    volume: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarketStatus:
+    """One row of ``market_status``: ``status`` open/closed, ``phase`` morning/afternoon/..."""
+
+    market: str
+    status: str
+    phase: str
+    time: int
+
+
+class Store(ABC):
+    """A repository over one database. Obtain one with :func:`open_store`."""
+
+    url: str
+
+    @abstractmethod
+    def migrate(self) -> int: ...
+
+    @abstractmethod
+    def upsert_bars(self, bars: pd.DataFrame) -> int:
+        """Insert or replace bars; return the number of rows written."""
+
+    @abstractmethod
+    def query_bars(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[BarRow]:
+        """Bars with ``start <= time < end``; with ``limit``, the newest ``limit`` of them.
+
+        Always returned in ascending ``time``.
+        """
+
+    @abstractmethod
+    def delete_bars(self, symbol: str | None = None) -> int: ...
+
+    @abstractmethod
+    def count_bars(self, symbol: str | None = None, interval: str | None = None) -> int: ...
+
+    @abstractmethod
+    def last_bar_time(self, interval: str = "1m", symbol: str | None = None) -> int | None: ...
+
+    @abstractmethod
+    def upsert_metadata(self, metas: Sequence[StockMeta]) -> None: ...
+
+    @abstractmethod
+    def list_metadata(self) -> list[StockMeta]: ...
+
+    @abstractmethod
+    def save_states(self, states: Sequence[StockState]) -> None: ...
+
+    @abstractmethod
+    def load_states(self) -> dict[str, StockState]: ...
+
+    @abstractmethod
+    def set_market_status(self, status: MarketStatus) -> None: ...
+
+    @abstractmethod
+    def get_market_status(self, market: str) -> MarketStatus | None: ...
+
+    @abstractmethod
+    def upsert_prices(self, rows: Sequence[PriceRow]) -> None: ...
+
+    @abstractmethod
+    def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def bars_frame(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`query_bars` as a DataFrame with a tz-aware UTC ``time`` column."""
+        from quantdesk.domain import BAR_COLUMNS
+
+        df = pd.DataFrame(
+            self.query_bars(symbol, interval, start, end, limit), columns=list(BAR_COLUMNS)
+        )
+        df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="ms", utc=True)
+        return df
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+#: URL scheme -> factory. Backends register themselves here.
+BACKENDS: dict[str, Callable[[str], Store]] = {}
