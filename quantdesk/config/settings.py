@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address the API server binds to.")
     api_port: int = Field(8000, description="Port of the API server.")
     market: Literal["cn", "us"] = Field("cn", description="Default market: cn (A-shares) or us.")
+    universe_file: Path | None = Field(
+        None, description="CSV or TOML file replacing the preset universe."
+    )
     seed: int = Field(42, description="Random seed of the market simulator.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     backfill_days: int = Field(30, description="Days backfilled by `run` on an empty store.")

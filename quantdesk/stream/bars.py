@@ -232,6 +232,26 @@ class BarAggregator:
             state.dirty.clear()
         return out
 
+    def seed(self, bar: Bar, resume_ts: int) -> None:
+        """Continue a stored, unfinished bar (after a restart) instead of starting it anew.
+
+        The stored part counts as trades before ``resume_ts``: later trades
+        extend it; its open stays unless an earlier trade arrives.
+        """
+        state = self._symbols.get(bar.symbol)
+        if state is None:
+            state = self._symbols[bar.symbol] = _SymbolState(bars={i: {} for i in self.intervals})
+        if bar.interval not in state.bars or bar.time in state.bars[bar.interval]:
+            return
+        t_eff, seg, valid = place(np.array([bar.time], dtype=np.int64), self.calendar)
+        if not bool(valid[0]):
+            return
+        end = int(bucket_end(np.array([bar.time], dtype=np.int64), seg, bar.interval, self.calendar)[0])
+        acc = [bar.open, bar.time, bar.high, bar.low, bar.close, resume_ts - 1, bar.volume,
+               bar.vwap * bar.volume, bar.trades, end, 0]
+        state.bars[bar.interval][bar.time] = acc
+        heapq.heappush(self._open_heap, (end, bar.symbol, bar.interval, bar.time))
+
     def take_rejects(self) -> list[tuple[str, int, float, float]]:
         """Trades dropped as ``too_late`` since the last call: (symbol, ts, price, size)."""
         rejects, self._rejects = self._rejects, []

@@ -1,0 +1,1 @@
+"""Getting bars into the store: simulated backfill and user files."""

@@ -1,0 +1,295 @@
+"""The embedded runner behind ``quantdesk run``: one asyncio process.
+
+It (1) migrates the store and backfills history if the store is empty,
+(2) runs the live simulated market on a virtual (default) or wall clock,
+(3) turns trades into bars in event time and upserts them, with the
+real-time price table, market status and simulator state, and (4) serves the
+API. SIGINT/SIGTERM stop it cleanly: the last events are processed, every
+open bar is written as it stands, the simulator state is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from quantdesk.calendars import ExchangeCalendar, get_calendar
+from quantdesk.config import Settings
+from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
+from quantdesk.ingest.backfill import run_backfill
+from quantdesk.runtime.clock import VirtualClock, WallClock
+from quantdesk.runtime.sink import StoreSink
+from quantdesk.sources.catalog import universe_for
+from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
+from quantdesk.storage.base import MarketStatus, PriceRow, Store
+from quantdesk.stream.bars import BarAggregator
+
+log = logging.getLogger("quantdesk.runtime")
+
+TICK_SECONDS = 0.25
+STATE_EVERY_SECONDS = 5.0
+
+
+def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
+    """``(status, phase)`` for ``market_status``: open/closed and morning/afternoon/regular/closed."""
+    seg = calendar.segment_at(t_ms)
+    if seg < 0:
+        return "closed", "closed"
+    day = calendar.day_segments(calendar.date_of(t_ms))
+    if len(day) == 1:
+        return "open", "regular"
+    return "open", "morning" if int(calendar.opens[seg]) == day[0][0] else "afternoon"
+
+
+class EmbeddedRuntime:
+    """Simulator -> bars -> store, on one event loop, beside the API server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        market: str | None = None,
+        clock: str = "virtual",
+        speed: float | None = None,
+        test_mode: bool = False,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.market = market or settings.market
+        self.calendar = get_calendar(self.market)
+        self.clock_kind = clock
+        self.speed = speed if speed is not None else settings.sim_speed
+        self.test_mode = test_mode
+        self.echo = echo
+        self.universe = universe_for(settings, self.market)
+        self.sink = StoreSink(store)
+        self.trades_seen = 0
+        self.books_seen = 0
+        self.sim_time: int | None = None
+        self.started_at = time.time()
+        self._stop = asyncio.Event()
+
+    # -- set-up ------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Migrate, register the universe, backfill an empty store, build the simulator."""
+        self.store.migrate()
+        self.store.upsert_metadata(self.universe)
+        if self.store.count_bars() == 0 and self.settings.backfill_days > 0:
+            self.echo(
+                f"Empty store: backfilling {self.settings.backfill_days} trading days "
+                f"of {len(self.universe)} {self.market} stocks ..."
+            )
+            report = run_backfill(
+                self.store, self.settings, days=self.settings.backfill_days, market=self.market
+            )
+            self.echo(
+                f"Backfilled {report.bars_total:,} bars ({report.first_day} .. {report.last_day}) "
+                f"in {report.seconds:.1f} s"
+            )
+        states = {
+            s: st for s, st in self.store.load_states().items() if s in self._symbols()
+        }
+        resume = self._resume_time(states)
+        if self.clock_kind == "wall":
+            self.clock: VirtualClock | WallClock = WallClock()
+            start = self.clock.now()
+            self.echo("Clock: wall (real exchange time; nothing trades while the market is closed)")
+        else:
+            self.clock = VirtualClock(self.calendar, resume, self.speed, test_mode=self.test_mode)
+            start = self.clock.now()
+            self.echo(
+                f"Clock: virtual, {self.speed:g}x real time, continuing the stored history at "
+                f"{_fmt(start, self.calendar)} ({'sessions ignored, --test' if self.test_mode else 'closed periods skipped'})"
+            )
+        self.simulator = MarketSimulator(
+            self.universe,
+            self.calendar,
+            seed=self.settings.seed,
+            params=SimulatorParams.from_settings(self.settings),
+            states=states or None,
+            start_ms=start,
+            test_mode=self.test_mode,
+        )
+        self.aggregator = BarAggregator(None if self.test_mode else self.calendar, INTERVALS)
+        self._seed_open_bars(start)
+        self.sim_time = start
+
+    def _symbols(self) -> set[str]:
+        return {m.symbol for m in self.universe}
+
+    def _resume_time(self, states: dict[str, Any]) -> int:
+        if states:
+            return max(int(s.time) for s in states.values())
+        last = self.store.last_bar_time("1m")
+        if last is not None:
+            return last + 60_000
+        return int(time.time() * 1000)
+
+    def _seed_open_bars(self, resume: int) -> None:
+        """Continue the bars that contain the resume time, so a restart loses no trade."""
+        for meta in self.universe:
+            for interval in INTERVALS:
+                rows = self.store.query_bars(meta.symbol, interval, None, resume + 1, 1)
+                if not rows:
+                    continue
+                bar = Bar(*rows[-1])
+                self.aggregator.seed(bar, resume)
+
+    # -- the loop ----------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run_market(self) -> None:
+        """Advance the simulator with the clock until :meth:`stop`; then flush."""
+        last_state = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                await self._step(self.clock.now())
+                if time.monotonic() - last_state >= STATE_EVERY_SECONDS:
+                    await asyncio.to_thread(self._save_state)
+                    last_state = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), TICK_SECONDS)
+        finally:
+            await self._step(self.clock.now())
+            open_bars = [b for m in self.universe for b in self.aggregator.open_bars(m.symbol)]
+            await asyncio.to_thread(self.sink.write, open_bars, [])
+            await asyncio.to_thread(self._save_state)
+
+    async def _step(self, until: int) -> None:
+        events = self.simulator.advance(until)
+        bars, prices = self.process(events, until)
+        self.sim_time = until
+        if bars or prices:
+            await asyncio.to_thread(self.sink.write, bars, prices)
+
+    def process(self, events: list[Trade | BookSnapshot], until: int) -> tuple[list[Bar], list[PriceRow]]:
+        """Run one batch of events through the bar aggregator."""
+        by_symbol: dict[str, list[Trade]] = defaultdict(list)
+        for ev in events:
+            if isinstance(ev, Trade):
+                by_symbol[ev.symbol].append(ev)
+            else:
+                self.books_seen += 1
+        bars: list[Bar] = []
+        prices: list[PriceRow] = []
+        for symbol, trades in by_symbol.items():
+            self.trades_seen += len(trades)
+            ts = np.fromiter((t.ts for t in trades), dtype=np.int64, count=len(trades))
+            px = np.fromiter((t.price for t in trades), dtype=np.float64, count=len(trades))
+            sz = np.fromiter((t.size for t in trades), dtype=np.float64, count=len(trades))
+            bars += self.aggregator.on_trades(symbol, ts, px, sz)
+            last = trades[-1]
+            prices.append(PriceRow(symbol, last.ts, last.price, float(sz.sum()), last.source))
+        bars += self.aggregator.advance(until)
+        return bars, prices
+
+    def _save_state(self) -> None:
+        self.store.save_states(list(self.simulator.states().values()))
+        if self.sim_time is not None:
+            status, phase = market_phase(self.calendar, self.sim_time)
+            self.store.set_market_status(MarketStatus(self.market, status, phase, self.sim_time))
+
+    def describe(self) -> dict[str, Any]:
+        """Live status for ``/health``."""
+        return {
+            "market": self.market,
+            "clock": self.clock_kind,
+            "speed": self.speed,
+            "sim_time": None if self.sim_time is None else _iso(self.sim_time),
+            "trades": self.trades_seen,
+            "bars_written": self.sink.bars_written,
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+
+def _iso(t_ms: int) -> str:
+    return dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC).isoformat()
+
+
+def _fmt(t_ms: int, calendar: ExchangeCalendar) -> str:
+    local = dt.datetime.fromtimestamp(t_ms / 1000, tz=calendar.tz)
+    return f"{local:%Y-%m-%d %H:%M} {calendar.tz.key}"
+
+
+@contextlib.contextmanager
+def _signals(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> Iterator[None]:
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bool = True) -> None:
+    """Run the market loop and (optionally) the API until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from quantdesk.api.app import create_app
+
+    server: uvicorn.Server | None = None
+    tasks = [asyncio.create_task(runtime.run_market(), name="market")]
+    if api:
+        app = create_app(runtime.store, runtime.settings, runtime)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        server = _QuietServer(config)
+        tasks.append(asyncio.create_task(server.serve(), name="api"))
+        runtime.echo(f"API on http://{host}:{port} (GET /health, /api/klines, /docs)")
+
+    def on_signal() -> None:
+        runtime.echo("Stopping: flushing bars and state ...")
+        runtime.stop()
+        if server is not None:
+            server.should_exit = True
+
+    with _signals(asyncio.get_running_loop(), on_signal):
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        on_signal_needed = any(t.get_name() == "api" for t in done)
+        if on_signal_needed:  # the API stopped on its own (e.g. port in use): stop the market too
+            runtime.stop()
+        await asyncio.gather(*tasks, return_exceptions=False)
+
+
+class _QuietServer:
+    """A uvicorn server whose signals are handled by the runtime, not by uvicorn."""
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self._server = _Server(config)
+
+    @property
+    def should_exit(self) -> bool:
+        return bool(self._server.should_exit)
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._server.should_exit = value
+
+    async def serve(self) -> None:
+        await self._server.serve()
+        if not self._server.started:
+            raise SystemExit(f"API server could not start on {self._server.config.host}:{self._server.config.port}")
