@@ -121,7 +121,9 @@ def rollup(base: Summary, intervals: Sequence[str], calendar: ExchangeCalendar |
         out["1m"] = base
     if len(base) == 0:
         return {i: base for i in intervals}
-    t_eff, seg, _ = place(base.time, calendar)
+    t_eff, seg, valid = place(base.time, calendar)
+    if not valid.all():  # 1m bars outside sessions (imported data) roll up into nothing
+        base, t_eff, seg = base.take(valid), t_eff[valid], seg[valid]
     for interval in intervals:
         if interval != "1m":
             out[interval] = reduce_sorted(base, bucket_start(t_eff, seg, interval, calendar))
