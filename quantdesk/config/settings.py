@@ -78,10 +78,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     backfill_days: int = Field(30, description="Days backfilled by `run` on an empty store.")
     sim_speed: float = Field(1.0, description="Simulator speed multiple of real time.")
-    sim_market_correlation: float = Field(0.5, description="Weight of the market factor.")
-    sim_sector_correlation: float = Field(0.3, description="Weight of the sector factor.")
-    sim_gap_rate: float = Field(0.05, description="Probability of an overnight gap per day.")
-    sim_jump_rate: float = Field(0.002, description="Probability of an intraday jump per minute.")
+    sim_market_correlation: float = Field(
+        0.5, description="Share of each stock's return variance from the market factor."
+    )
+    sim_sector_correlation: float = Field(
+        0.3, description="Share of each stock's return variance from its sector factor."
+    )
+    sim_gap_rate: float = Field(0.05, description="Probability of an overnight gap per stock-day.")
+    sim_jump_rate: float = Field(
+        0.0005, description="Probability of an intraday jump per stock-minute."
+    )
     bus: Literal["memory", "kafka"] = Field("memory", description="Message bus implementation.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
 
@@ -104,6 +110,15 @@ class Settings(BaseSettings):
     def _days(cls, v: int) -> int:
         if v < 0:
             raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator(
+        "sim_market_correlation", "sim_sector_correlation", "sim_gap_rate", "sim_jump_rate"
+    )
+    @classmethod
+    def _unit(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"must be between 0 and 1 (got {v})")
         return v
 
     @field_validator("sim_speed")

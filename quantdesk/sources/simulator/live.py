@@ -1,0 +1,149 @@
+"""The live simulator: trades and book snapshots in event-time order, block by block."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from quantdesk.calendars.sessions import ExchangeCalendar
+from quantdesk.domain.messages import StockMeta, StockState
+from quantdesk.sources.simulator.book import Event, minute_events
+from quantdesk.sources.simulator.history import check_calendar, year_fraction
+from quantdesk.sources.simulator.model import (
+    Block,
+    Stocks,
+    block_rng,
+    simulate_block,
+    start_from_states,
+    to_states,
+)
+from quantdesk.sources.simulator.params import SimulatorParams
+from quantdesk.sources.simulator.timeline import (
+    MINUTE_MS,
+    ContinuousTimeline,
+    SessionTimeline,
+    Timeline,
+    ceil_minute,
+    minutes_per_day,
+)
+
+
+class MarketSimulator:
+    """Deterministic live market: ``advance(until_ms)`` returns every event with ``ts < until_ms``.
+
+    The simulation starts at the first minute boundary at or after ``start_ms``
+    (``clock`` is an alias)
+    (and after the newest stored state's minute), in session only unless
+    ``test_mode``, where it runs every minute without sessions or overnight
+    gaps. The minute path comes from the same model blocks as
+    :func:`~quantdesk.sources.simulator.generate_history`: for the same seed
+    and states, a full day's trades add up to the same per-minute volumes and
+    trade counts as that day's history bars.
+    """
+
+    def __init__(
+        self,
+        universe: Sequence[StockMeta],
+        calendar: ExchangeCalendar,
+        seed: int,
+        start_ms: int | None = None,
+        states: Mapping[str, StockState] | None = None,
+        params: SimulatorParams | None = None,
+        test_mode: bool = False,
+        *,
+        clock: int | None = None,
+    ) -> None:
+        if start_ms is None:
+            start_ms = clock
+        if start_ms is None:
+            raise TypeError("MarketSimulator needs a start time: start_ms (epoch ms)")
+        self.params = params or SimulatorParams()
+        self.seed = seed
+        self.test_mode = test_mode
+        check_calendar(universe, calendar)
+        self._stocks = Stocks.from_metas(universe, self.params)
+        per_day = minutes_per_day(calendar)
+        self._timeline: Timeline = (
+            ContinuousTimeline(per_day) if test_mode else SessionTimeline(calendar)
+        )
+        self._dt = year_fraction(calendar, self.params)
+        self._state, self._seq = start_from_states(self._stocks, states, seed, self.params)
+        first = ceil_minute(start_ms)
+        given = [states[s].time for s in self._stocks.symbols if states and s in states]
+        if given:
+            first = max(first, max(given) + MINUTE_MS)
+        self._times = np.array(
+            [
+                states[s].time if states and s in states else first - MINUTE_MS
+                for s in self._stocks.symbols
+            ],
+            dtype=np.int64,
+        )
+        self._next = first
+        self._block: Block | None = None
+        self._m = -1
+        self._pending: deque[Event] = deque()
+        self._now = start_ms
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._stocks.symbols
+
+    @property
+    def now(self) -> int:
+        """Every event before this instant (epoch ms) has been returned."""
+        return self._now
+
+    def advance(self, until_ms: int) -> list[Event]:
+        """Every event with ``now <= ts < until_ms``, in event-time order."""
+        out: list[Event] = []
+        while True:
+            pending = self._pending
+            while pending and pending[0].ts < until_ms:
+                out.append(pending.popleft())
+            if pending or self._peek() >= until_ms:
+                break
+            self._generate_minute()
+        self._now = max(self._now, until_ms)
+        return out
+
+    def states(self) -> dict[str, StockState]:
+        """Per-stock state after the last simulated minute, for persistence and restart."""
+        return to_states(
+            self._stocks, self._state, self._times, self._seq, self._timeline, self.params
+        )
+
+    def next_event_time(self) -> int:
+        """When the next event happens (epoch ms); useful to sleep across closed periods."""
+        if self._pending:
+            return self._pending[0].ts
+        return self._peek()
+
+    # -- internals -------------------------------------------------------------
+
+    def _peek(self) -> int:
+        """Start of the next minute to simulate, making its block when needed."""
+        block = self._block
+        if block is None or self._m + 1 >= len(block.minutes):
+            minutes = self._timeline.block_from(self._next)
+            rng = block_rng(self.seed, int(minutes.times[0]), 0)
+            self._block = simulate_block(
+                self._stocks, self._state, minutes, rng, self.params, self._dt
+            )
+            self._m = -1
+            block = self._block
+        return int(block.minutes.times[self._m + 1])
+
+    def _generate_minute(self) -> None:
+        block = self._block
+        assert block is not None
+        m = self._m + 1
+        t0 = int(block.minutes.times[m])
+        rng = block_rng(self.seed, t0, 1)
+        self._pending.extend(minute_events(self._stocks, block, m, rng, self.params, self._seq))
+        self._m = m
+        self._state = block.state_after(m)
+        self._times[:] = t0
+        self._next = t0 + MINUTE_MS
