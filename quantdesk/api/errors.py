@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quantdesk.errors import ConfigError, DataError, NotFoundError, QuantdeskError
@@ -19,17 +19,17 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
-        return ORJSONResponse({"detail": _validation_message(exc)}, status_code=422)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
-        return ORJSONResponse(
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
             {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(QuantdeskError)
-    async def _domain(_: Request, exc: QuantdeskError) -> ORJSONResponse:
+    async def _domain(_: Request, exc: QuantdeskError) -> JSONResponse:
         status = 400
         if isinstance(exc, NotFoundError):
             status = 404
@@ -37,4 +37,4 @@ def install_error_handlers(app: FastAPI) -> None:
             status = 400
         else:
             status = 503
-        return ORJSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=status)

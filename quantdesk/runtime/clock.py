@@ -24,6 +24,7 @@ class WallClock:
 
     def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self._wall = wall
+        self.start = self.now()
 
     def now(self) -> int:
         return int(self._wall() * 1000)
@@ -49,6 +50,8 @@ class VirtualClock:
         self._monotonic = monotonic
         self._wall_anchor = monotonic()
         self._sim = start_ms if test_mode else calendar.next_open(start_ms)
+        #: Where the clock started (exact: a session open or the resume minute).
+        self.start = self._sim
 
     def now(self) -> int:
         wall = self._monotonic()

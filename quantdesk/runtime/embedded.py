@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
@@ -104,11 +105,11 @@ class EmbeddedRuntime:
         resume = self._resume_time(states)
         if self.clock_kind == "wall":
             self.clock: VirtualClock | WallClock = WallClock()
-            start = self.clock.now()
+            start = self.clock.start
             self.echo("Clock: wall (real exchange time; nothing trades while the market is closed)")
         else:
             self.clock = VirtualClock(self.calendar, resume, self.speed, test_mode=self.test_mode)
-            start = self.clock.now()
+            start = self.clock.start
             self.echo(
                 f"Clock: virtual, {self.speed:g}x real time, continuing the stored history at "
                 f"{_fmt(start, self.calendar)} ({'sessions ignored, --test' if self.test_mode else 'closed periods skipped'})"
@@ -130,8 +131,8 @@ class EmbeddedRuntime:
         return {m.symbol for m in self.universe}
 
     def _resume_time(self, states: dict[str, Any]) -> int:
-        if states:
-            return max(int(s.time) for s in states.values())
+        if states:  # a state's time is the start of its last simulated minute
+            return max(int(s.time) for s in states.values()) + 60_000
         last = self.store.last_bar_time("1m")
         if last is not None:
             return last + 60_000
@@ -139,18 +140,36 @@ class EmbeddedRuntime:
 
     def _seed_open_bars(self, resume: int) -> None:
         """Continue the bars that contain the resume time, so a restart loses no trade."""
-        for meta in self.universe:
-            for interval in INTERVALS:
-                rows = self.store.query_bars(meta.symbol, interval, None, resume + 1, 1)
-                if not rows:
-                    continue
-                bar = Bar(*rows[-1])
-                self.aggregator.seed(bar, resume)
+        calendar = None if self.test_mode else self.calendar
+        t_eff, seg, valid = place(np.array([resume], dtype=np.int64), calendar)
+        if not bool(valid[0]):
+            return
+        for interval in INTERVALS:
+            start = int(bucket_start(t_eff, seg, interval, calendar)[0])
+            for meta in self.universe:
+                rows = self.store.query_bars(meta.symbol, interval, start, start + 1, 1)
+                if rows:
+                    self.aggregator.seed(Bar(*rows[0]), resume)
 
     # -- the loop ----------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
+
+    async def run_until(self, until: int) -> None:
+        """Advance the market to ``until`` (event time) at once: for tests and replays."""
+        await self._step(until)
+
+    async def shutdown(self) -> None:
+        """What :meth:`run_market` does on stop: drain the minute, write open bars and state."""
+        await self._step(self._generated_until())
+        open_bars = [b for m in self.universe for b in self.aggregator.open_bars(m.symbol)]
+        await asyncio.to_thread(self.sink.write, open_bars, [])
+        await asyncio.to_thread(self._save_state)
 
     async def run_market(self) -> None:
         """Advance the simulator with the clock until :meth:`stop`; then flush."""
@@ -165,9 +184,7 @@ class EmbeddedRuntime:
                     await asyncio.wait_for(self._stop.wait(), TICK_SECONDS)
         finally:
             await self._step(self.clock.now())
-            open_bars = [b for m in self.universe for b in self.aggregator.open_bars(m.symbol)]
-            await asyncio.to_thread(self.sink.write, open_bars, [])
-            await asyncio.to_thread(self._save_state)
+            await self.shutdown()
 
     async def _step(self, until: int) -> None:
         events = self.simulator.advance(until)
@@ -196,6 +213,12 @@ class EmbeddedRuntime:
             prices.append(PriceRow(symbol, last.ts, last.price, float(sz.sum()), last.source))
         bars += self.aggregator.advance(until)
         return bars, prices
+
+    def _generated_until(self) -> int:
+        """The end of the last minute the simulator generated: the next resume point."""
+        states = self.simulator.states()
+        last = max((s.time for s in states.values()), default=self.sim_time or 0)
+        return max(last + 60_000, self.sim_time or 0)
 
     def _save_state(self) -> None:
         self.store.save_states(list(self.simulator.states().values()))
@@ -255,7 +278,8 @@ async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bo
         runtime.echo(f"API on http://{host}:{port} (GET /health, /api/klines, /docs)")
 
     def on_signal() -> None:
-        runtime.echo("Stopping: flushing bars and state ...")
+        if not runtime.stopping:
+            runtime.echo("Stopping: flushing bars and state ...")
         runtime.stop()
         if server is not None:
             server.should_exit = True

@@ -1,0 +1,5 @@
+"""``python -m quantdesk`` runs the CLI."""
+
+from quantdesk.cli import app
+
+app()

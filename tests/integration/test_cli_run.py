@@ -1,0 +1,65 @@
+"""`quantdesk run` as a user starts it: a real process, a real port, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def eventually(check, timeout: float = 60.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (httpx.HTTPError, AssertionError) as exc:
+            last = exc
+        time.sleep(every)
+    raise AssertionError(f"condition not met in {timeout}s (last error: {last})")
+
+
+def test_run_serves_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "QUANTDESK_DATA_DIR": str(tmp_path / "data"), "QUANTDESK_BACKFILL_DAYS": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quantdesk", "run", "--port", str(port), "--speed", "300"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health = eventually(lambda: httpx.get(f"{base}/health", timeout=2).json())
+        assert health["status"] == "ok" and health["clock"] == "virtual"
+
+        def has_live_bars():
+            r = httpx.get(f"{base}/api/klines", params={"symbol": "600036.SH", "limit": 5}, timeout=2)
+            assert r.status_code == 200
+            trades = httpx.get(f"{base}/health", timeout=2).json()["trades"]
+            return r.json() if trades > 0 else None
+
+        bars = eventually(has_live_bars)
+        assert bars[-1]["time"].endswith("Z") and bars[-1]["source"] == "simulator"
+        bad = httpx.get(f"{base}/api/klines", params={"symbol": "600036.SH", "interval": "7m"})
+        assert bad.status_code == 400 and "unknown interval" in bad.json()["detail"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "Clock: virtual" in out and "Stopped cleanly." in out
