@@ -45,7 +45,7 @@ class Figure:
             parts.append(f"| {self.baseline_name or 'baseline'} {self.baseline:,.3f} -> {ratio_s}")
         if self.target is not None:
             op = ">=" if self.higher_is_better else "<="
-            parts.append(f"| target {op} {self.target:,} {'OK' if self.met else 'MISSED'}")
+            parts.append(f"| target {op} {self.target:,.6g} {'OK' if self.met else 'MISSED'}")
         return " ".join(parts)
 
 
