@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -251,6 +252,45 @@ class BarAggregator:
                bar.vwap * bar.volume, bar.trades, end, 0]
         state.bars[bar.interval][bar.time] = acc
         heapq.heappush(self._open_heap, (end, bar.symbol, bar.interval, bar.time))
+
+    def snapshot(self, symbols: Collection[str] | None = None) -> dict[str, Any]:
+        """The operator state (of ``symbols``, default all) as JSON-ready data.
+
+        With :meth:`restore` this makes the operator checkpointable: a worker
+        stores the snapshot with the input offset it covers, and whoever takes
+        the input over restores it and continues from that offset.
+        """
+        chosen = self._symbols if symbols is None else {
+            s: st for s, st in self._symbols.items() if s in symbols
+        }
+        return {
+            "watermark": self.watermark,
+            "symbols": {
+                sym: {
+                    "last_partial": st.last_partial,
+                    "bars": {iv: [[start, *acc] for start, acc in bars.items()]
+                             for iv, bars in st.bars.items() if bars},
+                }
+                for sym, st in chosen.items()
+            },
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Merge a :meth:`snapshot` back in (replacing the state of its symbols)."""
+        self.watermark = max(self.watermark, int(snapshot.get("watermark", self.watermark)))
+        for sym, data in snapshot.get("symbols", {}).items():
+            state = _SymbolState(bars={i: {} for i in self.intervals})
+            state.last_partial = int(data.get("last_partial", state.last_partial))
+            for interval, rows in data.get("bars", {}).items():
+                if interval not in state.bars:
+                    continue
+                for start, *acc in rows:
+                    state.bars[interval][int(start)] = [float(x) for x in acc]
+                    key = (int(acc[_END]), sym, interval, int(start))
+                    heapq.heappush(self._final_heap if acc[_FINAL] else self._open_heap, key)
+                    if not acc[_FINAL]:
+                        state.dirty.add((interval, int(start)))
+            self._symbols[sym] = state
 
     def take_rejects(self) -> list[tuple[str, int, float, float]]:
         """Trades dropped as ``too_late`` since the last call: (symbol, ts, price, size)."""
