@@ -43,13 +43,23 @@ def universe(n: int) -> list[StockMeta]:
         m = base[i % len(base)]
         code = m.symbol if i < len(base) else f"{688000 + i:06d}.SH"
         out.append(
-            StockMeta(code, f"{m.name} #{i}", m.market, m.sector, m.base_price, m.volatility,
-                      m.base_volume, m.calendar)
+            StockMeta(
+                code,
+                f"{m.name} #{i}",
+                m.market,
+                m.sector,
+                m.base_price,
+                m.volatility,
+                m.base_volume,
+                m.calendar,
+            )
         )
     return out
 
 
-def quantdesk_backfill(url: str, stocks: list[StockMeta], days: list[dt.date]) -> tuple[int, float, float]:
+def quantdesk_backfill(
+    url: str, stocks: list[StockMeta], days: list[dt.date]
+) -> tuple[int, float, float]:
     """Run quantdesk's backfill path; return (rows, seconds total, seconds in the store)."""
     cal = get_calendar("XSHG")
     params = SimulatorParams()
@@ -83,16 +93,22 @@ def baseline_frame(stocks: list[StockMeta], days: list[dt.date]) -> pd.DataFrame
         for day in days:
             for t in cal.session_minutes(day).tolist():
                 o = price
-                price *= math.exp(-0.5 * meta.volatility**2 * dt_year
-                                  + meta.volatility * math.sqrt(dt_year) * rng.gauss(0, 1))
+                price *= math.exp(
+                    -0.5 * meta.volatility**2 * dt_year
+                    + meta.volatility * math.sqrt(dt_year) * rng.gauss(0, 1)
+                )
                 c = round(price, 2)
                 h = round(max(o, price) * (1 + abs(rng.gauss(0, 0.0005))), 2)
                 lo = round(min(o, price) * (1 - abs(rng.gauss(0, 0.0005))), 2)
                 o = round(o, 2)
-                v = max(meta.base_volume * (1 + abs(c / o - 1) * 1000) * rng.uniform(0.7, 1.3),
-                        0.3 * meta.base_volume)
+                v = max(
+                    meta.base_volume * (1 + abs(c / o - 1) * 1000) * rng.uniform(0.7, 1.3),
+                    0.3 * meta.base_volume,
+                )
                 v = float(int(v / 100) * 100)
-                rows.append((meta.symbol, "1m", t, o, h, lo, c, v, (h + lo + c) / 3, 10, "simulator"))
+                rows.append(
+                    (meta.symbol, "1m", t, o, h, lo, c, v, (h + lo + c) / 3, 10, "simulator")
+                )
                 t_eff, seg, _ = place(pd.Series([t]).to_numpy(), cal)
                 for interval in ROLLUP_INTERVALS:
                     start = int(bucket_start(t_eff, seg, interval, cal)[0])
@@ -105,9 +121,37 @@ def baseline_frame(stocks: list[StockMeta], days: list[dt.date]) -> pd.DataFrame
                         bar[5] += v * (h + lo + c) / 3
                         bar[6] += 10
         for (interval, start), b in agg.items():
-            rows.append((meta.symbol, interval, start, b[0], b[1], b[2], b[3], b[4], b[5] / b[4], b[6], "simulator"))
-    return pd.DataFrame(rows, columns=["symbol", "interval", "time", "open", "high", "low", "close",
-                                       "volume", "vwap", "trades", "source"])
+            rows.append(
+                (
+                    meta.symbol,
+                    interval,
+                    start,
+                    b[0],
+                    b[1],
+                    b[2],
+                    b[3],
+                    b[4],
+                    b[5] / b[4],
+                    b[6],
+                    "simulator",
+                )
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "symbol",
+            "interval",
+            "time",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "vwap",
+            "trades",
+            "source",
+        ],
+    )
 
 
 def baseline(url: str, stocks: list[StockMeta], days: list[dt.date]) -> tuple[int, float]:
@@ -143,8 +187,17 @@ def run(quick: bool = False) -> list[Figure]:
         rows, secs, in_store = quantdesk_backfill(f"sqlite:///{Path(tmp) / 'qd.db'}", stocks, days)
         label = f"backfill SQLite {n_symbols} sym x {n_days} d ({rows:,} rows)"
         figures += [
-            Figure(label + " rows/s", rows / secs, "rows/s", b_rate, "seed-D ORM loop", target=20 * b_rate),
-            Figure(label + " total", secs, "s", higher_is_better=False, target=None if quick else 20.0),
+            Figure(
+                label + " rows/s",
+                rows / secs,
+                "rows/s",
+                b_rate,
+                "seed-D ORM loop",
+                target=20 * b_rate,
+            ),
+            Figure(
+                label + " total", secs, "s", higher_is_better=False, target=None if quick else 20.0
+            ),
             Figure("  of which SQLite upserts", rows / in_store, "rows/s"),
         ]
         pg_figures = _postgres(Path(tmp), stocks, base_stocks, days, n_symbols, n_days)
@@ -169,8 +222,14 @@ def _postgres(tmp: Path, stocks, base_stocks, days, n_symbols: int, n_days: int)
     rows, secs, in_store = quantdesk_backfill(server.get_uri("bench_qd"), stocks, days)
     label = f"backfill PostgreSQL {n_symbols} sym x {n_days} d ({rows:,} rows)"
     return [
-        Figure(label + " rows/s", rows / secs, "rows/s", b_rows / b_secs, "seed-D ORM loop",
-               target=20 * b_rows / b_secs),
+        Figure(
+            label + " rows/s",
+            rows / secs,
+            "rows/s",
+            b_rows / b_secs,
+            "seed-D ORM loop",
+            target=20 * b_rows / b_secs,
+        ),
         Figure(label + " total", secs, "s", higher_is_better=False),
         Figure("  of which PostgreSQL COPY upserts", rows / in_store, "rows/s", target=500_000),
     ]

@@ -47,16 +47,26 @@ def _open(settings: Any) -> Any:
 
 @app.command()
 def run(
-    port: Annotated[int | None, typer.Option(help="API port (default QUANTDESK_API_PORT, 8000)")] = None,
-    host: Annotated[str | None, typer.Option(help="API address (default QUANTDESK_API_HOST)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="API port (default QUANTDESK_API_PORT, 8000)")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="API address (default QUANTDESK_API_HOST)")
+    ] = None,
     market: MarketOpt = None,
     clock: Annotated[
         str, typer.Option(help="virtual: continue the history, skip closed hours; wall: real time")
     ] = "virtual",
     speed: Annotated[float | None, typer.Option(help="virtual clock: N x real time")] = None,
-    test: Annotated[bool, typer.Option("--test", help="ignore sessions: trade continuously")] = False,
-    days: Annotated[int | None, typer.Option(help="days to backfill when the store is empty")] = None,
-    api: Annotated[bool, typer.Option(help="serve the API (use --no-api for the market only)")] = True,
+    test: Annotated[
+        bool, typer.Option("--test", help="ignore sessions: trade continuously")
+    ] = False,
+    days: Annotated[
+        int | None, typer.Option(help="days to backfill when the store is empty")
+    ] = None,
+    api: Annotated[
+        bool, typer.Option(help="serve the API (use --no-api for the market only)")
+    ] = True,
 ) -> None:
     """Run the whole platform: backfill if empty, live simulated market, bars, API."""
     from quantdesk.runtime.embedded import EmbeddedRuntime, serve_platform
@@ -65,7 +75,9 @@ def run(
         raise _fail(ValueError(f"--clock: use virtual or wall (got {clock!r})"))
     try:
         settings = _settings(api_port=port, api_host=host, backfill_days=days, market=market)
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         store = _open(settings)
         typer.echo(f"quantdesk: store {_safe_url(settings.resolved_database_url)}")
         runtime = EmbeddedRuntime(
@@ -104,7 +116,9 @@ def serve(
 
 @app.command()
 def backfill(
-    days: Annotated[int, typer.Option(help="trading days to generate (weekends/holidays skipped)")] = 30,
+    days: Annotated[
+        int, typer.Option(help="trading days to generate (weekends/holidays skipped)")
+    ] = 30,
     symbol: Annotated[str | None, typer.Option(help="only this symbol")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="delete the symbols' bars first")] = False,
     market: MarketOpt = None,
@@ -139,9 +153,15 @@ def backfill(
 @app.command(name="import")
 def import_(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet OHLCV file (columns: see README)")],
-    symbol: Annotated[str | None, typer.Option(help="symbol, if the file has no symbol column")] = None,
-    interval: Annotated[str, typer.Option(help="interval, if the file has no interval column")] = "1m",
-    source: Annotated[str | None, typer.Option(help="source tag (default import:<file name>)")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="symbol, if the file has no symbol column")
+    ] = None,
+    interval: Annotated[
+        str, typer.Option(help="interval, if the file has no interval column")
+    ] = "1m",
+    source: Annotated[
+        str | None, typer.Option(help="source tag (default import:<file name>)")
+    ] = None,
     tz: Annotated[str, typer.Option(help="time zone of times written without an offset")] = "UTC",
     calendar: Annotated[
         str | None, typer.Option(help="XSHG or XNYS: also roll 1m bars up to 5m ... 1d")
@@ -155,7 +175,13 @@ def import_(
         store = _open(settings)
         with store:
             report = import_file(
-                store, path, symbol=symbol, interval=interval, source=source, tz=tz, calendar=calendar
+                store,
+                path,
+                symbol=symbol,
+                interval=interval,
+                source=source,
+                tz=tz,
+                calendar=calendar,
             )
     except QuantdeskError as exc:
         raise _fail(exc) from None
@@ -177,7 +203,8 @@ def universe(market: MarketOpt = None) -> None:
         raise _fail(exc) from None
     for m in metas:
         typer.echo(
-            f"{m.symbol:<11} {m.name:<28} {m.sector:<22} base {m.base_price:>9.2f}  vol {m.volatility:.0%}"
+            f"{m.symbol:<11} {m.name:<28} {m.sector:<22} "
+            f"base {m.base_price:>9.2f}  vol {m.volatility:.0%}"
         )
 
 

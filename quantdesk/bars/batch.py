@@ -114,7 +114,9 @@ def _intervals(intervals: Sequence[str] | None) -> list[str]:
     return [i for i in INTERVALS if i in wanted]
 
 
-def rollup(base: Summary, intervals: Sequence[str], calendar: ExchangeCalendar | None) -> dict[str, Summary]:
+def rollup(
+    base: Summary, intervals: Sequence[str], calendar: ExchangeCalendar | None
+) -> dict[str, Summary]:
     """Roll 1m summaries (ordered by code, time) up to each interval in ``intervals``."""
     out: dict[str, Summary] = {}
     if "1m" in intervals:
@@ -130,7 +132,9 @@ def rollup(base: Summary, intervals: Sequence[str], calendar: ExchangeCalendar |
     return out
 
 
-def _frame(parts: dict[str, Summary], symbols: Sequence[str] | npt.NDArray[np.object_]) -> pd.DataFrame:
+def _frame(
+    parts: dict[str, Summary], symbols: Sequence[str] | npt.NDArray[np.object_]
+) -> pd.DataFrame:
     frames = []
     names = np.asarray(symbols, dtype=object)
     for interval, s in parts.items():

@@ -26,8 +26,18 @@ INTERVAL_MINUTES: Final[dict[str, int]] = {
 }
 INTERVALS: Final = tuple(INTERVAL_MINUTES)
 ROLLUP_INTERVALS: Final = INTERVALS[1:]
-ALIASES: Final = {"1h": "60m", "2h": "120m", "1min": "1m", "5min": "5m", "15min": "15m",
-                  "30min": "30m", "60min": "60m", "120min": "120m", "d": "1d", "1D": "1d"}
+ALIASES: Final = {
+    "1h": "60m",
+    "2h": "120m",
+    "1min": "1m",
+    "5min": "5m",
+    "15min": "15m",
+    "30min": "30m",
+    "60min": "60m",
+    "120min": "120m",
+    "d": "1d",
+    "1D": "1d",
+}
 
 
 def normalize_interval(name: str) -> str:

@@ -48,7 +48,9 @@ class BackfillReport:
     seconds: float
 
 
-def backfill_window(calendar: ExchangeCalendar, days: int, now: dt.datetime | None = None) -> list[dt.date]:
+def backfill_window(
+    calendar: ExchangeCalendar, days: int, now: dt.datetime | None = None
+) -> list[dt.date]:
     """The last ``days`` completed trading days at ``now`` (default: the current time)."""
     if days <= 0:
         return []

@@ -80,7 +80,13 @@ def _times(path: Path, raw: pd.Series, tz: str) -> np.ndarray:
         ms = np.where(values < 1e11, values * 1000, values)  # seconds vs milliseconds
         return ms.astype(np.int64)
     parsed = pd.to_datetime(text, errors="coerce", utc=False, format="mixed")
-    _bad_row(path, parsed.isna().to_numpy(), "time is not ISO 8601 or epoch", raw.to_frame("time"), "time")
+    _bad_row(
+        path,
+        parsed.isna().to_numpy(),
+        "time is not ISO 8601 or epoch",
+        raw.to_frame("time"),
+        "time",
+    )
     if parsed.dt.tz is None:
         parsed = parsed.dt.tz_localize(tz)
     return parsed.dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").to_numpy()
@@ -114,7 +120,9 @@ def parse_bars(
             out["interval"] = [normalize_interval(str(v).strip()) for v in frame["interval"]]
         except DataError:
             bad = [str(v).strip() for v in frame["interval"]]
-            mask = np.array([b not in {"1m", "5m", "15m", "30m", "60m", "120m", "1d", "1h"} for b in bad])
+            mask = np.array(
+                [b not in {"1m", "5m", "15m", "30m", "60m", "120m", "1d", "1h"} for b in bad]
+            )
             _bad_row(path, mask, "unknown interval", frame, "interval")
             raise
     else:

@@ -41,7 +41,10 @@ STATE_EVERY_SECONDS = 5.0
 
 
 def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
-    """``(status, phase)`` for ``market_status``: open/closed and morning/afternoon/regular/closed."""
+    """``(status, phase)`` for ``market_status``.
+
+    status is open/closed; phase is morning/afternoon (A-shares), regular (US) or closed.
+    """
     seg = calendar.segment_at(t_ms)
     if seg < 0:
         return "closed", "closed"
@@ -99,9 +102,7 @@ class EmbeddedRuntime:
                 f"Backfilled {report.bars_total:,} bars ({report.first_day} .. {report.last_day}) "
                 f"in {report.seconds:.1f} s"
             )
-        states = {
-            s: st for s, st in self.store.load_states().items() if s in self._symbols()
-        }
+        states = {s: st for s, st in self.store.load_states().items() if s in self._symbols()}
         resume = self._resume_time(states)
         if self.clock_kind == "wall":
             self.clock: VirtualClock | WallClock = WallClock()
@@ -110,9 +111,10 @@ class EmbeddedRuntime:
         else:
             self.clock = VirtualClock(self.calendar, resume, self.speed, test_mode=self.test_mode)
             start = self.clock.start
+            mode = "sessions ignored, --test" if self.test_mode else "closed periods skipped"
             self.echo(
                 f"Clock: virtual, {self.speed:g}x real time, continuing the stored history at "
-                f"{_fmt(start, self.calendar)} ({'sessions ignored, --test' if self.test_mode else 'closed periods skipped'})"
+                f"{_fmt(start, self.calendar)} ({mode})"
             )
         self.simulator = MarketSimulator(
             self.universe,
@@ -193,7 +195,9 @@ class EmbeddedRuntime:
         if bars or prices:
             await asyncio.to_thread(self.sink.write, bars, prices)
 
-    def process(self, events: list[Trade | BookSnapshot], until: int) -> tuple[list[Bar], list[PriceRow]]:
+    def process(
+        self, events: list[Trade | BookSnapshot], until: int
+    ) -> tuple[list[Bar], list[PriceRow]]:
         """Run one batch of events through the bar aggregator."""
         by_symbol: dict[str, list[Trade]] = defaultdict(list)
         for ev in events:
@@ -268,13 +272,13 @@ async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bo
 
     from quantdesk.api.app import create_app
 
-    server: uvicorn.Server | None = None
+    server: _QuietServer | None = None
     tasks = [asyncio.create_task(runtime.run_market(), name="market")]
     if api:
         app = create_app(runtime.store, runtime.settings, runtime)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-        server = _QuietServer(config)
-        tasks.append(asyncio.create_task(server.serve(), name="api"))
+        quiet = server = _QuietServer(config)
+        tasks.append(asyncio.create_task(quiet.serve(), name="api"))
         runtime.echo(f"API on http://{host}:{port} (GET /health, /api/klines, /docs)")
 
     def on_signal() -> None:
@@ -316,4 +320,5 @@ class _QuietServer:
     async def serve(self) -> None:
         await self._server.serve()
         if not self._server.started:
-            raise SystemExit(f"API server could not start on {self._server.config.host}:{self._server.config.port}")
+            config = self._server.config
+            raise SystemExit(f"API server could not start on {config.host}:{config.port}")

@@ -94,7 +94,13 @@ class BarAggregator:
         t_eff, seg, valid = place(ts, self.calendar)
         if not bool(valid.all()):
             self.counters["outside_session"] += int(n - valid.sum())
-            ts, price, size, t_eff, seg = ts[valid], price[valid], size[valid], t_eff[valid], seg[valid]
+            ts, price, size, t_eff, seg = (
+                ts[valid],
+                price[valid],
+                size[valid],
+                t_eff[valid],
+                seg[valid],
+            )
             if len(ts) == 0:
                 return self._after_batch(symbol, int(ts.max(initial=-(2**62))), out)
         minute = bucket_start(t_eff, seg, "1m", self.calendar)
@@ -185,7 +191,11 @@ class BarAggregator:
 
     def _after_batch(self, symbol: str, last_ts: int, out: list[Bar]) -> list[Bar]:
         state = self._symbols.get(symbol)
-        if state is not None and state.dirty and last_ts - state.last_partial >= self.partial_every_ms:
+        if (
+            state is not None
+            and state.dirty
+            and last_ts - state.last_partial >= self.partial_every_ms
+        ):
             state.last_partial = last_ts
             for interval, start in sorted(state.dirty):
                 acc = state.bars[interval].get(start)
@@ -244,12 +254,25 @@ class BarAggregator:
             state = self._symbols[bar.symbol] = _SymbolState(bars={i: {} for i in self.intervals})
         if bar.interval not in state.bars or bar.time in state.bars[bar.interval]:
             return
-        t_eff, seg, valid = place(np.array([bar.time], dtype=np.int64), self.calendar)
+        _, seg, valid = place(np.array([bar.time], dtype=np.int64), self.calendar)
         if not bool(valid[0]):
             return
-        end = int(bucket_end(np.array([bar.time], dtype=np.int64), seg, bar.interval, self.calendar)[0])
-        acc = [bar.open, bar.time, bar.high, bar.low, bar.close, resume_ts - 1, bar.volume,
-               bar.vwap * bar.volume, bar.trades, end, 0]
+        end = int(
+            bucket_end(np.array([bar.time], dtype=np.int64), seg, bar.interval, self.calendar)[0]
+        )
+        acc = [
+            bar.open,
+            bar.time,
+            bar.high,
+            bar.low,
+            bar.close,
+            resume_ts - 1,
+            bar.volume,
+            bar.vwap * bar.volume,
+            bar.trades,
+            end,
+            0,
+        ]
         state.bars[bar.interval][bar.time] = acc
         heapq.heappush(self._open_heap, (end, bar.symbol, bar.interval, bar.time))
 
@@ -260,16 +283,21 @@ class BarAggregator:
         stores the snapshot with the input offset it covers, and whoever takes
         the input over restores it and continues from that offset.
         """
-        chosen = self._symbols if symbols is None else {
-            s: st for s, st in self._symbols.items() if s in symbols
-        }
+        chosen = (
+            self._symbols
+            if symbols is None
+            else {s: st for s, st in self._symbols.items() if s in symbols}
+        )
         return {
             "watermark": self.watermark,
             "symbols": {
                 sym: {
                     "last_partial": st.last_partial,
-                    "bars": {iv: [[start, *acc] for start, acc in bars.items()]
-                             for iv, bars in st.bars.items() if bars},
+                    "bars": {
+                        iv: [[start, *acc] for start, acc in bars.items()]
+                        for iv, bars in st.bars.items()
+                        if bars
+                    },
                 }
                 for sym, st in chosen.items()
             },

@@ -35,7 +35,11 @@ def eventually(check, timeout: float = 60.0, every: float = 0.2):
 
 def test_run_serves_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "QUANTDESK_DATA_DIR": str(tmp_path / "data"), "QUANTDESK_BACKFILL_DAYS": "2"}
+    env = {
+        **os.environ,
+        "QUANTDESK_DATA_DIR": str(tmp_path / "data"),
+        "QUANTDESK_BACKFILL_DAYS": "2",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "quantdesk", "run", "--port", str(port), "--speed", "300"],
         env=env,
@@ -49,7 +53,9 @@ def test_run_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert health["status"] == "ok" and health["clock"] == "virtual"
 
         def has_live_bars():
-            r = httpx.get(f"{base}/api/klines", params={"symbol": "600036.SH", "limit": 5}, timeout=2)
+            r = httpx.get(
+                f"{base}/api/klines", params={"symbol": "600036.SH", "limit": 5}, timeout=2
+            )
             assert r.status_code == 200
             trades = httpx.get(f"{base}/health", timeout=2).json()["trades"]
             return r.json() if trades > 0 else None

@@ -37,7 +37,9 @@ def client(tmp_path: Path):
 def test_default_is_newest_200_oldest_first(client: TestClient) -> None:
     bars = client.get("/api/klines", params={"symbol": "600036.SH"}).json()
     assert len(bars) == 200
-    assert bars[0]["time"] == pd.Timestamp(T0 + 100 * 60_000, unit="ms", tz="UTC").isoformat().replace("+00:00", "Z")
+    assert bars[0]["time"] == pd.Timestamp(
+        T0 + 100 * 60_000, unit="ms", tz="UTC"
+    ).isoformat().replace("+00:00", "Z")
     assert set(bars[0]) == set(BAR_COLUMNS)
     assert [b["time"] for b in bars] == sorted(b["time"] for b in bars)
 

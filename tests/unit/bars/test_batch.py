@@ -25,12 +25,19 @@ def trades_frame(ts, price, volume, symbol="600036.SH") -> pd.DataFrame:
 
 
 def test_ohlcv_vwap_and_count() -> None:
-    df = trades_frame([OPEN + 1_000, OPEN + 2_000, OPEN + 3_000], [10.0, 12.0, 11.0], [100, 300, 100])
+    df = trades_frame(
+        [OPEN + 1_000, OPEN + 2_000, OPEN + 3_000], [10.0, 12.0, 11.0], [100, 300, 100]
+    )
     bars = aggregate_trades(df, ["1m"], "XSHG")
     assert len(bars) == 1
     bar = bars.iloc[0]
     assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades) == (
-        10.0, 12.0, 10.0, 11.0, 500.0, 3,
+        10.0,
+        12.0,
+        10.0,
+        11.0,
+        500.0,
+        3,
     )
     assert bar.vwap == pytest.approx((10 * 100 + 12 * 300 + 11 * 100) / 500)
     assert bar.time == OPEN

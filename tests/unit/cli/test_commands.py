@@ -28,8 +28,18 @@ def store_for(env: Path):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["run"], ["serve"], ["backfill"], ["import"], ["universe"], ["config"], ["db"],
-     ["db", "migrate"], ["db", "status"]],
+    [
+        [],
+        ["run"],
+        ["serve"],
+        ["backfill"],
+        ["import"],
+        ["universe"],
+        ["config"],
+        ["db"],
+        ["db", "migrate"],
+        ["db", "status"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -55,7 +65,9 @@ def test_backfill_twice_never_duplicates(env: Path) -> None:
 def test_backfill_us_and_clear(env: Path) -> None:
     result = runner.invoke(app, ["backfill", "--days", "1", "--market", "us", "--symbol", "AAPL"])
     assert result.exit_code == 0, result.output
-    cleared = runner.invoke(app, ["backfill", "--days", "1", "--market", "us", "--symbol", "AAPL", "--clear"])
+    cleared = runner.invoke(
+        app, ["backfill", "--days", "1", "--market", "us", "--symbol", "AAPL", "--clear"]
+    )
     assert cleared.exit_code == 0
     with store_for(env) as store:
         rows = store.query_bars("AAPL", "1d", None, None, 10)
@@ -93,9 +105,7 @@ def write_csv(path: Path, rows: list[str]) -> Path:
 
 def test_import_csv_with_rollup(env: Path) -> None:
     day = dt.date(2026, 11, 20)
-    rows = [
-        f"600036.SH,{day}T09:{30 + i}:00+08:00,10,11,9.5,10.{i},100" for i in range(10)
-    ]
+    rows = [f"600036.SH,{day}T09:{30 + i}:00+08:00,10,11,9.5,10.{i},100" for i in range(10)]
     path = write_csv(env / "bars.csv", rows)
     result = runner.invoke(app, ["import", str(path), "--calendar", "XSHG"])
     assert result.exit_code == 0, result.output
@@ -133,7 +143,14 @@ def test_bad_import_is_rejected_whole(env: Path, bad_row: str, message: str) -> 
 
 def test_import_parquet_epoch_ms(env: Path) -> None:
     frame = pd.DataFrame(
-        {"time": [1_795_138_200_000], "open": [1.0], "high": [1.0], "low": [1.0], "close": [1.0], "volume": [5]}
+        {
+            "time": [1_795_138_200_000],
+            "open": [1.0],
+            "high": [1.0],
+            "low": [1.0],
+            "close": [1.0],
+            "volume": [5],
+        }
     )
     path = env / "aapl.parquet"
     frame.to_parquet(path)

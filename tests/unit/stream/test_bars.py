@@ -97,14 +97,24 @@ def disordered_streams(draw):
     n = draw(st.integers(1, 250))
     grace = 3_000
     base = np.sort(
-        np.array(draw(st.lists(st.integers(M_OPEN - 15 * 60_000, A_CLOSE + 120_000), min_size=n, max_size=n)))
+        np.array(
+            draw(
+                st.lists(
+                    st.integers(M_OPEN - 15 * 60_000, A_CLOSE + 120_000), min_size=n, max_size=n
+                )
+            )
+        )
     )
     jitter = np.array(draw(st.lists(st.integers(-grace // 2, 0), min_size=n, max_size=n)))
     px = np.array(draw(st.lists(st.integers(900, 1100), min_size=n, max_size=n))) / 100.0
     sz = np.array(draw(st.lists(st.integers(1, 9), min_size=n, max_size=n))) * 100.0
     sym = draw(st.lists(st.sampled_from(["A", "B"]), min_size=n, max_size=n))
     chunk = draw(st.integers(1, 20))
-    return pd.DataFrame({"symbol": sym, "ts": base + jitter, "price": px, "volume": sz}), grace, chunk
+    return (
+        pd.DataFrame({"symbol": sym, "ts": base + jitter, "price": px, "volume": sz}),
+        grace,
+        chunk,
+    )
 
 
 @settings(max_examples=80, deadline=None)
@@ -129,6 +139,11 @@ def test_streaming_equals_batch(data, cal) -> None:
     for row in batch.itertuples():
         bar = finals[(row.symbol, row.interval, row.time)]
         assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades) == (
-            row.open, row.high, row.low, row.close, row.volume, row.trades,
+            row.open,
+            row.high,
+            row.low,
+            row.close,
+            row.volume,
+            row.trades,
         )
         assert abs(bar.vwap - row.vwap) <= 1e-12 * row.vwap

@@ -16,9 +16,20 @@ def test_each_reason() -> None:
     ok, rejects = v.check("A", ts, price, size, ids, watermark=10_500)
     assert ok.tolist() == [True, False, False, False, False, False, False]
     assert [r for _, r in rejects] == [
-        "not_finite", "bad_price", "bad_size", "skew", "not_finite", "duplicate_id",
+        "not_finite",
+        "bad_price",
+        "bad_size",
+        "skew",
+        "not_finite",
+        "duplicate_id",
     ]
-    assert v.counters == {"not_finite": 2, "bad_price": 1, "bad_size": 1, "skew": 1, "duplicate_id": 1}
+    assert v.counters == {
+        "not_finite": 2,
+        "bad_price": 1,
+        "bad_size": 1,
+        "skew": 1,
+        "duplicate_id": 1,
+    }
 
 
 def test_unknown_symbol_rejects_the_batch() -> None:
