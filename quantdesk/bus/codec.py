@@ -25,6 +25,9 @@ type                    topic       fields (besides ``v`` and ``type``)
                                     ``interval`` ("" for tick factors)
 ``signal``              signals     ``symbol``, ``ts``, ``factor``, ``value``,
                                     ``side`` ("buy"/"sell"), ``rule_id``
+``clock``               trades      ``symbol``, ``ts``: the source's event time has
+                                    reached ``ts`` (a heartbeat, so bars close at
+                                    a session's end even when no trade follows)
 ``deadletter``          deadletter  ``reason``, ``topic`` (where it came from),
                                     ``encoding`` ("utf-8" or "base64"), ``raw``
                                     (the rejected payload), ``error`` (text)
@@ -177,7 +180,17 @@ class DeadLetter:
     error: str = ""
 
 
-Encodable: TypeAlias = TradeBatch | BookSnapshot | Bar | FactorValue | Signal | DeadLetter
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The source's event time reached ``ts`` for ``symbol`` (no trade needed)."""
+
+    symbol: str
+    ts: int
+
+
+Encodable: TypeAlias = (
+    TradeBatch | BookSnapshot | Bar | FactorValue | Signal | DeadLetter | Heartbeat
+)
 
 #: Message ``type`` -> attribute of :class:`~quantdesk.bus.base.Topics` it travels on.
 TYPE_TOPIC: Final = {
@@ -187,6 +200,7 @@ TYPE_TOPIC: Final = {
     "factor": "factors",
     "signal": "signals",
     "deadletter": "deadletter",
+    "clock": "trades",
 }
 
 _NUMBER_TYPES = (int, float)
@@ -246,6 +260,8 @@ def encode(obj: Encodable) -> bytes:
             "value": obj.value,
             "interval": obj.interval,
         }
+    elif isinstance(obj, Heartbeat):
+        body = {"symbol": obj.symbol, "ts": obj.ts}
     elif isinstance(obj, Signal):
         body = {
             "symbol": obj.symbol,
@@ -502,6 +518,10 @@ def _decode_signal(doc: dict[str, Any]) -> Signal:
     )
 
 
+def _decode_clock(doc: dict[str, Any]) -> Heartbeat:
+    return Heartbeat(_str(doc, "symbol"), _int(doc, "ts"))
+
+
 def _decode_deadletter(doc: dict[str, Any]) -> DeadLetter:
     encoding = _str(doc, "encoding")
     text = _str(doc, "raw")
@@ -527,6 +547,7 @@ _DECODERS: Final[dict[str, Callable[[dict[str, Any]], Encodable]]] = {
     "factor": _decode_factor,
     "signal": _decode_signal,
     "deadletter": _decode_deadletter,
+    "clock": _decode_clock,
 }
 
 _TYPES: Final[dict[type, str]] = {
@@ -536,4 +557,5 @@ _TYPES: Final[dict[type, str]] = {
     FactorValue: "factor",
     Signal: "signal",
     DeadLetter: "deadletter",
+    Heartbeat: "clock",
 }
