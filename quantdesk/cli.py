@@ -94,6 +94,29 @@ def run(
 
 
 @app.command()
+def worker(
+    group: Annotated[
+        str, typer.Option(help="consumer group shared by all workers")
+    ] = "quantdesk-stream",
+    market: MarketOpt = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="bars without sessions (as run --test)")
+    ] = False,
+) -> None:
+    """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
+    from quantdesk.runtime.worker import run_worker
+
+    try:
+        settings = _settings(market=market)
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        run_worker(settings, group=group, market=market, test_mode=test, echo=typer.echo)
+    except QuantdeskError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="API port")] = None,
     host: Annotated[str | None, typer.Option(help="API address")] = None,

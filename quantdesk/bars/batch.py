@@ -4,25 +4,34 @@ This is the batch twin of :class:`quantdesk.stream.bars.BarAggregator`: the
 same placement rules (:mod:`quantdesk.bars.buckets`) and the same merge of
 per-minute summaries, so streaming and batch give the same bars.
 
-Everything is vectorized: rows are ordered by (symbol, time) once, group
+Everything is vectorized: rows are ordered by (symbol, time), group
 boundaries are found with one ``diff`` and each column is reduced with
-``ufunc.reduceat``. Larger intervals are rolled up from the 1m summaries
-(open = first, high = max, low = min, close = last, volume = sum,
-VWAP = sum(price x size) / sum(size), trades = sum).
+``ufunc.reduceat``. Trades arrive ordered by time, so :func:`aggregate_trades`
+orders them by symbol in cache-sized chunks of whole minutes (a stable radix
+sort of small integer codes), on several threads for large inputs. Larger
+intervals are rolled up from the 1m summaries (open = first, high = max,
+low = min, close = last, volume = sum, VWAP = sum(price x size) / sum(size),
+trades = sum).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.calendars import ExchangeCalendar, get_calendar
-from quantdesk.domain.intervals import INTERVALS, normalize_interval
+from quantdesk.domain.intervals import INTERVALS, MINUTE_MS, normalize_interval
 from quantdesk.errors import DataError
 
 F64 = npt.NDArray[np.float64]
@@ -64,6 +73,9 @@ class Summary:
 
 
 _FIELDS = ("code", "time", "open", "high", "low", "close", "volume", "pv", "trades")
+_NO_COUNTS: I64 = np.empty(0, dtype=np.int64)  # rows that are single trades: count them
+_CHUNK = 65_536  # trades per chunk in _minute_bars: its columns stay in the CPU cache
+_THREADED = 1_000_000  # from this many trades on, chunks are reduced on several threads
 
 
 def reduce_sorted(rows: Summary, buckets: I64) -> Summary:
@@ -76,7 +88,12 @@ def reduce_sorted(rows: Summary, buckets: I64) -> Summary:
     np.not_equal(buckets[1:], buckets[:-1], out=change[1:])
     change[1:] |= rows.code[1:] != rows.code[:-1]
     starts = np.flatnonzero(change)
-    ends = np.r_[starts[1:], n] - 1
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1] = n
+    ends = stops - 1
+    # rows that are single trades (trades empty) count one each: no array of ones to sum
+    trades = np.add.reduceat(rows.trades, starts) if len(rows.trades) else stops - starts
     return Summary(
         code=rows.code[starts],
         time=buckets[starts],
@@ -86,7 +103,7 @@ def reduce_sorted(rows: Summary, buckets: I64) -> Summary:
         close=rows.close[ends],
         volume=np.add.reduceat(rows.volume, starts),
         pv=np.add.reduceat(rows.pv, starts),
-        trades=np.add.reduceat(rows.trades, starts),
+        trades=trades.astype(np.int64, copy=False),
     )
 
 
@@ -180,30 +197,133 @@ def aggregate_trades(
         raise DataError(f"trades frame lacks column(s) {', '.join(sorted(missing))}")
     wanted = _intervals(intervals)
     cal = _resolve_calendar(calendar)
-    codes_raw, symbols = pd.factorize(trades["symbol"], sort=True)
-    code = codes_raw.astype(np.int64)
+    code, symbols = _factorize(trades["symbol"])
     ts = trades["ts"].to_numpy(dtype=np.int64)
     price = trades["price"].to_numpy(dtype=np.float64)
     size = trades["volume"].to_numpy(dtype=np.float64)
-    order = _order(code, ts)
-    if order is not None:
-        code, ts, price, size = code[order], ts[order], price[order], size[order]
-    t_eff, seg, valid = place(ts, cal)
-    if not valid.all():
-        code, ts, price, size, t_eff, seg = (a[valid] for a in (code, ts, price, size, t_eff, seg))
-    rows = Summary(
-        code=code,
-        time=ts,
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=size,
-        pv=price * size,
-        trades=np.ones(len(ts), dtype=np.int64),
+    if len(ts) > 1 and not bool((ts[1:] >= ts[:-1]).all()):
+        by_time = np.argsort(ts, kind="stable")  # then stable by symbol: (symbol, ts) order
+        code, ts, price, size = code[by_time], ts[by_time], price[by_time], size[by_time]
+    if cal is None:
+        minute = ts // MINUTE_MS * MINUTE_MS
+    else:
+        t_eff, seg, valid = place(ts, cal)
+        if not valid.all():
+            code = code[valid]
+            price, size, t_eff, seg = price[valid], size[valid], t_eff[valid], seg[valid]
+        minute = bucket_start(t_eff, seg, "1m", cal)
+    base = _minute_bars(code, len(symbols), minute, price, size)
+    return _frame(rollup(base, wanted, cal), symbols)
+
+
+def _minute_bars(
+    code: npt.NDArray[np.integer[Any]], n_codes: int, minute: I64, price: F64, size: F64
+) -> Summary:
+    """1m summaries ordered by (code, time) of time-ordered trades (``minute``: each bar start).
+
+    The same groups and the same ``reduceat`` runs as :func:`reduce_sorted` on
+    rows ordered by (code, time), so the same floats; but the trades are
+    ordered by code only within chunks of whole minutes (a chunk's columns
+    stay in the CPU cache), and the chunks' bars are ordered once at the end.
+    """
+    n = len(minute)
+    small = code.astype(_code_dtype(n_codes), copy=False)
+    if n > 1 and bool((minute[1:] >= minute[:-1]).all()):
+        cuts = np.unique(np.searchsorted(minute, minute[_CHUNK::_CHUNK], side="left"))
+        bounds = [0, *cuts.tolist(), n]
+    else:  # minutes out of order (not from time-ordered trades): one chunk, as reduce_sorted
+        bounds = [0, n]
+    chunks = list(itertools.pairwise(bounds))
+
+    def reduce_chunk(chunk: tuple[int, int]) -> Summary:
+        lo, hi = chunk
+        c = small[lo:hi]
+        order = np.argsort(c, kind="stable")
+        p = price[lo:hi][order]
+        s = size[lo:hi][order]
+        rows = Summary(
+            code=c[order],  # small codes: widened once, at the end
+            time=minute[lo:hi][order],
+            open=p,
+            high=p,
+            low=p,
+            close=p,
+            volume=s,
+            pv=p * s,
+            trades=_NO_COUNTS,
+        )
+        return reduce_sorted(rows, rows.time)
+
+    parts = _map(reduce_chunk, chunks, n)
+    cat = Summary(*(np.concatenate([getattr(s, f) for s in parts]) for f in _FIELDS))
+    order = np.argsort(cat.code, kind="stable")  # chunks are in time order
+    out = Summary(*(getattr(cat, f)[order] for f in _FIELDS))
+    out.code = out.code.astype(np.int64)
+    return out
+
+
+def _code_dtype(n_codes: int) -> type[np.signedinteger[Any]]:
+    """The smallest code type (a stable argsort of 8 or 16 bit integers is a radix sort)."""
+    return np.int8 if n_codes <= 127 else np.int16 if n_codes <= 32_767 else np.int64
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _workers(n: int) -> int:
+    return min(os.cpu_count() or 1, 8) if n >= _THREADED else 1
+
+
+def _map(fn: Callable[[_T], _R], items: Sequence[_T], n: int) -> list[_R]:
+    """``[fn(x) for x in items]``, on threads when ``n`` (trades) is large.
+
+    NumPy and pyarrow release the GIL in sorts, gathers and reductions.
+    """
+    workers = min(_workers(n), len(items))
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _factorize(
+    symbols: pd.Series,
+) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.object_]]:
+    """``pd.factorize(symbols, sort=True)`` as (codes, names), faster for Arrow strings.
+
+    Arrow-backed strings (pandas' ``str`` dtype with pyarrow) are
+    dictionary-encoded by pyarrow in pieces (on several threads for large
+    inputs); the pieces' dictionaries are merged and the codes mapped to the
+    sorted names.
+    """
+    dtype = symbols.dtype
+    arrow = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype)
     )
-    base = reduce_sorted(rows, bucket_start(t_eff, seg, "1m", cal))
-    return _frame(rollup(base, wanted, cal), np.asarray(symbols, dtype=object))
+    n = len(symbols)
+    if not arrow or n == 0 or symbols.isna().any():
+        raw_codes, uniques = pd.factorize(symbols, sort=True)
+        return raw_codes, np.asarray(uniques, dtype=object)
+    column = pa.array(symbols.array)  # zero-copy for one chunk
+    step = max(_CHUNK * 16, -(-n // _workers(n)))
+    pieces = [column.slice(i, step) for i in range(0, n, step)]
+    parts = _map(_encode, pieces, n)
+    dictionaries = [np.asarray(p.dictionary.to_pylist(), dtype=object) for p in parts]
+    names = np.unique(np.concatenate(dictionaries))
+    small = _code_dtype(len(names))
+    codes = np.concatenate(
+        [
+            np.searchsorted(names, d).astype(small)[p.indices.to_numpy(zero_copy_only=False)]
+            for p, d in zip(parts, dictionaries, strict=True)
+        ]
+    )
+    return codes, names
+
+
+def _encode(piece: pa.Array) -> pa.DictionaryArray:
+    encoded: pa.DictionaryArray = pc.dictionary_encode(piece)
+    return encoded
 
 
 def rollup_bars(

@@ -39,6 +39,8 @@ def place(ts: I64, calendar: ExchangeCalendar | None) -> tuple[I64, I64, Bools]:
     ts = np.asarray(ts, dtype=np.int64)
     if calendar is None:
         return ts, np.full(ts.shape, -1, dtype=np.int64), np.ones(ts.shape, dtype=np.bool_)
+    if ts.ndim == 1 and len(ts) >= _SORTED_MIN and bool((ts[1:] >= ts[:-1]).all()):
+        return _place_sorted(ts, calendar)
     opens, closes = calendar.opens, calendar.closes
     seg = np.searchsorted(opens, ts, side="right").astype(np.int64) - 1
     segc = np.maximum(seg, 0)
@@ -57,6 +59,70 @@ def place(ts: I64, calendar: ExchangeCalendar | None) -> tuple[I64, I64, Bools]:
     t_eff = np.where(at_close, ts - 1, np.where(auction, opens[nxt], ts))
     seg_out = np.where(auction, nxt, segc)
     return t_eff, seg_out, inside | at_close | auction
+
+
+_SORTED_MIN = 4_096  # from this many prints on, time-ordered input takes _place_sorted
+
+
+def _place_sorted(ts: I64, calendar: ExchangeCalendar) -> tuple[I64, I64, Bools]:
+    """:func:`place` for time-ordered prints, the same result in a few passes.
+
+    With ``ts`` sorted, each segment's prints are one run, cut by binary
+    search into: inside, at the close, outside (after the close) and, before a
+    day's first open, the opening auction. The outputs are built by repeating
+    one value per run instead of comparing every print with its segment.
+    """
+    opens, closes, day_open = calendar.opens, calendar.closes, calendar.day_open
+    last_seg = len(opens) - 1
+    n = len(ts)
+    # segments whose runs hold prints: k = -1 (before the first open) .. last_seg
+    k_lo = int(np.searchsorted(opens, ts[0], side="right")) - 1
+    k_hi = int(np.searchsorted(opens, ts[-1], side="right")) - 1
+    ks = range(k_lo, k_hi + 1)
+    run_start = [0, *np.searchsorted(ts, opens[k_lo + 1 : k_hi + 1], side="left").tolist()]
+    run_stop = [*run_start[1:], n]
+    seg_vals: list[int] = []
+    valid_vals: list[bool] = []
+    lengths: list[int] = []
+    close_runs: list[tuple[int, int]] = []
+    auction_runs: list[tuple[int, int, int]] = []
+
+    def put(seg: int, ok: bool, length: int) -> None:
+        if length > 0:
+            seg_vals.append(seg)
+            valid_vals.append(ok)
+            lengths.append(length)
+
+    for k, lo, hi in zip(ks, run_start, run_stop, strict=True):
+        if lo >= hi:
+            continue
+        after = lo  # first print after the segment (or before the first open)
+        if k >= 0:
+            close = int(closes[k])
+            inside_end = lo + int(np.searchsorted(ts[lo:hi], close, side="left"))
+            after = lo + int(np.searchsorted(ts[lo:hi], close, side="right"))
+            put(k, True, after - lo)
+            if after > inside_end:
+                close_runs.append((inside_end, after))
+        nxt = k + 1
+        auction_from = hi
+        if nxt <= last_seg and day_open[nxt] == opens[nxt]:
+            auction_from = max(
+                after, lo + int(np.searchsorted(ts[lo:hi], int(opens[nxt]) - AUCTION_MS))
+            )
+        put(max(k, 0), False, auction_from - after)
+        if hi > auction_from:
+            put(nxt, True, hi - auction_from)
+            auction_runs.append((auction_from, hi, int(opens[nxt])))
+    reps = np.asarray(lengths, dtype=np.intp)
+    seg_out = np.repeat(np.asarray(seg_vals, dtype=np.int64), reps)
+    valid = np.repeat(np.asarray(valid_vals, dtype=np.bool_), reps)
+    t_eff = ts.copy()
+    for lo, hi in close_runs:
+        t_eff[lo:hi] -= 1
+    for lo, hi, open_ in auction_runs:
+        t_eff[lo:hi] = open_
+    return t_eff, seg_out, valid
 
 
 def bucket_start(t_eff: I64, seg: I64, interval: str, calendar: ExchangeCalendar | None) -> I64:

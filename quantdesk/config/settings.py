@@ -28,6 +28,13 @@ from quantdesk.errors import ConfigError
 
 ENV_PREFIX = "QUANTDESK_"
 
+#: Seed A's picture: buy when order book imbalance rises above 0.6, sell below -0.6;
+#: plus the classic RSI 30/70 on 5-minute bars.
+DEFAULT_SIGNAL_RULES: tuple[dict[str, Any], ...] = (
+    {"id": "obi", "factor": "obi", "buy_above": 0.6, "sell_below": -0.6, "cooldown_ms": 60_000},
+    {"id": "rsi", "factor": "rsi_14", "interval": "5m", "buy_below": 30.0, "sell_above": 70.0},
+)
+
 
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads ``[quantdesk]`` (or top-level keys) from the TOML config file."""
@@ -90,6 +97,18 @@ class Settings(BaseSettings):
     )
     bus: Literal["memory", "kafka"] = Field("memory", description="Message bus implementation.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_session_timeout_ms: int = Field(
+        10_000, description="Kafka session timeout: how soon a dead worker's partitions move."
+    )
+    bus_topic_prefix: str = Field("quantdesk", description="Topic names are <prefix>.trades etc.")
+    bus_partitions: int = Field(6, description="Partitions per topic (the most workers that help).")
+    signal_rules: list[dict[str, Any]] = Field(
+        default_factory=lambda: [dict(r) for r in DEFAULT_SIGNAL_RULES],
+        description="Signal rules (JSON list in the environment, [[signal_rules]] in TOML).",
+    )
+    checkpoint_seconds: float = Field(
+        1.0, description="How often a stream consumer checkpoints its state and offsets."
+    )
 
     @field_validator("api_port")
     @classmethod
@@ -103,6 +122,13 @@ class Settings(BaseSettings):
     def _db_url(cls, v: str) -> str:
         if v and not v.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise ValueError(f"must start with sqlite:// or postgresql:// (got {v.split(':')[0]}:)")
+        return v
+
+    @field_validator("bus_partitions", "kafka_session_timeout_ms")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
         return v
 
     @field_validator("backfill_days")

@@ -33,10 +33,11 @@ FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
 
 MAX_PERIOD = 100_000  # TA-Lib's upper bound for every period parameter
-_BLOCK = 16  # values per row of the linear scan
-_SCAN_ROWS = 960  # rows per matrix product: small enough for single-thread OpenBLAS
-_SCAN_SPAN = 4 * _SCAN_ROWS * _BLOCK  # values per pass of the scan
+_BLOCK = 8  # values per row of the linear scan and outputs per row of the FIR
+_GEMM_MNK = 1 << 18  # OpenBLAS runs a product with M*N*K up to this on one thread
+_SCAN_ROWS = _GEMM_MNK // (_BLOCK * _BLOCK)  # rows per product of the scan
 CHUNK = 1 << 15  # outputs per chunk of the window kernels (fits in L2 cache)
+SPAN = 1 << 18  # values per span of the scans (its scratch and row ends stay in cache)
 NAN = math.nan
 
 
@@ -242,25 +243,27 @@ def chunk_ranges(total: int, size: int = CHUNK) -> list[tuple[int, int]]:
     return [(lo, min(total, lo + size)) for lo in range(0, total, size)]
 
 
-def _scan_matrices(a: float, scale: float) -> tuple[FloatArray, FloatArray]:
-    """``(W, e)``: ``W`` maps a row ``[u_0..u_15, carry]`` to its 16 scanned values,
-    ``e`` (W's last column) maps a row of ``u`` to its scanned end from zero."""
-    key = (float(a), float(scale))
+def _scan_matrices(a: float, scale: float, block: int) -> tuple[FloatArray, FloatArray]:
+    """``(W, e)``: ``W[i, j] = scale * a**(j - i)`` (``j >= i``, else 0) maps a row
+    of ``block`` inputs to its values scanned from zero; ``e`` (W's last
+    column, as a ``(block, 1)`` matrix) maps it to the row's end alone.
+    ``block = _DENSE`` also serves as the dense scan of a short series."""
+    key = (float(a), float(scale), block)
     cached = _SCAN_CACHE.get(key)
     if cached is None:
-        idx = np.arange(_BLOCK)
+        idx = np.arange(block)
         lag = idx[None, :] - idx[:, None]
         weights = np.where(lag >= 0, key[0] ** np.maximum(lag, 0).astype(np.float64), 0.0)
         weights *= key[1]
-        powers = key[0] ** np.arange(1, _BLOCK + 1, dtype=np.float64)
-        full = np.vstack([weights, powers[None, :]])
-        if len(_SCAN_CACHE) > 256:
+        if len(_SCAN_CACHE) > 128:
             _SCAN_CACHE.clear()
-        cached = _SCAN_CACHE[key] = (full, np.ascontiguousarray(weights[:, -1]))
+        cached = _SCAN_CACHE[key] = (weights, np.ascontiguousarray(weights[:, -1:]))
     return cached
 
 
-_SCAN_CACHE: dict[tuple[float, float], tuple[FloatArray, FloatArray]] = {}
+_SCAN_CACHE: dict[tuple[float, float, int], tuple[FloatArray, FloatArray]] = {}
+_DENSE = 64  # series up to this length are scanned by one dense product
+_CARRY_BLOCK = 16  # row length of the scans over row ends (fewer levels of recursion)
 
 
 def _scan_loop(u: FloatArray, a: float, y0: float, out: FloatArray, scale: float) -> None:
@@ -270,68 +273,213 @@ def _scan_loop(u: FloatArray, a: float, y0: float, out: FloatArray, scale: float
         out[i] = acc
 
 
-def _scan(u: FloatArray, a: float, y0: float, out: FloatArray, scale: float) -> None:
+def _dense_scan(u: FloatArray, a: float, y0: float, out: FloatArray, scale: float) -> None:
+    """``len(u) <= _DENSE``, all finite: ``u @ W + y0 * a**(j+1)``."""
     n = len(u)
-    block = _BLOCK
-    if n < 2 * block:
-        _scan_loop(u, a, y0, out, scale)
+    weights = _scan_matrices(a, scale, _DENSE)[0]
+    np.matmul(u, weights[:n, :n], out=out)
+    out += weights[0, :n] * (y0 * a / scale)
+
+
+def _carry_scan(z: FloatArray, a: float, y0: float, out: FloatArray) -> None:
+    """``out[t] = a * out[t-1] + z[t]`` from ``y0``, for finite ``z`` of at most
+    ``SPAN // _BLOCK`` values (the scan over row ends); ``z`` is destroyed.
+
+    The same blocked scheme as :class:`BlockedScan`, in one pass, with rows of
+    ``_CARRY_BLOCK`` (two levels cover a span) down to a dense product.
+    """
+    n = len(z)
+    if n <= _DENSE:
+        _dense_scan(z, a, y0, out, 1.0)
         return
-    weights, end_weights = _scan_matrices(a, scale)
-    lo = 0
-    while lo + block <= n:
-        hi = min(n, lo + _SCAN_SPAN)
-        hi = lo + (hi - lo) // block * block
-        rows = (hi - lo) // block
-        values = u[lo:hi].reshape(rows, block)
-        # Each row's end scanned from zero, then the true ends (carries) by a
-        # scan over rows with factor a**16, then every row from [row, carry].
-        ends = np.empty(rows)
-        _scan(values @ end_weights, a**block, y0, ends, 1.0)
-        rows_in = np.empty((rows, block + 1))
-        rows_in[:, :block] = values
-        rows_in[0, block] = y0
-        rows_in[1:, block] = ends[:-1]
-        dest = out[lo:hi].reshape(rows, block)
-        for first in range(0, rows, _SCAN_ROWS):
-            last = min(rows, first + _SCAN_ROWS)
-            np.matmul(rows_in[first:last], weights, out=dest[first:last])
-        y0 = float(ends[-1])
-        lo = hi
-    if lo < n:
-        _scan_loop(u[lo:], a, y0, out[lo:], scale)
+    block = _CARRY_BLOCK
+    rows = n // block
+    main = rows * block
+    weights, end_weights = _scan_matrices(a, 1.0, block)
+    values = z[:main].reshape(rows, block)
+    heads = np.matmul(values, end_weights).reshape(rows)
+    carries = np.empty(rows)
+    _carry_scan(heads, a**block, y0, carries)
+    heads[1:] = carries[:-1]
+    heads[0] = y0
+    heads *= a
+    values[:, 0] += heads
+    np.matmul(values, weights, out=out[:main].reshape(rows, block))
+    if main < n:
+        _scan_loop(z[main:], a, float(carries[-1]), out[main:], 1.0)
+
+
+class BlockedScan:
+    """``y[t] = a * y[t-1] + scale * u[t]`` (``y[-1] = y0``) over ``n`` values of
+    ``u`` given piece by piece, in two passes.
+
+    The series is cut into rows of ``_BLOCK`` values. Pass 1 (:meth:`row_ends`)
+    gives every row's end scanned from zero (``rows @ e``, ``e`` the last
+    column of ``W``); :meth:`solve` turns those into the carry into each row
+    (a scan with factor ``a**_BLOCK``) and scales it by ``a / scale``; pass 2
+    (:meth:`apply`) adds that to each row's first input, so one product
+    ``rows @ W`` with ``W[i, j] = scale * a**(j - i)`` gives every value.
+    Pieces start at multiples of ``_BLOCK``. Every product has
+    ``M*N*K <= _GEMM_MNK``, which OpenBLAS runs on one thread: its threads
+    cost far more than they give on these thin products.
+    """
+
+    __slots__ = ("_a", "_heads", "_last", "_scale", "_weights", "_y0", "ends", "main", "rows")
+
+    def __init__(self, n: int, a: float, y0: float, scale: float) -> None:
+        self._a, self._y0, self._scale = a, y0, scale
+        self.rows = n // _BLOCK
+        self.main = self.rows * _BLOCK  # values in whole rows; the rest is scanned in a loop
+        self.ends = np.empty((self.rows, 1))
+        self._weights = _scan_matrices(a, scale, _BLOCK)
+        self._heads = self.ends.reshape(self.rows)
+        self._last = y0
+
+    def row_ends(self, lo: int, piece: FloatArray) -> None:
+        """Pass 1 for ``u[lo : lo + len(piece)]`` (``lo % _BLOCK == 0``)."""
+        first = lo // _BLOCK
+        count = min(self.rows, (lo + len(piece)) // _BLOCK) - first
+        if count <= 0:
+            return
+        values = piece[: count * _BLOCK].reshape(count, _BLOCK)
+        end_weights = self._weights[1]
+        ends = self.ends[first : first + count]
+        step = _GEMM_MNK // _BLOCK
+        for r in range(0, count, step):
+            np.matmul(values[r : r + step], end_weights, out=ends[r : r + step])
+
+    def solve(self) -> bool:
+        """Between the passes; False (and nothing done) if a row end is NaN/inf."""
+        heads = self._heads
+        rows = self.rows
+        if rows == 0:
+            return True
+        if not math.isfinite(float(np.sum(heads))):
+            return False
+        carries = np.empty(rows)
+        _carry_scan(heads, self._a**_BLOCK, self._y0, carries)
+        self._last = float(carries[-1])
+        heads[1:] = carries[:-1]
+        heads[0] = self._y0
+        heads *= self._a / self._scale
+        return True
+
+    def apply(self, lo: int, piece: FloatArray, out: FloatArray, overwrite: bool) -> None:
+        """Pass 2: ``y[lo : lo + len(piece)]`` into ``out`` (same length).
+
+        With ``overwrite`` the piece itself takes the carries (its values are
+        then undefined; it must not share memory with ``out``), else a
+        cache-sized copy of each batch of rows does.
+        """
+        weights = self._weights[0]
+        first = lo // _BLOCK
+        count = max(min(self.rows, (lo + len(piece)) // _BLOCK) - first, 0)
+        values = piece[: count * _BLOCK].reshape(count, _BLOCK)
+        dest = out[: count * _BLOCK].reshape(count, _BLOCK)
+        heads = self._heads[first : first + count]
+        if overwrite:
+            values[:, 0] += heads
+            for r in range(0, count, _SCAN_ROWS):
+                np.matmul(values[r : r + _SCAN_ROWS], weights, out=dest[r : r + _SCAN_ROWS])
+        elif count:
+            scratch = np.empty((min(count, _SCAN_ROWS), _BLOCK))
+            for r in range(0, count, _SCAN_ROWS):
+                part = scratch[: min(count - r, _SCAN_ROWS)]
+                np.copyto(part, values[r : r + len(part)])
+                part[:, 0] += heads[r : r + len(part)]
+                np.matmul(part, weights, out=dest[r : r + len(part)])
+        tail = count * _BLOCK
+        if tail < len(piece):  # the last values of the series, after the whole rows
+            _scan_loop(piece[tail:], self._a, self._last, out[tail:], self._scale)
+
+
+def scan_span(piece: FloatArray, a: float, y0: float, scale: float, out: FloatArray) -> bool:
+    """The scan of ``piece`` (up to :data:`SPAN` values) into ``out``, using
+    ``piece`` as scratch (it must not share memory with ``out``).
+
+    False, with nothing written and ``piece`` intact, if ``piece`` holds a
+    NaN/inf (the caller decides what that means).
+    """
+    n = len(piece)
+    if n <= _DENSE:
+        if not math.isfinite(float(np.sum(piece))):
+            return False
+        _dense_scan(piece, a, y0, out, scale)
+        return True
+    scan = BlockedScan(n, a, y0, scale)
+    scan.row_ends(0, piece)
+    if not math.isfinite(float(np.sum(piece[scan.main :]))) or not scan.solve():
+        return False
+    scan.apply(0, piece, out, True)
+    return True
+
+
+def _scan(
+    u: FloatArray, a: float, y0: float, out: FloatArray, scale: float, overwrite: bool
+) -> None:
+    """The scan of :func:`linear_scan` for ``a != 0``, ``scale != 0``, finite ``y0``.
+
+    Span by span (:data:`SPAN` values, so the span's scratch and row ends
+    stay in cache and ``u`` is read once), each carrying in the last value
+    of the one before.
+    """
+    n = len(u)
+    direct = overwrite and not np.may_share_memory(u, out)
+    buf = None if direct else np.empty(min(n, SPAN))
+    carry = y0
+    for lo in range(0, n, SPAN):
+        hi = min(n, lo + SPAN)
+        if buf is None:
+            piece = u[lo:hi]
+        else:
+            piece = buf[: hi - lo]
+            np.copyto(piece, u[lo:hi])
+        if not scan_span(piece, a, carry, scale, out[lo:hi]):
+            # From the first NaN/inf on, the recursion is NaN (a finite span
+            # whose sums overflow is the only other way here: let it overflow).
+            bad = np.flatnonzero(~np.isfinite(u[lo:hi]))
+            first = lo + int(bad[0]) if len(bad) else hi
+            _scan_loop(u[lo:first], a, carry, out[lo:first], scale)
+            out[first:] = np.nan
+            if first < hi:
+                return
+        carry = float(out[hi - 1])
 
 
 def linear_scan(
-    u: FloatArray, a: float, y0: float, out: FloatArray | None = None, scale: float = 1.0
+    u: FloatArray,
+    a: float,
+    y0: float,
+    out: FloatArray | None = None,
+    scale: float = 1.0,
+    *,
+    overwrite: bool = False,
 ) -> FloatArray:
     """``y[t] = a * y[t-1] + scale * u[t]`` with ``y[-1] = y0``, for every t.
 
-    Blocked scan: the series as rows of 16 values; ``rows @ W[:, -1]`` gives
-    every row's end scanned from zero, a recursive scan with factor ``a**16``
-    turns those into the true row ends, and one product of
-    ``[row, incoming carry]`` with ``[[a**(j-i)], [a**(j+1)]]`` gives all values.
+    Blocked scan (see :class:`BlockedScan`): thin matrix products and a short
+    recursive scan over the row ends, faster than a C loop over the series.
     From the first non-finite ``u`` on, the result is NaN (a recursion cannot
-    recover from one).
+    recover from one); a non-finite ``y0`` makes it all NaN. ``out`` may be
+    ``u`` itself. ``overwrite=True`` lets the scan use ``u`` as scratch (its
+    values are then undefined): for temporaries, it saves a copy.
     """
     n = len(u)
     if out is None:
         out = np.empty(n)
     if n == 0:
         return out
-    if a == 0.0:  # no memory: y = scale * u (but a NaN still ends the series)
-        np.multiply(u, scale, out=out)
-        clean = bool(np.isfinite(out).all())
-    else:
-        _scan(u, a, y0, out, scale)
-        clean = math.isfinite(out[-1])
-    if not clean or not math.isfinite(y0):
-        # The matrix product spreads a NaN backwards inside its block: redo
-        # the clean prefix, and make everything from the first bad value NaN.
+    if not math.isfinite(y0):
+        out[:] = np.nan
+    elif a == 0.0 or scale == 0.0:  # no memory, or no input: a closed form
         bad = np.flatnonzero(~np.isfinite(u))
-        first = int(bad[0]) if len(bad) else n
-        if not math.isfinite(y0):
-            first = 0
-        if first > 0 and a != 0.0:
-            _scan(u[:first], a, y0, out[:first], scale)
-        out[first:] = np.nan
+        if a == 0.0:
+            np.multiply(u, scale, out=out)
+        else:
+            np.power(a, np.arange(1, n + 1, dtype=np.float64), out=out)
+            out *= y0
+        if len(bad):
+            out[int(bad[0]) :] = np.nan
+    else:
+        _scan(u, float(a), float(y0), out, float(scale), overwrite)
     return out

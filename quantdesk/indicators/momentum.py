@@ -16,6 +16,7 @@ import numpy as np
 
 from quantdesk.indicators._core import (
     NAN,
+    SPAN,
     ArrayLike,
     FloatArray,
     as_float_array,
@@ -25,6 +26,7 @@ from quantdesk.indicators._core import (
     first_valid,
     linear_scan,
     nan_array,
+    scan_span,
     seq_sum,
     window_max,
     window_min,
@@ -48,30 +50,68 @@ def rsi(close: ArrayLike, timeperiod: int = 14) -> FloatArray:
     """
     x = as_float_array(close, "close")
     n = check_period("timeperiod", timeperiod, 2)
-    out = nan_array(len(x))
+    size = len(x)
     start = first_valid(x)
     xs = x[start:]
     m = len(xs)
     if m <= n:
-        return out
+        return nan_array(size)
     first = np.diff(xs[: n + 1])
     gain = seq_sum(np.maximum(first, 0.0)) / n  # a NaN change is a gain (NaN), as in TA-Lib
     loss = seq_sum(np.fmax(-first, 0.0)) / n  # ... and no loss
+    out = np.empty(size)
+    out[: start + n] = np.nan
     out[start + n] = _rsi_value(gain, loss)
+    if m == n + 1:
+        return out
+    # RSI = 100 * avg_gain / avg_total, avg_total the Wilder average of
+    # |change| (= avg_gain + avg_loss); both scanned span by span from
+    # cache-sized scratch arrays.
     a, scale = (n - 1) / n, 1.0 / n
     dst = out[start + n + 1 :]
-    for lo, hi in chunk_ranges(m - n - 1):
-        change = np.subtract(xs[n + 1 + lo : n + 1 + hi], xs[n + lo : n + hi])
-        avg_gain = linear_scan(np.maximum(change, 0.0), a, gain, scale=scale)
-        avg_loss = linear_scan(np.fmax(np.negative(change, out=change), 0.0), a, loss, scale=scale)
-        gain, loss = float(avg_gain[-1]), float(avg_loss[-1])
-        total = avg_gain + avg_loss
+    now, before = xs[n + 1 :], xs[n:-1]
+    span = min(len(dst), SPAN)
+    gains, totals, avg_total = np.empty(span), np.empty(span), np.empty(span)
+    total = gain + loss
+    gain *= 100.0
+    for lo, hi in chunk_ranges(len(dst), SPAN):
+        g, t, avg = gains[: hi - lo], totals[: hi - lo], avg_total[: hi - lo]
+        np.subtract(now[lo:hi], before[lo:hi], out=t)
+        np.maximum(t, 0.0, out=g)
+        np.abs(t, out=t)
         part = dst[lo:hi]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(avg_gain, total, out=part)
-        part *= 100.0
-        part[total == 0.0] = 0.0
+        if not (
+            scan_span(g, a, gain, 100.0 * scale, part) and scan_span(t, a, total, scale, avg)
+        ):  # a NaN/inf close: the general path, NaN from there on
+            _rsi_general(now[lo:], before[lo:], a, scale, gain, total, dst[lo:])
+            break
+        gain, total = float(part[-1]), float(avg[-1])
+        # avg_total == 0 only where every average is 0: 0 / tiny = 0 (TA-Lib's)
+        np.maximum(avg, _TINY, out=avg)
+        part /= avg
     return out
+
+
+def _rsi_general(
+    now: FloatArray,
+    before: FloatArray,
+    a: float,
+    scale: float,
+    gain: float,
+    total: float,
+    out: FloatArray,
+) -> None:
+    """:func:`rsi` from a given state, for series holding a NaN/inf."""
+    change = now - before
+    totals = np.abs(change)
+    np.maximum(change, 0.0, out=change)  # a NaN change stays NaN
+    linear_scan(change, a, gain, out, scale=100.0 * scale, overwrite=True)
+    linear_scan(totals, a, total, totals, scale=scale)
+    np.maximum(totals, _TINY, out=totals)
+    out /= totals
+
+
+_TINY = 5e-324  # the smallest positive float64
 
 
 def _rsi_value(gain: float, loss: float) -> float:
@@ -97,12 +137,12 @@ def macd(
     if slow < fast:
         fast, slow = slow, fast
     size = len(x)
-    out_macd, out_signal, out_hist = nan_array(size), nan_array(size), nan_array(size)
     start = first_valid(x)
     xs = x[start:]
     lookback = slow + signal - 2
     if len(xs) <= lookback:
-        return out_macd, out_signal, out_hist
+        return nan_array(size), nan_array(size), nan_array(size)
+    out_macd, out_signal, out_hist = np.empty(size), np.empty(size), np.empty(size)
     # The MACD line from index slow - 1 on (both EMAs exist there), written
     # into out_macd; the part before the lookback is blanked at the end.
     line = out_macd[start + slow - 1 :]
@@ -111,12 +151,11 @@ def macd(
     line[0] = fast_ema - slow_ema
     k_slow, k_fast = ema_k(slow), ema_k(fast)
     rest = xs[slow:]
-    for lo, hi in chunk_ranges(len(rest)):
-        chunk = rest[lo:hi]
-        fast_part = linear_scan(chunk, 1.0 - k_fast, fast_ema, scale=k_fast)
-        slow_part = linear_scan(chunk, 1.0 - k_slow, slow_ema, scale=k_slow)
-        fast_ema, slow_ema = float(fast_part[-1]), float(slow_part[-1])
-        np.subtract(fast_part, slow_part, out=line[1 + lo : 1 + hi])
+    fast_part = out_signal[start + slow :]  # scratch until the signal line goes there
+    linear_scan(rest, 1.0 - k_fast, fast_ema, fast_part, scale=k_fast)
+    linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
+    np.subtract(fast_part, line[1:], out=line[1:])
+    out_signal[: start + slow - 1] = np.nan
     ema_into(line, signal, ema_k(signal), out_signal[start + slow - 1 :])
     np.subtract(
         out_macd[start + lookback :],
@@ -124,6 +163,7 @@ def macd(
         out=out_hist[start + lookback :],
     )
     out_macd[: start + lookback] = np.nan
+    out_hist[: start + lookback] = np.nan
     return out_macd, out_signal, out_hist
 
 

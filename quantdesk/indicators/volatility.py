@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from quantdesk.indicators._core import (
+    CHUNK,
     NAN,
+    SPAN,
     ArrayLike,
     FloatArray,
     as_float_array,
@@ -23,6 +26,7 @@ from quantdesk.indicators._core import (
     first_valid,
     linear_scan,
     nan_array,
+    scan_span,
     seq_sum,
     window_moments,
 )
@@ -32,22 +36,46 @@ from quantdesk.indicators.overlap import _RollingMoments
 __all__ = ["ATR", "STDDEV", "atr", "stddev", "true_range"]
 
 
-def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+def true_range(
+    high: FloatArray, low: FloatArray, close: FloatArray, out: FloatArray | None = None
+) -> FloatArray:
     """TA-Lib's true range of bars 1..N-1 (bar 0 has no previous close)::
 
     max(high - low, |prev_close - high|, |prev_close - low|)
+
+    ``out`` (length N-1) receives it if given.
     """
-    prev = close[:-1]
-    h = high[1:]
-    lo = low[1:]
-    tr = h - lo
-    gap = np.subtract(prev, h)
-    np.abs(gap, out=gap)
-    np.maximum(tr, gap, out=tr)
-    np.subtract(prev, lo, out=gap)
-    np.abs(gap, out=gap)
-    np.maximum(tr, gap, out=tr)
-    return tr
+    m = max(len(close) - 1, 0)
+    if out is None:
+        out = np.empty(m)
+    scratch = np.empty(min(m, CHUNK))
+    flags = np.empty(min(m, CHUNK), dtype=bool)
+    inverted = False
+    for lo, hi in chunk_ranges(m):
+        h, low_ = high[lo + 1 : hi + 1], low[lo + 1 : hi + 1]
+        _fast_range(h, low_, close[lo:hi], out[lo:hi], scratch[: hi - lo])
+        inverted = inverted or _inverted(h, low_, flags[: hi - lo])
+    if inverted:  # bars with high < low: TA-Lib's formula itself
+        bad = np.flatnonzero(high[1:] < low[1:])
+        prev, h, low_ = close[bad], high[bad + 1], low[bad + 1]
+        out[bad] = np.maximum(np.maximum(h - low_, np.abs(prev - h)), np.abs(prev - low_))
+    return out
+
+
+def _fast_range(
+    high: FloatArray, low: FloatArray, prev: FloatArray, out: FloatArray, scratch: FloatArray
+) -> None:
+    """``max(high, prev) - min(low, prev)``: TA-Lib's true range, to the last bit,
+    on every bar with ``high >= low`` (the largest of TA-Lib's three rounded
+    differences is this rounded difference); NaN wherever an input is NaN."""
+    np.maximum(high, prev, out=out)
+    np.minimum(low, prev, out=scratch)
+    out -= scratch
+
+
+def _inverted(high: FloatArray, low: FloatArray, flags: npt.NDArray[np.bool_]) -> bool:
+    """Whether a bar has ``high < low`` (where :func:`_fast_range` is not TA-Lib's)."""
+    return bool(np.less(high, low, out=flags).any())
 
 
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, timeperiod: int = 14) -> FloatArray:
@@ -60,24 +88,58 @@ def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, timeperiod: int = 14)
     """
     h, lo, c = as_float_arrays(high=high, low=low, close=close)
     n = check_period("timeperiod", timeperiod, 1)
-    out = nan_array(len(c))
+    size = len(c)
     start = first_valid(h, lo, c)
-    if len(c) - start <= n:
-        return out
+    if size - start <= n:
+        return nan_array(size)
     hs, ls, cs = h[start:], lo[start:], c[start:]
+    out = np.empty(size)
     if n == 1:
-        out[start + 1 :] = true_range(hs, ls, cs)
+        out[: start + 1] = np.nan
+        true_range(hs, ls, cs, out=out[start + 1 :])
         return out
     value = seq_sum(true_range(hs[: n + 1], ls[: n + 1], cs[: n + 1])) / n
+    out[: start + n] = np.nan
     out[start + n] = value
-    dst = out[start + n + 1 :]
+    rest = out[start + n + 1 :]  # bars start+n+1 ..., from the true ranges of those bars
     a, scale = (n - 1) / n, 1.0 / n
-    for lo_, hi in chunk_ranges(len(cs) - n - 1):
-        bars = slice(n + lo_, n + hi + 1)  # true ranges of bars n+1+lo_ .. n+hi
-        tr = true_range(hs[bars], ls[bars], cs[bars])
-        linear_scan(tr, a, value, dst[lo_:hi], scale=scale)
-        value = float(dst[hi - 1])
+    if not _smoothed_range(hs[n + 1 :], ls[n + 1 :], cs[n:-1], a, value, scale, rest):
+        true_range(hs[n:], ls[n:], cs[n:], out=rest)
+        linear_scan(rest, a, value, rest, scale=scale)
     return out
+
+
+def _smoothed_range(
+    high: FloatArray,
+    low: FloatArray,
+    prev: FloatArray,
+    a: float,
+    y0: float,
+    scale: float,
+    out: FloatArray,
+) -> bool:
+    """Wilder's smoothing of the true ranges into ``out``, one pass over the bars.
+
+    Span by span (:data:`SPAN` bars, so the span's true ranges stay in
+    cache): the true ranges go into a scratch that :func:`scan_span` scans,
+    carrying in the last value of the span before. False, with ``out``
+    undefined, if a bar has ``high < low`` or a NaN/inf value (the caller's
+    general path then redoes it).
+    """
+    m = len(out)
+    ranges = np.empty(min(m, SPAN))
+    scratch = np.empty(min(m, SPAN))
+    flags = np.empty(min(m, SPAN), dtype=bool)
+    for lo, hi in chunk_ranges(m, SPAN):
+        part = ranges[: hi - lo]
+        h, low_ = high[lo:hi], low[lo:hi]
+        _fast_range(h, low_, prev[lo:hi], part, scratch[: hi - lo])
+        if _inverted(h, low_, flags[: hi - lo]):
+            return False
+        if not scan_span(part, a, y0, scale, out[lo:hi]):
+            return False
+        y0 = float(out[hi - 1])
+    return True
 
 
 def stddev(close: ArrayLike, timeperiod: int = 5, nbdev: float = 1.0) -> FloatArray:

@@ -1,11 +1,20 @@
 """The embedded runner behind ``quantdesk run``: one asyncio process.
 
 It (1) migrates the store and backfills history if the store is empty,
-(2) runs the live simulated market on a virtual (default) or wall clock,
-(3) turns trades into bars in event time and upserts them, with the
-real-time price table, market status and simulator state, and (4) serves the
-API. SIGINT/SIGTERM stop it cleanly: the last events are processed, every
-open bar is written as it stands, the simulator state is saved.
+(2) runs the live simulated market on a virtual (default) or wall clock and
+publishes its trades, book snapshots and clock heartbeats onto the bus,
+(3) consumes them as one member of the stream group (bars, factors,
+indicators, signals, dead letters; see :mod:`quantdesk.runtime.consumer`),
+upserting everything with the real-time price table, market status and
+simulator state, and (4) serves the API.
+
+With ``QUANTDESK_BUS=memory`` (default) everything stays in this process.
+With ``QUANTDESK_BUS=kafka`` the same process publishes to Kafka and is one
+member of the consumer group; ``quantdesk worker`` processes join the group
+and take partitions (symbols) over.
+
+SIGINT/SIGTERM stop it cleanly: the last events are processed, every open
+bar is written as it stands, the simulator state is saved.
 """
 
 from __future__ import annotations
@@ -23,21 +32,26 @@ from typing import Any
 import numpy as np
 
 from quantdesk.bars.buckets import bucket_start, place
+from quantdesk.bus import Bus, Heartbeat, TradeBatch, bus_from_settings
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.ingest.backfill import run_backfill
 from quantdesk.runtime.clock import VirtualClock, WallClock
+from quantdesk.runtime.consumer import StreamConsumer
+from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
-from quantdesk.storage.base import MarketStatus, PriceRow, Store
-from quantdesk.stream.bars import BarAggregator
+from quantdesk.storage.base import MarketStatus, Store
+from quantdesk.stream.signals import rules_from_config
 
 log = logging.getLogger("quantdesk.runtime")
 
 TICK_SECONDS = 0.25
 STATE_EVERY_SECONDS = 5.0
+#: Event time published per slice, so a fast clock never floods the bus.
+SLICE_MS = 60_000
 
 
 def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
@@ -125,8 +139,29 @@ class EmbeddedRuntime:
             start_ms=start,
             test_mode=self.test_mode,
         )
-        self.aggregator = BarAggregator(None if self.test_mode else self.calendar, INTERVALS)
-        self._seed_open_bars(start)
+        self.processor = StreamProcessor(
+            None if self.test_mode else self.calendar,
+            self._symbols(),
+            rules=rules_from_config(self.settings.signal_rules),
+        )
+        self.bus: Bus = bus_from_settings(
+            self.settings,
+            **(
+                {"session_timeout_ms": self.settings.kafka_session_timeout_ms}
+                if self.settings.bus == "kafka"
+                else {}
+            ),
+        )
+        self.bus.start()
+        in_process = self.settings.bus == "memory"
+        self.consumer = StreamConsumer(
+            self.bus,
+            self.processor,
+            self.sink,
+            checkpoint_seconds=None if in_process else self.settings.checkpoint_seconds,
+        )
+        if in_process:  # a fresh in-memory bus: continue the stored open bars instead
+            self._seed_open_bars(start)
         self.sim_time = start
 
     def _symbols(self) -> set[str]:
@@ -151,7 +186,7 @@ class EmbeddedRuntime:
             for meta in self.universe:
                 rows = self.store.query_bars(meta.symbol, interval, start, start + 1, 1)
                 if rows:
-                    self.aggregator.seed(Bar(*rows[0]), resume)
+                    self.processor.bars.seed(Bar(*rows[0]), resume)
 
     # -- the loop ----------------------------------------------------------
 
@@ -169,9 +204,14 @@ class EmbeddedRuntime:
     async def shutdown(self) -> None:
         """What :meth:`run_market` does on stop: drain the minute, write open bars and state."""
         await self._step(self._generated_until())
-        open_bars = [b for m in self.universe for b in self.aggregator.open_bars(m.symbol)]
-        await asyncio.to_thread(self.sink.write, open_bars, [])
-        await asyncio.to_thread(self._save_state)
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        open_bars = [b for m in self.universe for b in self.processor.bars.open_bars(m.symbol)]
+        self.sink.write(open_bars, [])
+        self._save_state()
+        self.consumer.close()
+        self.bus.close()
 
     async def run_market(self) -> None:
         """Advance the simulator with the clock until :meth:`stop`; then flush."""
@@ -189,34 +229,50 @@ class EmbeddedRuntime:
             await self.shutdown()
 
     async def _step(self, until: int) -> None:
-        events = self.simulator.advance(until)
-        bars, prices = self.process(events, until)
-        self.sim_time = until
-        if bars or prices:
-            await asyncio.to_thread(self.sink.write, bars, prices)
+        await asyncio.to_thread(self.step, until)
 
-    def process(
-        self, events: list[Trade | BookSnapshot], until: int
-    ) -> tuple[list[Bar], list[PriceRow]]:
-        """Run one batch of events through the bar aggregator."""
+    def step(self, until: int) -> None:
+        """Publish the market up to ``until`` and process it, a slice at a time.
+
+        Slices are at most :data:`SLICE_MS` of event time; a stretch with no
+        event (a night, a lunch break) is crossed in one slice.
+        """
+        start = self.sim_time if self.sim_time is not None else until
+        t = start
+        while t < until:
+            nxt = min(until, t + SLICE_MS)
+            quiet_until = self.simulator.next_event_time()
+            if quiet_until >= nxt:
+                nxt = min(until, max(nxt, quiet_until))
+            t = nxt
+            self.publish(self.simulator.advance(t), t)
+            self.drain()
+        self.sim_time = max(until, start)
+
+    def publish(self, events: list[Trade | BookSnapshot], until: int) -> None:
+        """Send one slice of simulator events onto the bus, then a heartbeat per symbol."""
         by_symbol: dict[str, list[Trade]] = defaultdict(list)
+        bus = self.bus
         for ev in events:
             if isinstance(ev, Trade):
                 by_symbol[ev.symbol].append(ev)
             else:
+                bus.send(ev)
                 self.books_seen += 1
-        bars: list[Bar] = []
-        prices: list[PriceRow] = []
-        for symbol, trades in by_symbol.items():
+        for trades in by_symbol.values():
+            for batch in TradeBatch.from_trades(trades):
+                bus.send(batch)
             self.trades_seen += len(trades)
-            ts = np.fromiter((t.ts for t in trades), dtype=np.int64, count=len(trades))
-            px = np.fromiter((t.price for t in trades), dtype=np.float64, count=len(trades))
-            sz = np.fromiter((t.size for t in trades), dtype=np.float64, count=len(trades))
-            bars += self.aggregator.on_trades(symbol, ts, px, sz)
-            last = trades[-1]
-            prices.append(PriceRow(symbol, last.ts, last.price, float(sz.sum()), last.source))
-        bars += self.aggregator.advance(until)
-        return bars, prices
+        for meta in self.universe:
+            bus.send(Heartbeat(meta.symbol, until))
+
+    def drain(self) -> None:
+        """Process everything waiting on the bus (in-process consumer)."""
+        in_process = self.settings.bus == "memory"
+        idle = 0
+        while idle < (1 if in_process else 2):
+            new = self.consumer.poll_once(timeout=0.0 if in_process else 0.05)
+            idle = idle + 1 if new == 0 else 0
 
     def _generated_until(self) -> int:
         """The end of the last minute the simulator generated: the next resume point."""

@@ -97,7 +97,7 @@ class StreamProcessor:
         elif isinstance(obj, BookSnapshot):
             self.on_book(obj, out, topic, raw)
         elif isinstance(obj, Heartbeat):
-            self._bars(self.bars.advance(obj.ts), out)
+            self._bars(self.bars.advance(obj.ts, obj.symbol), out)
         else:
             self._dead(
                 out, "unexpected_type", topic, raw, f"{type(obj).__name__} on an input topic"
@@ -105,7 +105,12 @@ class StreamProcessor:
 
     def on_trades(self, batch: TradeBatch, out: Output, topic: str = "trades") -> None:
         ok, rejects = self.validator.check(
-            batch.symbol, batch.ts, batch.price, batch.size, batch.ids, self.bars.watermark
+            batch.symbol,
+            batch.ts,
+            batch.price,
+            batch.size,
+            batch.ids,
+            self.bars.watermark_of(batch.symbol),
         )
         for i, reason in rejects:
             self._dead(out, reason, topic, _trade_json(batch, i), f"trade {i} of a batch")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from quantdesk.domain import BAR_COLUMNS, Bar
 from quantdesk.storage.base import PriceRow, Store
+
+if TYPE_CHECKING:
+    from quantdesk.runtime.pipeline import Output
 
 
 def bars_frame(bars: Iterable[Bar]) -> pd.DataFrame:
@@ -25,6 +29,16 @@ class StoreSink:
         self.store = store
         self.bars_written = 0
         self.final_bars = 0
+
+    def write_output(self, out: Output) -> None:
+        """Everything a stream step produced: bars, factors, signals, dead letters, prices."""
+        self.write(out.bars, list(out.prices.values()))
+        if out.factors:
+            self.store.upsert_factors(out.factors)
+        if out.signals:
+            self.store.upsert_signals(out.signals)
+        if out.dead:
+            self.store.add_dead_letters(out.dead)
 
     def write(self, bars: list[Bar], prices: list[PriceRow]) -> None:
         if bars:

@@ -23,6 +23,14 @@ method                     required  what it does
 ``get_market_status``      yes       read it
 ``upsert_prices``          yes       write the real-time price table
 ``get_prices``             yes       read it
+``upsert_factors``         yes       write ``factor_values`` (symbol, name, interval, ts)
+``query_factors``          yes       read them, ascending ts
+``upsert_signals``         yes       write ``signals`` (rule_id, symbol, ts, factor)
+``query_signals``          yes       read them, ascending ts
+``add_dead_letters``       yes       append rejected payloads to ``dead_letters``
+``dead_letter_counts()``   yes       rejected messages by reason
+``save_checkpoint``        yes       a stream consumer's state + offset per partition
+``load_checkpoint``        yes       read it back
 ``close()``                yes       release connections
 =========================  ========  ==============================================
 
@@ -35,11 +43,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-from quantdesk.domain import StockMeta, StockState
+from quantdesk.domain import FactorValue, Signal, StockMeta, StockState
 
 BarRow = tuple[str, str, int, float, float, float, float, float, float, int, str]
 
@@ -53,6 +61,19 @@ class PriceRow:
     price: float
     volume: float
     source: str
+
+
+class DeadLetterRow(Protocol):
+    """What :meth:`Store.add_dead_letters` needs (a :class:`quantdesk.bus.DeadLetter` fits)."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def error(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +144,51 @@ class Store(ABC):
 
     @abstractmethod
     def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]: ...
+
+    @abstractmethod
+    def upsert_factors(self, factors: Sequence[FactorValue]) -> None: ...
+
+    @abstractmethod
+    def query_factors(
+        self,
+        symbol: str,
+        name: str | None = None,
+        interval: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[FactorValue]:
+        """Factor values with ``start <= ts < end``; with ``limit`` the newest; ascending ts."""
+
+    @abstractmethod
+    def upsert_signals(self, signals: Sequence[Signal]) -> None: ...
+
+    @abstractmethod
+    def query_signals(
+        self,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[Signal]:
+        """Signals with ``start <= ts < end``; with ``limit`` the newest; ascending ts."""
+
+    @abstractmethod
+    def add_dead_letters(self, items: Sequence[DeadLetterRow]) -> None: ...
+
+    @abstractmethod
+    def dead_letter_counts(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def save_checkpoint(
+        self, group: str, topic: str, partition: int, offset: int, state: bytes
+    ) -> None: ...
+
+    @abstractmethod
+    def load_checkpoint(
+        self, group: str, topic: str, partition: int
+    ) -> tuple[int, bytes] | None: ...
 
     @abstractmethod
     def close(self) -> None: ...

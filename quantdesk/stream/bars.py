@@ -5,11 +5,14 @@ no I/O and no clock reads. The rules are those of
 :mod:`quantdesk.bars.buckets` (session-anchored buckets, opening-auction and
 close prints, nothing outside sessions) plus:
 
-* **Watermark.** Event time is the largest timestamp seen (trades, or
-  :meth:`BarAggregator.advance` from the runner, e.g. the simulator clock or a
-  session-end timer). A bar is final once ``end <= watermark - grace_ms``: the
-  last bar of a session closes at the session's end (plus the grace), not
-  when the next day's first trade arrives.
+* **Watermark, per symbol.** A symbol's event time is the largest timestamp
+  seen for it (its trades, or :meth:`BarAggregator.advance` from a clock
+  heartbeat or the runner's clock). A bar is final once
+  ``end <= watermark - grace_ms``: the last bar of a session closes at the
+  session's end (plus the grace), not when the next day's first trade
+  arrives. Per-symbol watermarks make the result independent of how
+  different symbols' streams interleave (partitions consumed at different
+  speeds, a worker catching up on another's partitions).
 * **Late trades.** A trade for a bar that is already final updates it and
   the bar is emitted again (``final=True``, to be upserted); it is counted as
   ``late``. Final bars are kept for ``retention_ms`` of event time; a trade
@@ -38,6 +41,7 @@ import numpy.typing as npt
 from quantdesk.bars.buckets import bucket_end, bucket_start, place
 from quantdesk.calendars import DAY_MS, ExchangeCalendar
 from quantdesk.domain import INTERVALS, Bar, normalize_interval
+from quantdesk.domain.intervals import MINUTE_MS
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -45,13 +49,63 @@ I64 = npt.NDArray[np.int64]
 # Accumulator slots (a list is the cheapest mutable record in CPython).
 _OPEN, _OPEN_TS, _HIGH, _LOW, _CLOSE, _CLOSE_TS, _VOL, _PV, _N, _END, _FINAL = range(11)
 
+# One minute's summary of a batch: (minute start, segment, open ts, open, high,
+# low, close, close ts, volume, price x volume, trades).
+_Row = tuple[int, int, int, float, float, float, float, int, float, float, int]
+# One interval's bar for a minute: (interval, start, end, dirty key).
+_Key = tuple[str, int, int, tuple[str, int]]
+_ZERO = np.zeros(1, dtype=np.intp)
+_KEY_CACHE = 4096  # minutes whose bar keys are remembered (all symbols share them)
+
+
+def _rows(
+    minutes: list[int],
+    segs: list[int],
+    ts: I64,
+    price: F64,
+    size: F64,
+    starts: npt.NDArray[np.intp],
+) -> list[_Row]:
+    """Per-minute summaries of a sorted batch whose minutes begin at ``starts``.
+
+    Sums use ``ufunc.reduceat`` everywhere (its result for a run does not
+    depend on the rest of the array), so any split of the same trades gives
+    the same floats.
+    """
+    stops = np.empty_like(starts)
+    stops[:-1] = starts[1:]
+    stops[-1] = len(ts)
+    ends = stops - 1
+    return list(
+        zip(
+            minutes,
+            segs,
+            ts[starts].tolist(),
+            price[starts].tolist(),
+            np.maximum.reduceat(price, starts).tolist(),
+            np.minimum.reduceat(price, starts).tolist(),
+            price[ends].tolist(),
+            ts[ends].tolist(),
+            np.add.reduceat(size, starts).tolist(),
+            np.add.reduceat(price * size, starts).tolist(),
+            (stops - starts).tolist(),
+            strict=True,
+        )
+    )
+
+
+_NEVER = -(2**62)
+
 
 @dataclass(slots=True)
 class _SymbolState:
     # interval -> bar start -> accumulator
     bars: dict[str, dict[int, list[float]]] = field(default_factory=dict)
-    last_partial: int = -(2**62)
+    last_partial: int = _NEVER
     dirty: set[tuple[str, int]] = field(default_factory=set)
+    watermark: int = _NEVER  # the largest event time seen for this symbol
+    open_heap: list[tuple[int, str, int]] = field(default_factory=list)  # (end, interval, start)
+    final_heap: list[tuple[int, str, int]] = field(default_factory=list)  # for retention
 
 
 class BarAggregator:
@@ -73,12 +127,29 @@ class BarAggregator:
         self.partial_every_ms = partial_every_ms
         self.retention_ms = retention_ms
         self.source = source
-        self.watermark = -(2**62)  # largest event time seen
         self.counters: Counter[str] = Counter()
         self._symbols: dict[str, _SymbolState] = {}
-        self._open_heap: list[tuple[int, str, str, int]] = []  # (end, symbol, interval, start)
-        self._final_heap: list[tuple[int, str, str, int]] = []  # for retention pruning
         self._rejects: list[tuple[str, int, float, float]] = []
+        # (index, open, close, bucket anchor) of the last segment found; without a
+        # calendar one segment spans all times, anchored at the epoch.
+        self._segment = (-1, -(2**63), 2**63, 0) if calendar is None else (-1, 1, 0, 0)
+        self._keys: dict[int, tuple[_Key, ...]] = {}  # minute -> every interval's bar
+
+    @property
+    def watermark(self) -> int:
+        """The largest event time seen for any symbol."""
+        return max((st.watermark for st in self._symbols.values()), default=_NEVER)
+
+    def watermark_of(self, symbol: str) -> int:
+        """The symbol's event-time watermark (a large negative number before its first event)."""
+        state = self._symbols.get(symbol)
+        return _NEVER if state is None else state.watermark
+
+    def _state(self, symbol: str) -> _SymbolState:
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = self._symbols[symbol] = _SymbolState(bars={i: {} for i in self.intervals})
+        return state
 
     # -- input -------------------------------------------------------------
 
@@ -88,9 +159,83 @@ class BarAggregator:
         n = len(ts)
         if n == 0:
             return out
-        if n > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+        if n > 1 and not bool((ts[1:] >= ts[:-1]).all()):
             order = np.argsort(ts, kind="stable")
             ts, price, size = ts[order], price[order], size[order]
+        first, last = int(ts[0]), int(ts[-1])
+        seg, lo, hi, anchor = self._segment
+        if not (lo <= first and last < hi):
+            found = self._find_segment(first, last)
+            if found is None:  # the batch touches a session edge: the general placement
+                return self._on_placed_trades(symbol, ts, price, size, out)
+            seg, anchor = found, self._segment[3]
+        # Fast path: every print lies inside one segment (or there is no calendar),
+        # so t_eff == ts and the minutes follow from the first and the last print
+        # (a batch mostly spans one or two).
+        m0 = anchor + (first - anchor) // MINUTE_MS * MINUTE_MS
+        m1 = anchor + (last - anchor) // MINUTE_MS * MINUTE_MS
+        if m0 == m1:
+            z = _ZERO
+            rows = [
+                (
+                    m0,
+                    seg,
+                    first,
+                    price.item(0),
+                    np.maximum.reduceat(price, z).item(),
+                    np.minimum.reduceat(price, z).item(),
+                    price.item(-1),
+                    last,
+                    np.add.reduceat(size, z).item(),
+                    np.add.reduceat(price * size, z).item(),
+                    n,
+                )
+            ]
+        elif m1 - m0 == MINUTE_MS:
+            cut = int(ts.searchsorted(m1))
+            st = np.array((0, cut), dtype=np.intp)
+            hi = np.maximum.reduceat(price, st).tolist()
+            lo = np.minimum.reduceat(price, st).tolist()
+            vol = np.add.reduceat(size, st).tolist()
+            pv = np.add.reduceat(price * size, st).tolist()
+            rows = [
+                (m0, seg, first, price.item(0), hi[0], lo[0], price.item(cut - 1),
+                 ts.item(cut - 1), vol[0], pv[0], cut),
+                (m1, seg, ts.item(cut), price.item(cut), hi[1], lo[1], price.item(-1),
+                 last, vol[1], pv[1], n - cut),
+            ]  # fmt: skip
+        else:
+            minute = (ts - anchor) // MINUTE_MS
+            change = np.empty(n, dtype=np.bool_)
+            change[0] = True
+            np.not_equal(minute[1:], minute[:-1], out=change[1:])
+            starts = np.flatnonzero(change)
+            minutes = (minute[starts] * MINUTE_MS + anchor).tolist()
+            rows = _rows(minutes, [seg] * len(minutes), ts, price, size, starts)
+        self._merge_rows(symbol, rows, out)
+        return self._after_batch(symbol, last, out)
+
+    def _find_segment(self, first: int, last: int) -> int | None:
+        """The segment holding every print in ``[first, last]`` (remembered), or None.
+
+        Consecutive batches, of any symbol, mostly fall in the same segment, so
+        :meth:`on_trades` checks the remembered one first.
+        """
+        cal = self.calendar
+        if cal is None:  # never reached: the sentinel segment spans all times
+            return -1
+        seg = int(cal.opens.searchsorted(first, side="right")) - 1
+        if seg < 0:
+            return None
+        lo, hi = int(cal.opens[seg]), int(cal.closes[seg])
+        self._segment = (seg, lo, hi, lo)
+        return seg if last < hi else None
+
+    def _on_placed_trades(
+        self, symbol: str, ts: I64, price: F64, size: F64, out: list[Bar]
+    ) -> list[Bar]:
+        """The general path for a sorted batch: place every print (auction, close, outside)."""
+        n = len(ts)
         t_eff, seg, valid = place(ts, self.calendar)
         if not bool(valid.all()):
             self.counters["outside_session"] += int(n - valid.sum())
@@ -109,85 +254,77 @@ class BarAggregator:
         change[0] = True
         np.not_equal(minute[1:], minute[:-1], out=change[1:])
         starts = np.flatnonzero(change)
-        ends = np.r_[starts[1:], m] - 1
-        rows = zip(
-            ts[starts].tolist(),
-            price[starts].tolist(),
-            np.maximum.reduceat(price, starts).tolist(),
-            np.minimum.reduceat(price, starts).tolist(),
-            price[ends].tolist(),
-            ts[ends].tolist(),
-            np.add.reduceat(size, starts).tolist(),
-            np.add.reduceat(price * size, starts).tolist(),
-            np.diff(np.r_[starts, m]).tolist(),
-            strict=True,
-        )
-        seg_s = seg[starts]
-        teff_s = t_eff[starts]
-        keys = {}
-        for interval in self.intervals:
-            b = bucket_start(teff_s, seg_s, interval, self.calendar)
-            keys[interval] = (b.tolist(), bucket_end(b, seg_s, interval, self.calendar).tolist())
-        state = self._symbols.get(symbol)
-        if state is None:
-            state = self._symbols[symbol] = _SymbolState(bars={i: {} for i in self.intervals})
-        cutoff = self.watermark - self.grace_ms - self.retention_ms
-        for j, row in enumerate(rows):
-            for interval in self.intervals:
-                starts_i, ends_i = keys[interval]
-                self._merge(symbol, state, interval, starts_i[j], ends_i[j], row, cutoff, out)
+        rows = _rows(minute[starts].tolist(), seg[starts].tolist(), ts, price, size, starts)
+        self._merge_rows(symbol, rows, out)
         return self._after_batch(symbol, int(ts[-1]), out)
 
-    def _merge(
-        self,
-        symbol: str,
-        state: _SymbolState,
-        interval: str,
-        start: int,
-        end: int,
-        row: tuple[int, float, float, float, float, int, float, float, int],
-        cutoff: int,
-        out: list[Bar],
-    ) -> None:
-        open_ts, open_, high, low, close, close_ts, vol, pv, n = row
-        bars = state.bars[interval]
-        acc = bars.get(start)
-        if acc is None:
-            if end <= cutoff:
-                if interval == "1m":
-                    self.counters["too_late"] += n
-                    self._rejects.append((symbol, open_ts, open_, vol))
-                return
-            acc = [open_, open_ts, high, low, close, close_ts, vol, pv, n, end, 0]
-            bars[start] = acc
-            final_now = end <= self.watermark - self.grace_ms
-            if final_now:
-                acc[_FINAL] = 1
-                heapq.heappush(self._final_heap, (end, symbol, interval, start))
-                if interval == "1m":
-                    self.counters["late"] += n
-                out.append(self._bar(symbol, interval, start, acc, True))
-            else:
-                heapq.heappush(self._open_heap, (end, symbol, interval, start))
-                state.dirty.add((interval, start))
-            return
-        if open_ts < acc[_OPEN_TS]:
-            acc[_OPEN], acc[_OPEN_TS] = open_, open_ts
-        if close_ts >= acc[_CLOSE_TS]:
-            acc[_CLOSE], acc[_CLOSE_TS] = close, close_ts
-        if high > acc[_HIGH]:
-            acc[_HIGH] = high
-        if low < acc[_LOW]:
-            acc[_LOW] = low
-        acc[_VOL] += vol
-        acc[_PV] += pv
-        acc[_N] += n
-        if acc[_FINAL]:
-            if interval == "1m":
-                self.counters["late"] += n
-            out.append(self._bar(symbol, interval, start, acc, True))
-        else:
-            state.dirty.add((interval, start))
+    def _bucket_keys(self, minute: int, seg: int) -> tuple[_Key, ...]:
+        """Every interval's ``(interval, start, end, (interval, start))`` for one minute.
+
+        A minute start lies in exactly one segment, so the minute alone keys the cache.
+        """
+        m = np.array([minute], dtype=np.int64)
+        s = np.array([seg], dtype=np.int64)
+        built = []
+        for interval in self.intervals:
+            b = bucket_start(m, s, interval, self.calendar)
+            start, end = int(b[0]), int(bucket_end(b, s, interval, self.calendar)[0])
+            built.append((interval, start, end, (interval, start)))
+        if len(self._keys) >= _KEY_CACHE:
+            self._keys.clear()
+        keys = self._keys[minute] = tuple(built)
+        return keys
+
+    def _merge_rows(self, symbol: str, rows: list[_Row], out: list[Bar]) -> None:
+        """Merge per-minute summaries into every interval's bar (the streaming roll-up)."""
+        state = self._state(symbol)
+        limit = state.watermark - self.grace_ms
+        cutoff = limit - self.retention_ms
+        all_bars = state.bars
+        dirty = state.dirty
+        cache = self._keys
+        for minute, seg, open_ts, open_, high, low, close, close_ts, vol, pv, n in rows:
+            keys = cache.get(minute)
+            if keys is None:
+                keys = self._bucket_keys(minute, seg)
+            for interval, start, end, key in keys:
+                bars = all_bars[interval]
+                acc = bars.get(start)
+                if acc is None:
+                    if end <= cutoff:
+                        if interval == "1m":
+                            self.counters["too_late"] += n
+                            self._rejects.append((symbol, open_ts, open_, vol))
+                        continue
+                    acc = [open_, open_ts, high, low, close, close_ts, vol, pv, n, end, 0]
+                    bars[start] = acc
+                    if end <= limit:  # final at once: a late trade opened it
+                        acc[_FINAL] = 1
+                        heapq.heappush(state.final_heap, (end, interval, start))
+                        if interval == "1m":
+                            self.counters["late"] += n
+                        out.append(self._bar(symbol, interval, start, acc, True))
+                    else:
+                        heapq.heappush(state.open_heap, (end, interval, start))
+                        dirty.add(key)
+                    continue
+                if open_ts < acc[_OPEN_TS]:
+                    acc[_OPEN], acc[_OPEN_TS] = open_, open_ts
+                if close_ts >= acc[_CLOSE_TS]:
+                    acc[_CLOSE], acc[_CLOSE_TS] = close, close_ts
+                if high > acc[_HIGH]:
+                    acc[_HIGH] = high
+                if low < acc[_LOW]:
+                    acc[_LOW] = low
+                acc[_VOL] += vol
+                acc[_PV] += pv
+                acc[_N] += n
+                if acc[_FINAL]:
+                    if interval == "1m":
+                        self.counters["late"] += n
+                    out.append(self._bar(symbol, interval, start, acc, True))
+                else:
+                    dirty.add(key)
 
     def _after_batch(self, symbol: str, last_ts: int, out: list[Bar]) -> list[Bar]:
         state = self._symbols.get(symbol)
@@ -197,49 +334,83 @@ class BarAggregator:
             and last_ts - state.last_partial >= self.partial_every_ms
         ):
             state.last_partial = last_ts
+            all_bars = state.bars
+            source = self.source
             for interval, start in sorted(state.dirty):
-                acc = state.bars[interval].get(start)
+                acc = all_bars[interval].get(start)
                 if acc is not None and not acc[_FINAL]:
-                    out.append(self._bar(symbol, interval, start, acc, False))
+                    vol = acc[_VOL]
+                    out.append(
+                        Bar(  # as _bar(..., False), inlined: one per interval per batch
+                            symbol,
+                            interval,
+                            start,
+                            acc[_OPEN],
+                            acc[_HIGH],
+                            acc[_LOW],
+                            acc[_CLOSE],
+                            vol,
+                            acc[_PV] / vol if vol > 0 else acc[_CLOSE],
+                            int(acc[_N]),
+                            source,
+                            False,
+                        )
+                    )
             state.dirty.clear()
-        if last_ts > self.watermark:
-            out.extend(self.advance(last_ts))
+        if state is not None and last_ts > state.watermark:
+            limit = last_ts - self.grace_ms
+            opened, finals = state.open_heap, state.final_heap
+            if (opened and opened[0][0] <= limit) or (
+                finals and finals[0][0] <= limit - self.retention_ms
+            ):
+                self._advance_symbol(symbol, state, last_ts, out)
+            else:  # what _advance_symbol() does when no bar closes and none expires
+                state.watermark = last_ts
         return out
 
-    def advance(self, event_time: int) -> list[Bar]:
-        """Move the watermark to ``event_time`` (if later); return the bars it makes final."""
-        if event_time > self.watermark:
-            self.watermark = event_time
-        limit = self.watermark - self.grace_ms
+    def advance(self, event_time: int, symbol: str | None = None) -> list[Bar]:
+        """Move the watermark of ``symbol`` (default: every symbol) to ``event_time``.
+
+        Returns the bars that become final.
+        """
         out: list[Bar] = []
-        heap = self._open_heap
+        if symbol is not None:
+            self._advance_symbol(symbol, self._state(symbol), event_time, out)
+        else:
+            for sym, state in self._symbols.items():
+                self._advance_symbol(sym, state, event_time, out)
+        return out
+
+    def _advance_symbol(
+        self, symbol: str, state: _SymbolState, event_time: int, out: list[Bar]
+    ) -> None:
+        if event_time > state.watermark:
+            state.watermark = event_time
+        limit = state.watermark - self.grace_ms
+        heap = state.open_heap
         while heap and heap[0][0] <= limit:
-            end, symbol, interval, start = heapq.heappop(heap)
-            state = self._symbols[symbol]
+            end, interval, start = heapq.heappop(heap)
             acc = state.bars[interval][start]
             acc[_FINAL] = 1
             state.dirty.discard((interval, start))
-            heapq.heappush(self._final_heap, (end, symbol, interval, start))
+            heapq.heappush(state.final_heap, (end, interval, start))
             out.append(self._bar(symbol, interval, start, acc, True))
-        self._prune(limit - self.retention_ms)
-        return out
-
-    def _prune(self, cutoff: int) -> None:
-        heap = self._final_heap
-        while heap and heap[0][0] <= cutoff:
-            _, symbol, interval, start = heapq.heappop(heap)
-            self._symbols[symbol].bars[interval].pop(start, None)
+        cutoff = limit - self.retention_ms
+        finals = state.final_heap
+        while finals and finals[0][0] <= cutoff:
+            _, interval, start = heapq.heappop(finals)
+            state.bars[interval].pop(start, None)
 
     def flush(self) -> list[Bar]:
         """Finalize every open bar (end of stream, or shutdown)."""
         out: list[Bar] = []
-        while self._open_heap:
-            _, symbol, interval, start = heapq.heappop(self._open_heap)
-            state = self._symbols[symbol]
-            acc = state.bars[interval][start]
-            acc[_FINAL] = 1
-            out.append(self._bar(symbol, interval, start, acc, True))
-        for state in self._symbols.values():
+        for symbol, state in self._symbols.items():
+            while state.open_heap:
+                end, interval, start = heapq.heappop(state.open_heap)
+                acc = state.bars[interval][start]
+                acc[_FINAL] = 1
+                heapq.heappush(state.final_heap, (end, interval, start))
+                out.append(self._bar(symbol, interval, start, acc, True))
             state.dirty.clear()
         return out
 
@@ -249,9 +420,7 @@ class BarAggregator:
         The stored part counts as trades before ``resume_ts``: later trades
         extend it; its open stays unless an earlier trade arrives.
         """
-        state = self._symbols.get(bar.symbol)
-        if state is None:
-            state = self._symbols[bar.symbol] = _SymbolState(bars={i: {} for i in self.intervals})
+        state = self._state(bar.symbol)
         if bar.interval not in state.bars or bar.time in state.bars[bar.interval]:
             return
         _, seg, valid = place(np.array([bar.time], dtype=np.int64), self.calendar)
@@ -274,7 +443,7 @@ class BarAggregator:
             0,
         ]
         state.bars[bar.interval][bar.time] = acc
-        heapq.heappush(self._open_heap, (end, bar.symbol, bar.interval, bar.time))
+        heapq.heappush(state.open_heap, (end, bar.interval, bar.time))
 
     def snapshot(self, symbols: Collection[str] | None = None) -> dict[str, Any]:
         """The operator state (of ``symbols``, default all) as JSON-ready data.
@@ -289,9 +458,9 @@ class BarAggregator:
             else {s: st for s, st in self._symbols.items() if s in symbols}
         )
         return {
-            "watermark": self.watermark,
             "symbols": {
                 sym: {
+                    "watermark": st.watermark,
                     "last_partial": st.last_partial,
                     "bars": {
                         iv: [[start, *acc] for start, acc in bars.items()]
@@ -305,17 +474,17 @@ class BarAggregator:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Merge a :meth:`snapshot` back in (replacing the state of its symbols)."""
-        self.watermark = max(self.watermark, int(snapshot.get("watermark", self.watermark)))
         for sym, data in snapshot.get("symbols", {}).items():
             state = _SymbolState(bars={i: {} for i in self.intervals})
+            state.watermark = int(data.get("watermark", _NEVER))
             state.last_partial = int(data.get("last_partial", state.last_partial))
             for interval, rows in data.get("bars", {}).items():
                 if interval not in state.bars:
                     continue
                 for start, *acc in rows:
                     state.bars[interval][int(start)] = [float(x) for x in acc]
-                    key = (int(acc[_END]), sym, interval, int(start))
-                    heapq.heappush(self._final_heap if acc[_FINAL] else self._open_heap, key)
+                    key = (int(acc[_END]), interval, int(start))
+                    heapq.heappush(state.final_heap if acc[_FINAL] else state.open_heap, key)
                     if not acc[_FINAL]:
                         state.dirty.add((interval, int(start)))
             self._symbols[sym] = state
@@ -339,17 +508,17 @@ class BarAggregator:
 
     def _bar(self, symbol: str, interval: str, start: int, acc: list[float], final: bool) -> Bar:
         vol = acc[_VOL]
-        return Bar(
-            symbol=symbol,
-            interval=interval,
-            time=start,
-            open=acc[_OPEN],
-            high=acc[_HIGH],
-            low=acc[_LOW],
-            close=acc[_CLOSE],
-            volume=vol,
-            vwap=acc[_PV] / vol if vol > 0 else acc[_CLOSE],
-            trades=int(acc[_N]),
-            source=self.source,
-            final=final,
+        return Bar(  # positional: the fields in Bar's order (symbol ... source, final)
+            symbol,
+            interval,
+            start,
+            acc[_OPEN],
+            acc[_HIGH],
+            acc[_LOW],
+            acc[_CLOSE],
+            vol,
+            acc[_PV] / vol if vol > 0 else acc[_CLOSE],
+            int(acc[_N]),
+            self.source,
+            final,
         )

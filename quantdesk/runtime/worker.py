@@ -1,0 +1,88 @@
+"""``quantdesk worker``: one more member of the stream group, over Kafka.
+
+Start as many as there are partitions (``QUANTDESK_BUS_PARTITIONS``): Kafka
+splits the symbols between the members, a new member takes partitions over
+from the others, and the partitions of a member that dies (even by SIGKILL)
+move to the survivors after ``QUANTDESK_KAFKA_SESSION_TIMEOUT_MS``, which
+continue from its last checkpoint (see :mod:`quantdesk.runtime.consumer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from quantdesk.bus import bus_from_settings
+from quantdesk.calendars import get_calendar
+from quantdesk.config import Settings
+from quantdesk.errors import ConfigError
+from quantdesk.runtime.consumer import StreamConsumer
+from quantdesk.runtime.pipeline import StreamProcessor
+from quantdesk.runtime.sink import StoreSink
+from quantdesk.sources.catalog import universe_for
+from quantdesk.storage import open_store
+from quantdesk.stream.signals import rules_from_config
+
+log = logging.getLogger("quantdesk.worker")
+
+DEFAULT_GROUP = "quantdesk-stream"
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    group: str = DEFAULT_GROUP,
+    market: str | None = None,
+    test_mode: bool = False,
+    echo: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> int:
+    """Consume until SIGINT/SIGTERM (or ``stop``); return the number of messages processed."""
+    if settings.bus != "kafka":
+        raise ConfigError(
+            "QUANTDESK_BUS: `quantdesk worker` needs kafka (got memory; the in-process bus "
+            "lives inside `quantdesk run`)"
+        )
+    market = market or settings.market
+    calendar = get_calendar(market)
+    symbols = {m.symbol for m in universe_for(settings, market)}
+    store = open_store(settings.resolved_database_url)
+    store.migrate()
+    bus = bus_from_settings(settings, session_timeout_ms=settings.kafka_session_timeout_ms)
+    bus.start()
+    processor = StreamProcessor(
+        None if test_mode else calendar,
+        symbols,
+        rules=rules_from_config(settings.signal_rules),
+    )
+    consumer = StreamConsumer(
+        bus,
+        processor,
+        StoreSink(store),
+        group=group,
+        checkpoint_seconds=settings.checkpoint_seconds,
+        echo=lambda msg: echo(f"worker: {msg}"),
+    )
+    stop = stop or threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    echo(f"worker: group {group}, {len(symbols)} {market} symbols, bus {settings.kafka_bootstrap}")
+    try:
+        while not stop.is_set():
+            consumer.poll_once(timeout=0.2)
+    finally:
+        consumer.close()
+        bus.close()
+        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    rejects = ", ".join(f"{k} {v}" for k, v in sorted(processor.rejects.items())) or "none"
+    echo(
+        f"worker: stopped after {consumer.messages:,} messages, {processor.trades_in:,} trades; "
+        f"rejected: {rejects}"
+    )
+    return consumer.messages

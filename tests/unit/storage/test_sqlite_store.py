@@ -1,0 +1,162 @@
+"""SQLite specifics: URLs, WAL, WITHOUT ROWID, the query plan, threads, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from quantdesk.errors import StorageError
+from quantdesk.storage import latest_version, open_store
+from quantdesk.storage.sqlite import SQLiteStore, select_bars_sql, sqlite_path
+
+from ._bars import T0, bar_frame
+
+
+def test_relative_url_creates_the_parent_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store("sqlite:///data/sub/q.db") as store:
+        store.upsert_bars(bar_frame(n=3))
+    assert (tmp_path / "data" / "sub" / "q.db").is_file()
+
+
+def test_absolute_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path.as_posix()}/deep/er/q.db"
+    assert url.startswith("sqlite:////")
+    with open_store(url) as store:
+        assert store.migrate() == latest_version()
+    assert (tmp_path / "deep" / "er" / "q.db").is_file()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_memory_store(url: str) -> None:
+    with open_store(url) as store:
+        store.upsert_bars(bar_frame(["A", "B"], 5))
+        threads = [
+            threading.Thread(target=store.upsert_bars, args=(bar_frame([f"T{i}"], 5),))
+            for i in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.count_bars() == 30
+
+
+def test_url_forms() -> None:
+    assert sqlite_path("sqlite:///rel/a.db") == "rel/a.db"
+    assert sqlite_path("sqlite:////abs/a.db") == "/abs/a.db"
+    assert sqlite_path("sqlite+pysqlite:////abs/a.db?mode=rw") == "/abs/a.db"
+    assert sqlite_path("sqlite://") == ":memory:"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite://host/a.db", "host part"),
+        ("mysql://root@localhost/db", "unknown database URL scheme 'mysql://'"),
+        ("/just/a/path.db", "has no scheme"),
+        ("", "has no scheme"),
+    ],
+)
+def test_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message) as info:
+        open_store(url)
+    assert "\n" not in str(info.value)
+
+
+def test_unopenable_file(tmp_path: Path) -> None:
+    (tmp_path / "adir.db").mkdir()
+    with pytest.raises(StorageError, match=r"adir\.db"):
+        open_store(f"sqlite:///{tmp_path.as_posix()}/adir.db")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageError, match="cannot create the folder"):
+        open_store(f"sqlite:///{tmp_path.as_posix()}/file/sub/q.db")
+
+
+def test_schema(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    with open_store(f"sqlite:///{path.as_posix()}") as store:
+        store.migrate()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'market_klines'").fetchone()[0]
+    assert "WITHOUT ROWID" in ddl
+    assert "PRIMARY KEY (symbol, interval, time)" in ddl
+    versions = conn.execute("SELECT version, name FROM schema_version").fetchall()
+    assert [v for v, _ in versions] == list(range(1, latest_version() + 1))
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {
+        "market_klines",
+        "stock_state",
+        "market_status",
+        "realtime_prices",
+        "stock_metadata",
+        "schema_version",
+    } <= tables
+    for start, end in [(True, True), (False, True), (True, False), (False, False)]:
+        params = ["A", "1m"] + [0] * (start + end) + [200]
+        sql = select_bars_sql(start, end, True)
+        plan = " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "SEARCH market_klines USING PRIMARY KEY (symbol=? AND interval=?" in plan
+        assert "TEMP B-TREE" not in plan  # no sort: the key order is the answer's order
+    conn.close()
+
+
+def test_concurrent_migrations_apply_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path.as_posix()}/q.db"
+    stores = [SQLiteStore(url) for _ in range(4)]
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(s.migrate())) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [latest_version()] * 4
+    for s in stores:
+        s.close()
+
+
+def test_closed_store_says_so(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path.as_posix()}/q.db")
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.query_bars("A", "1m")
+
+
+def test_unmigrated_store_raises_storage_error(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path.as_posix()}/q.db", migrate=False) as store:
+        with pytest.raises(StorageError, match="no such table"):
+            store.query_bars("A", "1m")
+        with pytest.raises(StorageError, match="no such table"):
+            store.upsert_bars(bar_frame(n=2))
+
+
+def test_a_failed_bulk_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import quantdesk.storage.sqlite as mod
+
+    monkeypatch.setattr(mod, "_ROWS_PER_CHUNK", 250)
+    with open_store(f"sqlite:///{tmp_path.as_posix()}/q.db") as store:
+        frame = bar_frame(["A"], 1000)
+        calls = {"n": 0}
+        real = mod._upsert_chunk
+
+        def failing(*args: object) -> None:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("boom")
+            real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(mod, "_upsert_chunk", failing)
+        with pytest.raises(RuntimeError):
+            store.upsert_bars(frame)
+        assert store.count_bars() == 0
+        monkeypatch.setattr(mod, "_upsert_chunk", real)
+        assert store.upsert_bars(frame) == 1000
+        assert store.last_bar_time() == T0 + 999 * 60_000
