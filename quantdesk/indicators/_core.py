@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from quantdesk.errors import ConfigError, DataError
 
@@ -119,6 +120,60 @@ def seq_sum(values: FloatArray) -> float:
 
 
 # --------------------------------------------------------------------------- windows
+
+
+FIR_MAX_TAPS = 48  # windows up to this length are summed by matrix products
+
+
+def _fir_matrix(taps: FloatArray) -> FloatArray:
+    """The ``(_BLOCK + n - 1, _BLOCK)`` banded Toeplitz matrix ``T[k, j] = taps[k - j]``."""
+    n = len(taps)
+    matrix = np.zeros((_BLOCK + n - 1, _BLOCK))
+    for j in range(_BLOCK):
+        matrix[j : j + n, j] = taps
+    return matrix
+
+
+def fir_into(x: FloatArray, taps: FloatArray, out: FloatArray) -> None:
+    """``out[i] = sum(taps[k] * x[i + k] for k < n)`` for every full window (``n =
+    len(taps)``, ``len(out) = len(x) - n + 1``), by matrix products.
+
+    Outputs in rows of ``_BLOCK``, each row a product of its ``_BLOCK + n - 1``
+    inputs with a banded Toeplitz matrix. The rows are read in place as
+    strided views: rows ``p, p + P, p + 2P, ...`` (``P * _BLOCK >= _BLOCK + n - 1``)
+    do not overlap, so one batched product over the ``P`` phases reads the
+    input and writes the output directly, with no copy. Every window is
+    summed on its own: no running sum, no drift; a NaN/inf spoils its whole
+    row of outputs (callers check and take another path).
+    """
+    n = len(taps)
+    m = len(out)
+    if m <= 0:
+        return
+    width = _BLOCK + n - 1
+    phases = -(-width // _BLOCK)
+    line = phases * _BLOCK  # outputs per line: one row of each phase
+    lines = m // line
+    matrix = _fir_matrix(taps)
+    step = max(1, _GEMM_MNK // (width * _BLOCK))
+    item = x.itemsize
+    for g0 in range(0, lines, step):
+        count = min(lines, g0 + step) - g0
+        src = as_strided(
+            x[g0 * line :],
+            shape=(phases, count, width),
+            strides=(_BLOCK * item, line * item, item),
+            writeable=False,
+        )
+        dst = as_strided(
+            out[g0 * line :],
+            shape=(phases, count, _BLOCK),
+            strides=(_BLOCK * item, line * item, item),
+        )
+        np.matmul(src, matrix, out=dst)
+    done = lines * line
+    if done < m:
+        np.matmul(sliding_window_view(x[done:], n), taps, out=out[done:])
 
 
 def window_sum(x: FloatArray, n: int) -> FloatArray:

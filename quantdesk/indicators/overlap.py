@@ -17,6 +17,7 @@ import numpy as np
 
 from quantdesk.errors import ConfigError
 from quantdesk.indicators._core import (
+    FIR_MAX_TAPS,
     NAN,
     ArrayLike,
     FloatArray,
@@ -24,6 +25,7 @@ from quantdesk.indicators._core import (
     check_period,
     check_real,
     chunk_ranges,
+    fir_into,
     first_valid,
     linear_scan,
     nan_array,
@@ -43,13 +45,22 @@ def sma(close: ArrayLike, timeperiod: int = 30) -> FloatArray:
     """Simple moving average (TA-Lib ``SMA``); lookback ``timeperiod - 1``."""
     x = as_float_array(close, "close")
     n = check_period("timeperiod", timeperiod, 1)
-    out = nan_array(len(x))
+    size = len(x)
     start = first_valid(x)
     xs = x[start:]
-    if len(xs) >= n:
-        dst = out[start + n - 1 :]
-        for lo, hi in chunk_ranges(len(xs) - n + 1):
-            np.divide(window_sum(xs[lo : hi + n - 1], n), n, out=dst[lo:hi])
+    if len(xs) < n:
+        return nan_array(size)
+    out = np.empty(size)
+    out[: start + n - 1] = np.nan
+    dst = out[start + n - 1 :]
+    if n <= FIR_MAX_TAPS:
+        fir_into(xs, np.full(n, 1.0 / n), dst)
+        if math.isfinite(float(np.sum(dst))):
+            return out
+    # Long windows, or a NaN/inf (the product spreads it over its row): by
+    # doubling, where a NaN spoils only the windows that hold it.
+    for lo, hi in chunk_ranges(len(xs) - n + 1):
+        np.divide(window_sum(xs[lo : hi + n - 1], n), n, out=dst[lo:hi])
     return out
 
 
@@ -91,32 +102,36 @@ def wma(close: ArrayLike, timeperiod: int = 30) -> FloatArray:
     newest value, divided by ``n * (n + 1) / 2``; lookback ``timeperiod - 1``."""
     x = as_float_array(close, "close")
     n = check_period("timeperiod", timeperiod, 1)
-    out = nan_array(len(x))
+    size = len(x)
     start = first_valid(x)
+    if size - start < n:
+        return nan_array(size)
+    out = np.empty(size)
+    out[: start + n - 1] = np.nan
     _wma_into(x[start:], n, out[start:])
     return out
 
 
-def _wma_into(xs: FloatArray, n: int, out: FloatArray) -> None:
+def _wma_into(xs: FloatArray, n: int, out: FloatArray, check: bool = True) -> None:
+    """WMA of ``xs`` into ``out[n - 1:]`` (``out[:n - 1]`` is the caller's NaN)."""
     m = len(xs)
     if m < n:
         return
     divider = n * (n + 1) / 2.0
-    weights = np.arange(1, n + 1, dtype=np.float64)
-    total = float(np.dot(xs[:n], weights))  # weighted sum of the first window
-    out[n - 1] = total / divider
-    # W[t] = W[t-1] + n * x[t] - S[t-1], S = plain window sum: a prefix sum.
-    dst = out[n:]
-    for lo, hi in chunk_ranges(m - n):
-        prev_sums = window_sum(xs[lo : hi + n - 1], n)  # S[t-1] for t in lo+n .. hi+n-1
-        inc = xs[lo + n : hi + n] * float(n)
-        inc -= prev_sums
-        linear_scan(inc, 1.0, total, dst[lo:hi])
-        total = float(dst[hi - 1])
-    if (m > n and not math.isfinite(total)) or not math.isfinite(out[n - 1]):
+    dst = out[n - 1 :]
+    if n <= FIR_MAX_TAPS:  # every window's weighted sum by matrix products
+        fir_into(xs, np.arange(1, n + 1, dtype=np.float64) / divider, dst)
+    else:
+        # W[t] = W[t-1] + n * x[t] - S[t-1], S = plain window sum: a prefix sum.
+        total = float(np.dot(xs[:n], np.arange(1, n + 1, dtype=np.float64)))
+        dst[0] = total / divider
+        rest = dst[1:]
+        for lo, hi in chunk_ranges(m - n):
+            inc = np.multiply(xs[lo + n : hi + n], float(n), out=rest[lo:hi])
+            inc -= window_sum(xs[lo : hi + n - 1], n)  # S[t-1] for t in lo+n .. hi+n-1
+        linear_scan(rest, 1.0, total / divider, rest, scale=1.0 / divider)
+    if check and not math.isfinite(float(np.sum(dst))):
         _wma_segments(xs, n, out)
-        return
-    dst /= divider
 
 
 def _wma_segments(xs: FloatArray, n: int, out: FloatArray) -> None:
@@ -127,7 +142,7 @@ def _wma_segments(xs: FloatArray, n: int, out: FloatArray) -> None:
     for left, right in itertools.pairwise(edges):
         lo = left + 1
         if right - lo >= n:
-            _wma_into(xs[lo:right], n, out[lo:right])
+            _wma_into(xs[lo:right], n, out[lo:right], check=False)
 
 
 def bbands(

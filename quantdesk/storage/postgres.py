@@ -8,7 +8,9 @@ COPY (built with NumPy, see :func:`copy_chunks`) and take one of three paths:
   into a fresh table without indexes; the primary key is then built by one
   sort and the table is ATTACHed as the month's partition. Building an index
   once is several times cheaper than maintaining it row by row, and ATTACH
-  only takes a SHARE UPDATE EXCLUSIVE lock, so readers are never blocked.
+  only takes a SHARE UPDATE EXCLUSIVE lock, so readers are not blocked.
+  (A month with few new rows gets an empty ``CREATE TABLE ... PARTITION OF``
+  first, in its own short transaction: that takes an exclusive lock briefly.)
 * **empty range**: when no stored row of any (symbol, interval) lies in the
   frame's time span, COPY goes straight into ``market_klines`` (under a
   savepoint: if a concurrent writer got there first, the staged path runs).

@@ -212,8 +212,9 @@ class BarAggregator:
             starts = np.flatnonzero(change)
             minutes = (minute[starts] * MINUTE_MS + anchor).tolist()
             rows = _rows(minutes, [seg] * len(minutes), ts, price, size, starts)
-        self._merge_rows(symbol, rows, out)
-        return self._after_batch(symbol, last, out)
+        state = self._symbols.get(symbol) or self._state(symbol)
+        self._merge_rows(symbol, state, rows, out)
+        return self._after_batch(symbol, state, last, out)
 
     def _find_segment(self, first: int, last: int) -> int | None:
         """The segment holding every print in ``[first, last]`` (remembered), or None.
@@ -247,7 +248,8 @@ class BarAggregator:
                 seg[valid],
             )
             if len(ts) == 0:
-                return self._after_batch(symbol, int(ts.max(initial=-(2**62))), out)
+                state = self._symbols.get(symbol)
+                return self._after_batch(symbol, state, int(ts.max(initial=_NEVER)), out)
         minute = bucket_start(t_eff, seg, "1m", self.calendar)
         m = len(minute)
         change = np.empty(m, dtype=np.bool_)
@@ -255,8 +257,9 @@ class BarAggregator:
         np.not_equal(minute[1:], minute[:-1], out=change[1:])
         starts = np.flatnonzero(change)
         rows = _rows(minute[starts].tolist(), seg[starts].tolist(), ts, price, size, starts)
-        self._merge_rows(symbol, rows, out)
-        return self._after_batch(symbol, int(ts[-1]), out)
+        state = self._state(symbol)
+        self._merge_rows(symbol, state, rows, out)
+        return self._after_batch(symbol, state, int(ts[-1]), out)
 
     def _bucket_keys(self, minute: int, seg: int) -> tuple[_Key, ...]:
         """Every interval's ``(interval, start, end, (interval, start))`` for one minute.
@@ -275,9 +278,10 @@ class BarAggregator:
         keys = self._keys[minute] = tuple(built)
         return keys
 
-    def _merge_rows(self, symbol: str, rows: list[_Row], out: list[Bar]) -> None:
+    def _merge_rows(
+        self, symbol: str, state: _SymbolState, rows: list[_Row], out: list[Bar]
+    ) -> None:
         """Merge per-minute summaries into every interval's bar (the streaming roll-up)."""
-        state = self._state(symbol)
         limit = state.watermark - self.grace_ms
         cutoff = limit - self.retention_ms
         all_bars = state.bars
@@ -326,8 +330,10 @@ class BarAggregator:
                 else:
                     dirty.add(key)
 
-    def _after_batch(self, symbol: str, last_ts: int, out: list[Bar]) -> list[Bar]:
-        state = self._symbols.get(symbol)
+    def _after_batch(
+        self, symbol: str, state: _SymbolState | None, last_ts: int, out: list[Bar]
+    ) -> list[Bar]:
+        """Emit the partial bars (throttled) and move the symbol's watermark."""
         if (
             state is not None
             and state.dirty
