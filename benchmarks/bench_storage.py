@@ -190,6 +190,19 @@ def bench_backend(
         lat = time_queries(store, queries)
     base_lat = baseline_orm.orm_query_latencies(url, queries[:100])
     base_lat = baseline_orm.orm_query_latencies(url, queries)
+    http_lat = http_latencies(url, queries)
+    for q in (50, 95):
+        figures.append(
+            Figure(
+                f"{label} GET /api/klines?limit=200 p{q} on {total:,} rows (HTTP)",
+                percentile(http_lat, q) * 1000,
+                "ms",
+                baseline=percentile(base_lat, q) * 1000,
+                baseline_name="ORM select alone",
+                higher_is_better=False,
+                target=TARGET_P95_MS if q == 95 else None,
+            )
+        )
     for q in (50, 95):
         figures.append(
             Figure(
@@ -203,6 +216,58 @@ def bench_backend(
             )
         )
     return figures
+
+
+def http_latencies(url: str, queries: list[Query]) -> list[float]:
+    """Seconds per ``GET /api/klines`` from a real ``quantdesk serve`` process (keep-alive)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {**os.environ, "QUANTDESK_DATABASE_URL": url, "QUANTDESK_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quantdesk", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    out: list[float] = []
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for _ in range(200):
+                try:
+                    client.get("/health")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+
+            def params(q: Query) -> dict[str, str | int]:
+                symbol, interval, start, end, limit = q
+                p: dict[str, str | int] = {"symbol": symbol, "interval": interval, "limit": limit}
+                if start is not None:
+                    p["start"] = start
+                if end is not None:
+                    p["end"] = end
+                return p
+
+            for q in queries[:100]:  # warm up
+                client.get("/api/klines", params=params(q))
+            for q in queries:
+                t0 = time.perf_counter()
+                r = client.get("/api/klines", params=params(q))
+                out.append(time.perf_counter() - t0)
+                assert r.status_code == 200, r.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return out
 
 
 def run(quick: bool) -> list[Figure]:

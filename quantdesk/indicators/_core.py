@@ -22,6 +22,7 @@ below are built from whole-array NumPy operations only:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -284,6 +285,91 @@ def window_moments(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
     if acc_m2 is None:
         acc_m2 = np.zeros(len(acc_s))
     return acc_s, acc_m2
+
+
+def rolling_mean_var(
+    x: FloatArray, n: int, mean_out: FloatArray | None = None
+) -> Iterator[tuple[int, int, FloatArray]]:
+    """Rolling mean and population variance over the windows of ``n``, by chunks.
+
+    For each chunk ``[lo, hi)`` of windows (window ``i`` is ``x[i : i + n]``),
+    writes the means into ``mean_out[lo:hi]`` (if given) and yields
+    ``(lo, hi, var)``; ``var`` is scratch, valid until the next step.
+
+    Short windows (``n <= FIR_MAX_TAPS``): lines of a few dozen windows share
+    an anchor ``c`` (a value in the middle of the line's inputs); two products
+    as in :func:`fir_into` give each window's mean of ``y = x - c`` and of
+    ``y**2``, and ``var = mean(y**2) - mean(y)**2``. Shifting by a nearby
+    value keeps the cancellation small; each variance is checked against the
+    rounding bound and a chunk where one is not accurate to ~1e-11 (or holds
+    a NaN/inf) is redone by :func:`window_moments`, which is exact but slower.
+    """
+    m = len(x) - n + 1
+    if m <= 0:
+        return
+    width = _BLOCK + n - 1
+    phases = -(-width // _BLOCK)
+    line = phases * _BLOCK  # windows per line
+    span = line + n - 1  # inputs per line
+    lines = m // line if n <= FIR_MAX_TAPS else 0
+    step = max(1, min(_GEMM_MNK // (width * _BLOCK), CHUNK // line))
+    if lines:
+        matrix = _fir_matrix(np.full(n, 1.0 / n))
+        # var * limit >= mean(y**2) keeps the relative error of var under ~1e-11
+        limit = 1e-11 / (3.0 * width * _EPS)
+        item = x.itemsize
+        count = min(step, lines)
+        shifted = np.empty((2, count, span))
+        means = np.empty((2, count, line))
+        var = np.empty((count, line))
+        bound = np.empty((count, line))
+        flags = np.empty((count, line), dtype=bool)
+    for g0 in range(0, lines, step):
+        count = min(lines, g0 + step) - g0
+        lo, hi = g0 * line, (g0 + count) * line
+        inputs = as_strided(x[lo:], shape=(count, span), strides=(line * item, item))
+        anchors = inputs[:, span // 2 : span // 2 + 1].copy()
+        y, y2 = shifted[0, :count], shifted[1, :count]
+        np.subtract(inputs, anchors, out=y)
+        np.multiply(y, y, out=y2)
+        src = as_strided(
+            shifted,
+            shape=(2, phases, count, width),
+            strides=(shifted.strides[0], _BLOCK * item, span * item, item),
+            writeable=False,
+        )
+        dst = as_strided(
+            means,
+            shape=(2, phases, count, _BLOCK),
+            strides=(means.strides[0], _BLOCK * item, line * item, item),
+        )
+        np.matmul(src, matrix, out=dst)
+        mean_y, mean_y2 = means[0, :count], means[1, :count]
+        v = np.multiply(mean_y, mean_y, out=var[:count])
+        np.subtract(mean_y2, v, out=v)
+        np.multiply(v, limit, out=bound[:count])
+        if np.less_equal(mean_y2, bound[:count], out=flags[:count]).all():
+            if mean_out is not None:
+                np.add(mean_y, anchors, out=mean_out[lo:hi].reshape(count, line))
+            yield lo, hi, v.reshape(-1)
+        else:
+            yield from _moments_by_doubling(x, n, lo, hi, mean_out)
+    yield from _moments_by_doubling(x, n, lines * line, m, mean_out)
+
+
+def _moments_by_doubling(
+    x: FloatArray, n: int, start: int, stop: int, mean_out: FloatArray | None
+) -> Iterator[tuple[int, int, FloatArray]]:
+    for lo, hi in chunk_ranges(stop - start):
+        lo, hi = lo + start, hi + start
+        sums, m2 = window_moments(x[lo : hi + n - 1], n)
+        if mean_out is not None:
+            np.divide(sums, n, out=mean_out[lo:hi])
+        m2 /= n  # a fresh array (never a view of x)
+        yield lo, hi, m2
+
+
+_EPS = float(np.finfo(np.float64).eps)
 
 
 # --------------------------------------------------------------------------- scans

@@ -29,8 +29,8 @@ from quantdesk.indicators._core import (
     first_valid,
     linear_scan,
     nan_array,
+    rolling_mean_var,
     seq_sum,
-    window_moments,
     window_sum,
 )
 from quantdesk.indicators._stream import StreamingIndicator
@@ -166,20 +166,23 @@ def bbands(
     if matype not in (0, 1):
         raise ConfigError(f"matype must be 0 (SMA) or 1 (EMA), got {matype!r}")
     size = len(x)
-    upper, middle, lower = nan_array(size), nan_array(size), nan_array(size)
     start = first_valid(x)
     xs = x[start:]
     if len(xs) < n:
-        return upper, middle, lower
+        return nan_array(size), nan_array(size), nan_array(size)
+    upper, middle, lower = np.empty(size), np.empty(size), np.empty(size)
     off = start + n - 1
+    upper[:off] = np.nan
+    lower[:off] = np.nan
     if matype == 1:
+        middle[:start] = np.nan
         ema_into(xs, n, ema_k(n), middle[start:])
-    for lo, hi in chunk_ranges(len(xs) - n + 1):
-        sums, m2 = window_moments(xs[lo : hi + n - 1], n)
+    else:
+        middle[:off] = np.nan
+    means = middle[off:] if matype == 0 else None
+    for lo, hi, var in rolling_mean_var(xs, n, means):
         mid = middle[off + lo : off + hi]
-        if matype == 0:
-            np.divide(sums, n, out=mid)
-        std = np.sqrt(np.divide(m2, n, out=m2), out=m2)
+        std = np.sqrt(var, out=var)
         if up == dn:
             std *= up
             np.add(mid, std, out=upper[off + lo : off + hi])

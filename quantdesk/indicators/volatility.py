@@ -26,9 +26,9 @@ from quantdesk.indicators._core import (
     first_valid,
     linear_scan,
     nan_array,
+    rolling_mean_var,
     scan_span,
     seq_sum,
-    window_moments,
 )
 from quantdesk.indicators._stream import StreamingIndicator
 from quantdesk.indicators.overlap import _RollingMoments
@@ -158,10 +158,8 @@ def stddev(close: ArrayLike, timeperiod: int = 5, nbdev: float = 1.0) -> FloatAr
     if len(xs) < n:
         return out
     dst = out[start + n - 1 :]
-    for lo, hi in chunk_ranges(len(xs) - n + 1):
-        _, m2 = window_moments(xs[lo : hi + n - 1], n)
-        m2 /= n
-        part = np.sqrt(m2, out=dst[lo:hi])
+    for lo, hi, var in rolling_mean_var(xs, n):
+        part = np.sqrt(var, out=dst[lo:hi])
         if k != 1.0:
             part *= k
     return out

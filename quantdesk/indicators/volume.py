@@ -37,23 +37,27 @@ def obv(close: ArrayLike, volume: ArrayLike) -> FloatArray:
     subtracts it on a down close, and keeps it on an unchanged close.
     """
     c, v = as_float_arrays(close=close, volume=volume)
-    out = nan_array(len(c))
+    out = np.empty(len(c))
     start = first_valid(c, v)
+    out[:start] = np.nan
     cs, vs = c[start:], v[start:]
     if len(cs) == 0:
         return out
     now, before = cs[1:], cs[:-1]
-    steps = np.empty(len(cs))
+    steps = out[start:]
     steps[0] = vs[0]
-    direction = np.subtract(now, before, out=steps[1:])
-    np.sign(direction, out=direction)
-    direction *= vs[1:]
-    np.cumsum(steps, out=out[start:])
-    if out[-1] != out[-1]:
-        # A NaN somewhere: redo with TA-Lib's comparisons (a NaN close or an
-        # unchanged close leaves OBV as it is, whatever the volume).
+    # +volume on an up close, -volume on a down close, 0 otherwise (a NaN
+    # close compares false both ways: unchanged, as in TA-Lib)
+    up = np.greater(now, before)
+    down = np.less(now, before)
+    direction = np.subtract(up.view(np.int8), down.view(np.int8), out=up.view(np.int8))
+    np.multiply(direction, vs[1:], out=steps[1:])
+    np.cumsum(steps, out=steps)
+    if steps[-1] != steps[-1]:
+        # A NaN volume: TA-Lib adds it only on a changed close.
+        steps[0] = vs[0]
         steps[1:] = np.where(now > before, vs[1:], np.where(now < before, -vs[1:], 0.0))
-        np.cumsum(steps, out=out[start:])
+        np.cumsum(steps, out=steps)
     return out
 
 

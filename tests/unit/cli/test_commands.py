@@ -165,3 +165,32 @@ def test_import_missing_column(env: Path) -> None:
     path.write_text("symbol,time,open\nA,1,1\n")
     result = runner.invoke(app, ["import", str(path)])
     assert result.exit_code == 2 and "missing column(s)" in result.output
+
+
+def test_backfilled_aggregates_equal_the_rollup_of_their_1m_bars(env: Path) -> None:
+    from quantdesk.bars import rollup_bars
+    from quantdesk.domain import BAR_COLUMNS, ROLLUP_INTERVALS
+
+    result = runner.invoke(app, ["backfill", "--days", "4"])
+    assert result.exit_code == 0, result.output
+    with store_for(env) as store:
+        symbols = [m.symbol for m in store.list_metadata()]
+        minute = pd.DataFrame(
+            [r for s in symbols for r in store.query_bars(s, "1m")], columns=list(BAR_COLUMNS)
+        )
+        stored = pd.DataFrame(
+            [r for s in symbols for iv in ROLLUP_INTERVALS for r in store.query_bars(s, iv)],
+            columns=list(BAR_COLUMNS),
+        )
+    assert len(symbols) == 10 and len(minute) == 10 * 4 * 240
+    rolled = rollup_bars(minute, calendar="XSHG")
+    key = ["symbol", "interval", "time"]
+    merged = stored.merge(rolled, on=key, suffixes=("", "_r"), how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    for col in ("open", "high", "low", "close", "volume", "trades"):
+        assert (merged[col] == merged[col + "_r"]).all(), col
+    assert ((merged["vwap"] - merged["vwap_r"]).abs() <= 1e-9 * merged["vwap"]).all()
+    # session-anchored: every 60m bar starts at 9:30, 10:30, 13:00 or 14:00 Shanghai time
+    hours = pd.to_datetime(stored[stored.interval == "60m"].time, unit="ms", utc=True)
+    local = hours.dt.tz_convert("Asia/Shanghai").dt.strftime("%H:%M")
+    assert set(local) == {"09:30", "10:30", "13:00", "14:00"}
