@@ -27,7 +27,7 @@ from benchmarks.baseline_orm import orm_insert
 from quantdesk.bars import rollup_bars
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.calendars import get_calendar
-from quantdesk.domain import ROLLUP_INTERVALS, StockMeta
+from quantdesk.domain import BAR_COLUMNS, ROLLUP_INTERVALS, StockMeta
 from quantdesk.sources.simulator import SimulatorParams, default_universe, generate_history
 from quantdesk.storage import open_store
 
@@ -136,22 +136,7 @@ def baseline_frame(stocks: list[StockMeta], days: list[dt.date]) -> pd.DataFrame
                     "simulator",
                 )
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "symbol",
-            "interval",
-            "time",
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "vwap",
-            "trades",
-            "source",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(BAR_COLUMNS))
 
 
 def baseline(url: str, stocks: list[StockMeta], days: list[dt.date]) -> tuple[int, float]:
