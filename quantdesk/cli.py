@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from quantdesk.errors import QuantdeskError
+from quantdesk.sentiment.cli import app as sentiment_app
 
 app = typer.Typer(
     name="quantdesk",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database: migrations and status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sentiment_app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 
 MarketOpt = Annotated[
     str | None, typer.Option("--market", help="cn (A-shares) or us; default QUANTDESK_MARKET")
@@ -145,8 +147,15 @@ def backfill(
     symbol: Annotated[str | None, typer.Option(help="only this symbol")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="delete the symbols' bars first")] = False,
     market: MarketOpt = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="simulator, auto (failover over QUANTDESK_HISTORY_SOURCES) or one provider: "
+            "akshare, yahoo, alphavantage, tushare, finnhub, local"
+        ),
+    ] = "simulator",
 ) -> None:
-    """Generate N trading days of simulated 1m bars plus 5m/15m/30m/60m/120m/1d."""
+    """Store N trading days of 1m bars plus 5m/15m/30m/60m/120m/1d (simulated or real)."""
     from rich.progress import Progress
 
     from quantdesk.ingest.backfill import run_backfill
@@ -164,6 +173,7 @@ def backfill(
                 symbol=symbol,
                 clear=clear,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                source=source,
             )
     except QuantdeskError as exc:
         raise _fail(exc) from None
@@ -171,6 +181,12 @@ def backfill(
         f"{report.symbols} symbols x {report.days} days ({report.first_day} .. {report.last_day}): "
         f"{report.bars_1m:,} 1m bars, {report.bars_total:,} bars in all, {report.seconds:.1f} s"
     )
+    for sym, provider in report.providers.items():
+        typer.echo(f"  {sym}: from {provider}")
+    for line in report.failures:
+        typer.echo(f"  no history for {line}", err=True)
+    if report.failures and not report.providers:
+        raise typer.Exit(1)
 
 
 @app.command(name="import")

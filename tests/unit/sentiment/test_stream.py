@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+
+from quantdesk.domain.messages import FactorValue
+from quantdesk.sentiment.mocker import TweetMocker
+from quantdesk.sentiment.model import SentimentModel
+from quantdesk.sentiment.stream import SentimentAggregator
+from quantdesk.sentiment.tweets import Tweet
+from quantdesk.sources.simulator.universe import default_universe
+from quantdesk.stream.signals import SignalEngine, SignalRule
+
+T0 = 1_767_576_600_000
+
+
+def by_name(values: list[FactorValue], symbol: str) -> dict[str, float]:
+    return {v.name: v.value for v in values if v.symbol == symbol}
+
+
+def test_window_count_mean_and_ewma(model: SentimentModel) -> None:
+    agg = SentimentAggregator(model, window_ms=60_000, half_life_ms=30_000)
+    a = agg.on_scored("AAPL", T0, 1.0)
+    assert by_name(a, "AAPL") == {
+        "sentiment_count": 1,
+        "sentiment_mean": 1.0,
+        "sentiment_ewma": 1.0,
+    }
+    assert {v.interval for v in a} == {""} and {v.ts for v in a} == {T0}
+    b = by_name(agg.on_scored("AAPL", T0 + 30_000, -1.0), "AAPL")
+    assert b["sentiment_count"] == 2 and b["sentiment_mean"] == 0.0
+    # weights 0.5 (30 s old) and 1: (0.5 - 1) / 1.5
+    assert math.isclose(b["sentiment_ewma"], -1 / 3)
+    c = by_name(agg.on_scored("AAPL", T0 + 60_000, -1.0), "AAPL")
+    assert c["sentiment_count"] == 2 and c["sentiment_mean"] == -1.0  # T0 left the window
+    # late but inside the window: counted, emitted at the newest time
+    d = agg.on_scored("AAPL", T0 + 50_000, 1.0)
+    assert by_name(d, "AAPL")["sentiment_count"] == 3 and d[0].ts == T0 + 60_000
+    # too late: rejected
+    assert agg.on_scored("AAPL", T0, 1.0) == []
+    assert agg.rejects["too_late"] == 1
+
+
+def test_tweets_attributed_to_every_symbol(model: SentimentModel) -> None:
+    agg = SentimentAggregator(model)
+    out = agg.on_tweets(
+        [
+            Tweet("$AAPL and $TSLA to the moon 🚀", created_at=T0),
+            Tweet("nothing about stocks here lol", created_at=T0 + 1),
+            Tweet("no time $MSFT", created_at=None),
+        ]
+    )
+    assert {v.symbol for v in out} == {"AAPL", "TSLA"}
+    assert len(out) == 6
+    assert by_name(out, "AAPL")["sentiment_mean"] > 0.5
+    assert agg.unattributed == 1 and agg.rejects["missing_created_at"] == 1
+
+
+def test_raw_stream_bad_lines_counted(model: SentimentModel) -> None:
+    agg = SentimentAggregator(model)
+    tweets = TweetMocker(default_universe("us"), seed=9).generate(200)
+    lines: list[bytes | str] = [orjson.dumps(t) for t in tweets]
+    lines[10:10] = [b"{oops", b"\xff", b"", '{"text": "no time $AAPL"}', b'{"data": {"text": 1}}']
+    out = agg.on_raw(lines)
+    assert agg.scored == 200
+    assert dict(agg.rejects) == {
+        "not_json": 1,
+        "invalid_utf8": 1,
+        "missing_created_at": 1,
+        "bad_text": 1,
+    }
+    assert {v.name for v in out} == {"sentiment_count", "sentiment_mean", "sentiment_ewma"}
+    assert all(-1.0 <= v.value <= 1.0 for v in out if v.name != "sentiment_count")
+
+
+def test_signal_rule_consumes_sentiment(model: SentimentModel) -> None:
+    agg = SentimentAggregator(model, half_life_ms=60_000)
+    engine = SignalEngine(
+        [SignalRule(id="s", factor="sentiment_ewma", buy_above=0.3, sell_below=-0.3)]
+    )
+    texts = ["$AAPL crashing, selling everything 📉"] * 3 + ["$AAPL to the moon 🚀 buying more"] * 8
+    signals = []
+    for i, text in enumerate(texts):
+        for fv in agg.on_tweets([Tweet(text, created_at=T0 + i * 60_000)]):
+            signals += engine.on_factor(fv)
+    assert [s.side for s in signals] == ["buy"]
+
+
+def test_bad_parameters(model: SentimentModel) -> None:
+    with pytest.raises(ValueError):
+        SentimentAggregator(model, window_ms=0)
