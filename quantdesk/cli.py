@@ -11,6 +11,7 @@ import typer
 
 from quantdesk.errors import QuantdeskError
 from quantdesk.sentiment.cli import app as sentiment_app
+from quantdesk.sources.finnhub.cli import app as finnhub_app
 
 app = typer.Typer(
     name="quantdesk",
@@ -22,6 +23,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database: migrations and status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment_app, name="sentiment", help="Tweet sentiment: mock, train, score.")
+app.add_typer(finnhub_app, name="ingest", help="Live market data into the store (finnhub).")
 
 MarketOpt = Annotated[
     str | None, typer.Option("--market", help="cn (A-shares) or us; default QUANTDESK_MARKET")

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,19 @@ ENV_PREFIX = "QUANTDESK_"
 DEFAULT_SIGNAL_RULES: tuple[dict[str, Any], ...] = (
     {"id": "obi", "factor": "obi", "buy_above": 0.6, "sell_below": -0.6, "cooldown_ms": 60_000},
     {"id": "rsi", "factor": "rsi_14", "interval": "5m", "buy_below": 30.0, "sell_above": 70.0},
+)
+
+
+#: Settings read only from the environment or ``.env``, never from the TOML file.
+SECRET_FIELDS: frozenset[str] = frozenset(
+    {
+        "jwt_secret",
+        "admin_password",
+        "guest_password",
+        "test_password",
+        "tushare_token",
+        "alphavantage_key",
+    }
 )
 
 
@@ -56,7 +69,11 @@ class _TomlSource(PydanticBaseSettingsSource):
         return self._data.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+        return {
+            k: v
+            for k, v in self._data.items()
+            if k in self.settings_cls.model_fields and k not in SECRET_FIELDS
+        }
 
 
 class Settings(BaseSettings):
@@ -109,6 +126,109 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(
         1.0, description="How often a stream consumer checkpoints its state and offsets."
     )
+    finnhub_ws_url: str = Field(
+        "wss://ws.finnhub.io", description="Finnhub WebSocket URL (the token is added from env)."
+    )
+    finnhub_backoff_base: float = Field(
+        1.0, description="Finnhub reconnect back-off: first delay in seconds (doubles, jittered)."
+    )
+    finnhub_backoff_max: float = Field(60.0, description="Finnhub reconnect back-off: cap (s).")
+    finnhub_silence_seconds: float = Field(
+        30.0, description="A Finnhub connection with no trade and no ping this long is dead."
+    )
+    finnhub_heartbeat_seconds: float = Field(
+        1.0, description="Wall seconds between clock heartbeats per symbol (bars close on time)."
+    )
+    finnhub_rest_settle_seconds: float = Field(
+        15.0, description="Wait after a minute ends before fetching its REST candle."
+    )
+    finnhub_rest_timeout: float = Field(10.0, description="Timeout of one REST request (s).")
+    finnhub_market_hours: bool = Field(
+        False, description="Connect to Finnhub only while the exchange (XNYS) is open."
+    )
+
+    # -- API security (quantdesk.auth) ---------------------------------------
+    jwt_secret: SecretStr = Field(
+        SecretStr(""),
+        description="HS256 key for API tokens; empty = random per process (tokens die on restart).",
+    )
+    jwt_expire_minutes: int = Field(60, description="Lifetime of an API access token.")
+    admin_password: SecretStr = Field(
+        SecretStr(""), description="Password of user admin at creation; empty = generated."
+    )
+    guest_password: SecretStr = Field(
+        SecretStr(""), description="Password of user guest at creation; empty = generated."
+    )
+    test_password: SecretStr = Field(
+        SecretStr(""), description="Password of user test at creation; empty = generated."
+    )
+    login_attempts_per_minute: int = Field(
+        5, description="Failed logins allowed per username and client address per minute."
+    )
+    argon2_time_cost: int = Field(3, description="argon2id passes per password hash.")
+    argon2_memory_kib: int = Field(65_536, description="argon2id memory per password hash (KiB).")
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed by CORS (e.g. http://localhost:5173)."
+    )
+    ws_queue_size: int = Field(
+        1_000, description="Messages queued per WebSocket client before the oldest are dropped."
+    )
+
+    # -- history providers (quantdesk.sources.history) -------------------------
+    history_sources: str = Field(
+        "akshare,yahoo,alphavantage,tushare,finnhub,local",
+        description="History providers tried in this order by `backfill --source auto`.",
+    )
+    history_timeouts: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-provider timeout overrides in seconds (JSON, e.g. {"yahoo": 5}).',
+    )
+    history_max_jump: float = Field(
+        0.5, description="A close-to-close move above this fraction rejects a provider's answer."
+    )
+    history_dir: Path | None = Field(
+        None, description="Folder of the `local` history provider; empty = <data_dir>/raw."
+    )
+    eastmoney_url: str = Field(
+        "https://push2his.eastmoney.com", description="Eastmoney kline API (the akshare source)."
+    )
+    yahoo_url: str = Field("https://query1.finance.yahoo.com", description="Yahoo chart API.")
+    alphavantage_url: str = Field("https://www.alphavantage.co", description="Alpha Vantage API.")
+    tushare_url: str = Field("http://api.tushare.pro", description="Tushare Pro API.")
+    finnhub_rest_url: str = Field("https://finnhub.io/api/v1", description="Finnhub REST API.")
+    tushare_token: SecretStr = Field(SecretStr(""), description="Tushare Pro token (secret).")
+    alphavantage_key: SecretStr = Field(SecretStr(""), description="Alpha Vantage key (secret).")
+
+    # -- capture and export ----------------------------------------------------
+    capture_ticks: bool = Field(
+        False, description="Capture raw trades and books to Parquet under <data_dir>/ticks."
+    )
+    export_csv: bool = Field(
+        False, description="Append final bars to seed-E CSV files under <data_dir>/raw."
+    )
+    capture_batch_rows: int = Field(
+        50_000, description="Tick capture: rows buffered before a Parquet part is written."
+    )
+
+    @field_validator(
+        "jwt_expire_minutes", "login_attempts_per_minute", "argon2_time_cost", "ws_queue_size"
+    )
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
+    @field_validator("argon2_memory_kib")
+    @classmethod
+    def _argon_memory(cls, v: int) -> int:
+        if v < 8:
+            raise ValueError(f"must be >= 8 KiB (got {v})")
+        return v
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @field_validator("api_port")
     @classmethod
@@ -124,7 +244,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with sqlite:// or postgresql:// (got {v.split(':')[0]}:)")
         return v
 
-    @field_validator("bus_partitions", "kafka_session_timeout_ms")
+    @field_validator("bus_partitions", "kafka_session_timeout_ms", "capture_batch_rows")
     @classmethod
     def _positive(cls, v: int) -> int:
         if v < 1:
@@ -145,6 +265,26 @@ class Settings(BaseSettings):
     def _unit(cls, v: float) -> float:
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"must be between 0 and 1 (got {v})")
+        return v
+
+    @field_validator(
+        "finnhub_backoff_base",
+        "finnhub_backoff_max",
+        "finnhub_silence_seconds",
+        "finnhub_heartbeat_seconds",
+        "finnhub_rest_timeout",
+    )
+    @classmethod
+    def _positive_seconds(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
+
+    @field_validator("finnhub_rest_settle_seconds")
+    @classmethod
+    def _non_negative_seconds(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
         return v
 
     @field_validator("sim_speed")

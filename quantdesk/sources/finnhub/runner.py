@@ -1,0 +1,261 @@
+"""The Finnhub ingest runner: source -> bus -> stream processor -> store.
+
+:func:`run_finnhub_ingest` runs a :class:`~quantdesk.sources.finnhub.source.FinnhubSource`
+publishing onto a bus (an in-process memory bus unless one is given), one
+:class:`~quantdesk.runtime.consumer.StreamConsumer` turning trades into bars,
+factors and signals, and a :class:`RestAwareSink` writing them, until
+SIGINT/SIGTERM (or ``stop``).
+
+:class:`RestAwareSink` applies the gap rule of :mod:`.source` to the store:
+
+* a live 1m bar of a touched minute is never written (the REST candle is the
+  truth for that minute; trades seen live before the disconnect was known
+  may have opened such a bar);
+* a REST candle is upserted as that minute's 1m bar (source ``finnhub:rest``);
+* every larger bar whose bucket contains a touched minute is recomputed from
+  the stored 1m bars (:func:`quantdesk.bars.rollup_bars`, on the market
+  calendar) each time the live aggregator writes it and each time a REST
+  candle lands in it, so whichever comes last, the stored bar is the roll-up
+  of the final 1m bars. Such a bar has source ``finnhub:rest`` when any of its
+  minutes does (its VWAP is partly estimated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from quantdesk.bars import rollup_bars
+from quantdesk.bars.buckets import bucket_start, place
+from quantdesk.bus import Bus, Topics, create_bus
+from quantdesk.calendars import DAY_MS, ExchangeCalendar, get_calendar
+from quantdesk.domain import BAR_COLUMNS, ROLLUP_INTERVALS, Bar
+from quantdesk.runtime.consumer import StreamConsumer
+from quantdesk.runtime.pipeline import StreamProcessor
+from quantdesk.runtime.sink import StoreSink
+from quantdesk.sources.finnhub.protocol import SOURCE_LIVE, SOURCE_REST
+from quantdesk.sources.finnhub.source import FinnhubSource, wall_ms
+from quantdesk.storage.base import PriceRow, Store
+from quantdesk.stream.signals import rules_from_config
+
+log = logging.getLogger("quantdesk.sources.finnhub")
+
+
+def bucket_of(
+    minutes: Iterable[int], interval: str, calendar: ExchangeCalendar | None
+) -> npt.NDArray[np.int64]:
+    """The bucket start of ``interval`` for each minute start (-1: outside every session)."""
+    ts = np.fromiter(minutes, dtype=np.int64)
+    t_eff, seg, valid = place(ts, calendar)
+    out = bucket_start(t_eff, seg, interval, calendar)
+    return np.where(valid, out, -1)
+
+
+class RestAwareSink(StoreSink):
+    """A :class:`StoreSink` that lets REST candles replace touched minutes; see the module."""
+
+    def __init__(self, store: Store, calendar: ExchangeCalendar | None) -> None:
+        super().__init__(store)
+        self.calendar = calendar
+        self._lock = threading.Lock()
+        self.blocked: set[int] = set()
+        self._affected: dict[str, set[int]] = {i: set() for i in ROLLUP_INTERVALS}
+        self.live_bars_dropped = 0
+        self.rest_bars_written = 0
+        self.rollups_written = 0
+
+    def block(self, minutes: list[int]) -> None:
+        """Minutes touched by a gap: their 1m bars come from REST only."""
+        with self._lock:
+            self.blocked.update(minutes)
+            for interval in ROLLUP_INTERVALS:
+                starts = bucket_of(minutes, interval, self.calendar)
+                self._affected[interval].update(int(s) for s in starts if s >= 0)
+
+    def write(self, bars: list[Bar], prices: list[PriceRow]) -> None:
+        with self._lock:
+            keep: list[Bar] = []
+            redo: set[tuple[str, str, int]] = set()
+            for b in bars:
+                if b.interval == "1m":
+                    if b.time in self.blocked:
+                        self.live_bars_dropped += 1
+                        continue
+                elif b.time in self._affected.get(b.interval, ()):
+                    redo.add((b.symbol, b.interval, b.time))
+                keep.append(b)
+            super().write(keep, prices)
+            self._rollup(redo)
+
+    def write_rest(self, symbol: str, bars: list[Bar], minutes: list[int]) -> None:
+        """Upsert REST 1m bars, then recompute the larger bars that contain them."""
+        if not bars:
+            return
+        with self._lock:
+            super().write(bars, [])
+            self.rest_bars_written += len(bars)
+            redo = set()
+            for interval in ROLLUP_INTERVALS:
+                for s in bucket_of([b.time for b in bars], interval, self.calendar):
+                    if s >= 0:
+                        redo.add((symbol, interval, int(s)))
+            self._rollup(redo)
+
+    def _rollup(self, keys: set[tuple[str, str, int]]) -> None:
+        frames = []
+        for symbol, interval, start in sorted(keys):
+            rows = self.store.query_bars(symbol, "1m", start, start + DAY_MS)
+            if not rows:
+                continue
+            df = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
+            mine = bucket_of(df["time"].tolist(), interval, self.calendar) == start
+            df = df[mine]
+            if df.empty:
+                continue
+            out = rollup_bars(df, [interval], self.calendar)
+            out = out[out["time"] == start]
+            if out.empty:
+                continue
+            out = out.copy()
+            out["source"] = SOURCE_REST if (df["source"] == SOURCE_REST).any() else SOURCE_LIVE
+            frames.append(out[list(BAR_COLUMNS)])
+        if frames:
+            frame = pd.concat(frames, ignore_index=True)
+            self.store.upsert_bars(frame)
+            self.rollups_written += len(frame)
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one ingest run did."""
+
+    symbols: list[str]
+    source: dict[str, Any] = field(default_factory=dict)
+    bars_written: int = 0
+    rest_bars_written: int = 0
+    live_bars_dropped: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _signals(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> Iterator[None]:
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_finnhub_ingest(
+    settings: Any,
+    symbols: Iterable[str],
+    store: Store,
+    bus: Bus | None = None,
+    *,
+    token: str | None = None,
+    calendar: ExchangeCalendar | str | None = "XNYS",
+    clock: Callable[[], int] = wall_ms,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    margin_ms: int = 5_000,
+) -> IngestReport:
+    """Stream Finnhub trades into ``store`` until SIGINT/SIGTERM or ``stop`` is set.
+
+    ``calendar`` places trades in sessions and anchors bars (``None``: 24h UTC
+    buckets, for tests). ``token`` defaults to ``FINNHUB_TOKEN``; ``clock``
+    (epoch ms) is the source's notion of now.
+    """
+    cal = get_calendar(calendar) if isinstance(calendar, str) else calendar
+    stop = stop or asyncio.Event()
+    own_bus = bus is None
+    if bus is None:
+        bus = create_bus(
+            "memory",
+            topics=Topics.with_prefix(settings.bus_topic_prefix),
+            partitions=settings.bus_partitions,
+        )
+    await asyncio.to_thread(store.migrate)
+    sink = RestAwareSink(store, cal)
+
+    async def rest_sink(symbol: str, bars: list[Bar], minutes: list[int]) -> None:
+        await asyncio.to_thread(sink.write_rest, symbol, bars, minutes)
+
+    source = FinnhubSource(
+        settings,
+        symbols,
+        bus,
+        token=token,
+        clock=clock,
+        rest_sink=rest_sink,
+        on_touched=sink.block,
+        margin_ms=margin_ms,
+    )
+    bus.start()
+    processor = StreamProcessor(
+        cal,
+        source.symbols,
+        rules=rules_from_config(settings.signal_rules),
+        source=SOURCE_LIVE,
+    )
+    consumer = StreamConsumer(
+        bus, processor, sink, group="quantdesk-finnhub", checkpoint_seconds=None,
+        publish=not own_bus,
+    )  # fmt: skip
+    source_done = asyncio.Event()
+
+    async def run_source() -> None:
+        try:
+            await source.run(stop)
+        finally:
+            source_done.set()
+
+    async def consume() -> None:
+        while True:
+            n = await asyncio.to_thread(consumer.poll_once, 2_000, 0.05)
+            if source_done.is_set() and n == 0:
+                break
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            log.info("finnhub: stopping, writing open bars ...")
+        stop.set()
+
+    log.info("finnhub: streaming %s", ", ".join(source.symbols))
+    with _signals(asyncio.get_running_loop(), on_signal) if handle_signals else _null():
+        try:
+            await asyncio.gather(run_source(), consume())
+        finally:
+            stop.set()
+            open_bars = [b for s in source.symbols for b in processor.bars.open_bars(s)]
+            await asyncio.to_thread(sink.write, open_bars, [])
+            consumer.close(final_checkpoint=False)
+            if own_bus:
+                bus.close()
+    return IngestReport(
+        symbols=source.symbols,
+        source=source.stats(),
+        bars_written=sink.bars_written,
+        rest_bars_written=sink.rest_bars_written,
+        live_bars_dropped=sink.live_bars_dropped,
+        rejects=dict(processor.rejects),
+    )
+
+
+@contextlib.contextmanager
+def _null() -> Iterator[None]:
+    yield
