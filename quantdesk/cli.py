@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from quantdesk.capture.cli import app as capture_app
 from quantdesk.errors import QuantdeskError
 from quantdesk.sentiment.cli import app as sentiment_app
 from quantdesk.sources.finnhub.cli import app as finnhub_app
@@ -24,6 +25,7 @@ db_app = typer.Typer(help="Database: migrations and status.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment_app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(finnhub_app, name="ingest", help="Live market data into the store (finnhub).")
+app.add_typer(capture_app)
 
 MarketOpt = Annotated[
     str | None, typer.Option("--market", help="cn (A-shares) or us; default QUANTDESK_MARKET")

@@ -10,6 +10,13 @@ are generated in chunks of :data:`CHUNK_DAYS` (the chunking is fixed, so the
 same ``--days`` and seed always give the same bars). The simulator state at
 the end of the window is stored unless a later state is already stored (a
 live run that went further must not be rewound).
+
+With ``source`` other than ``simulator`` the 1m bars come from real history
+providers instead (``auto``: the failover router over
+``QUANTDESK_HISTORY_SOURCES``; a name: that provider alone, see
+:mod:`quantdesk.sources.history`), are rolled up the same way and stored with
+the provider's name in ``source``. A symbol no provider can answer is
+reported in :attr:`BackfillReport.failures`; the others are still stored.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -46,6 +53,11 @@ class BackfillReport:
     bars_1m: int
     bars_total: int
     seconds: float
+    source: str = "simulator"
+    #: symbol -> provider that answered (real sources only)
+    providers: dict[str, str] = field(default_factory=dict)
+    #: "symbol: reasons" for each symbol no provider could answer
+    failures: tuple[str, ...] = ()
 
 
 def backfill_window(
@@ -84,13 +96,18 @@ def run_backfill(
     clear: bool = False,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
+    source: str = "simulator",
 ) -> BackfillReport:
-    """Generate and store ``days`` trading days of bars for the market's universe."""
+    """Generate (or fetch, see ``source``) and store ``days`` trading days of bars."""
     started = time.perf_counter()
     market = market or settings.market
     calendar = get_calendar(market)
-    universe = select_universe(settings, market, symbol)
     window = backfill_window(calendar, days, now)
+    if source != "simulator":
+        return _backfill_from_history(
+            store, settings, calendar, window, market, symbol, clear, progress, source, started
+        )
+    universe = select_universe(settings, market, symbol)
     store.upsert_metadata(universe)
     if clear:
         for meta in universe:
@@ -130,3 +147,66 @@ def _save_newer_states(store: Store, states: dict[str, StockState], clear: bool)
     newer = [s for sym, s in states.items() if sym not in stored or stored[sym].time < s.time]
     if newer:
         store.save_states(newer)
+
+
+def _backfill_from_history(
+    store: Store,
+    settings: Settings,
+    calendar: ExchangeCalendar,
+    window: list[dt.date],
+    market: str,
+    symbol: str | None,
+    clear: bool,
+    progress: Progress | None,
+    source: str,
+    started: float,
+) -> BackfillReport:
+    from quantdesk.sources.history import HistoryRouter, NoHistoryError
+
+    universe = universe_for(settings, market)
+    if symbol is not None:
+        known = [m for m in universe if m.symbol.upper() == symbol.upper()]
+        symbols = [known[0].symbol] if known else [symbol]
+        universe = known
+    else:
+        symbols = [m.symbol for m in universe]
+    if universe:
+        store.upsert_metadata(universe)
+    if not window:
+        return BackfillReport(len(symbols), 0, None, None, 0, 0, 0.0, source)
+    start = calendar.day_segments(window[0])[0][0]
+    end = calendar.day_segments(window[-1])[-1][1]
+    names = None if source == "auto" else [source]
+    bars_1m = bars_total = 0
+    providers: dict[str, str] = {}
+    failures: list[str] = []
+    with HistoryRouter.from_settings(settings, names) as router:
+        for done, sym in enumerate(symbols, start=1):
+            try:
+                result = router.fetch(sym, "1m", start, end)
+            except NoHistoryError as exc:
+                failures.append(f"{sym}: " + "; ".join(f"{p}: {r}" for p, r in exc.attempts))
+                continue
+            minute = result.bars.assign(symbol=sym)
+            if clear:
+                store.delete_bars(sym)
+            larger = rollup_bars(minute, calendar=calendar)
+            frame = pd.concat([minute, larger[list(minute.columns)]], ignore_index=True)
+            store.upsert_bars(frame)
+            providers[sym] = result.provider
+            bars_1m += len(minute)
+            bars_total += len(frame)
+            if progress is not None:
+                progress(done, len(symbols))
+    return BackfillReport(
+        symbols=len(symbols),
+        days=len(window),
+        first_day=window[0],
+        last_day=window[-1],
+        bars_1m=bars_1m,
+        bars_total=bars_total,
+        seconds=time.perf_counter() - started,
+        source=source,
+        providers=providers,
+        failures=tuple(failures),
+    )

@@ -1,0 +1,23 @@
+"""Tick capture to Parquet and replay onto the bus.
+
+:class:`TickCapture` is a sink for raw market events (trades, trade batches,
+book snapshots): ``capture.write(events)`` buffers them and writes Parquet
+parts partitioned by kind, day and symbol::
+
+    <root>/trades/date=2026-11-20/symbol=600036.SH/part-<n>-<id>.parquet
+    <root>/books/date=2026-11-20/symbol=600036.SH/part-<n>-<id>.parquet
+
+``date`` is the UTC day of the event time unless a time zone is given
+(``TickCapture(root, tz="Asia/Shanghai")`` partitions by exchange day).
+:func:`read_events` reads a capture (or any folder below it) back in event-time
+order and :class:`Replayer` republishes it: per symbol, consecutive trades as
+one :class:`~quantdesk.bus.TradeBatch`, book snapshots as
+:class:`~quantdesk.domain.BookSnapshot`, and a clock
+:class:`~quantdesk.bus.Heartbeat` per symbol at the end of each slice of event
+time, as the live runtime does, so the stream processor closes the same bars.
+"""
+
+from quantdesk.capture.replay import Replayer, read_events
+from quantdesk.capture.writer import TickCapture
+
+__all__ = ["Replayer", "TickCapture", "read_events"]
