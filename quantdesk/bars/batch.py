@@ -140,6 +140,8 @@ def rollup(
         out["1m"] = base
     if len(base) == 0:
         return {i: base for i in intervals}
+    if all(i == "1m" for i in intervals):
+        return out
     t_eff, seg, valid = place(base.time, calendar)
     if not valid.all():  # 1m bars outside sessions (imported data) roll up into nothing
         base, t_eff, seg = base.take(valid), t_eff[valid], seg[valid]
@@ -299,7 +301,10 @@ def _factorize(
     """
     dtype = symbols.dtype
     arrow = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
-        isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype)
+        isinstance(dtype, pd.ArrowDtype)
+        and (
+            pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+        )
     )
     n = len(symbols)
     if not arrow or n == 0 or symbols.isna().any():

@@ -153,6 +153,10 @@ class StreamProcessor:
             return
         self._factors(factors, out)
 
+    def on_factors(self, factors: list[FactorValue], out: Output) -> None:
+        """Factor values computed elsewhere (e.g. tweet sentiment): signals, then sinks."""
+        self._factors(factors, out)
+
     def advance(self, event_time: int, out: Output) -> None:
         """Move the event-time watermark (the embedded runner's clock)."""
         self._bars(self.bars.advance(event_time), out)
