@@ -123,6 +123,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [dict(r) for r in DEFAULT_SIGNAL_RULES],
         description="Signal rules (JSON list in the environment, [[signal_rules]] in TOML).",
     )
+    sentiment_rate: float = Field(
+        1.0, description="Mocked tweets per second of event time in `run` (0 turns them off)."
+    )
     checkpoint_seconds: float = Field(
         1.0, description="How often a stream consumer checkpoints its state and offsets."
     )

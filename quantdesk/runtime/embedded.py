@@ -39,7 +39,7 @@ from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.ingest.backfill import run_backfill
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
-from quantdesk.runtime.pipeline import StreamProcessor
+from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
@@ -66,6 +66,25 @@ def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
     if len(day) == 1:
         return "open", "regular"
     return "open", "morning" if int(calendar.opens[seg]) == day[0][0] else "afternoon"
+
+
+class _PublishingConsumer(StreamConsumer):
+    """A consumer that also hands every Output to listeners (the API's WebSocket hub).
+
+    Listeners run on the stream thread and must not block
+    (:meth:`quantdesk.api.hub.Hub.publish_output` only schedules work on its loop).
+    They are called *before* the store write: live clients do not wait for a
+    SQLite commit (p99 ~15 ms), and the event loop sends while the write runs
+    (sqlite3 releases the GIL).
+    """
+
+    listeners: list[Callable[[Output], None]]
+
+    def emit(self, out: Output) -> None:
+        if out:
+            for listener in self.listeners:
+                listener(out)
+        super().emit(out)
 
 
 class EmbeddedRuntime:
@@ -97,6 +116,8 @@ class EmbeddedRuntime:
         self.sim_time: int | None = None
         self.started_at = time.time()
         self._stop = asyncio.Event()
+        #: called with each processed Output (bars, factors, signals, dead letters)
+        self.output_listeners: list[Callable[[Output], None]] = []
 
     # -- set-up ------------------------------------------------------------
 
@@ -154,12 +175,13 @@ class EmbeddedRuntime:
         )
         self.bus.start()
         in_process = self.settings.bus == "memory"
-        self.consumer = StreamConsumer(
+        self.consumer = _PublishingConsumer(
             self.bus,
             self.processor,
             self.sink,
             checkpoint_seconds=None if in_process else self.settings.checkpoint_seconds,
         )
+        self.consumer.listeners = self.output_listeners
         if in_process:  # a fresh in-memory bus: continue the stored open bars instead
             self._seed_open_bars(start)
         self.sim_time = start
@@ -331,11 +353,13 @@ async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bo
     server: _QuietServer | None = None
     tasks = [asyncio.create_task(runtime.run_market(), name="market")]
     if api:
-        app = create_app(runtime.store, runtime.settings, runtime)
+        app = create_app(runtime.store, runtime.settings, runtime, echo=runtime.echo)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         quiet = server = _QuietServer(config)
         tasks.append(asyncio.create_task(quiet.serve(), name="api"))
-        runtime.echo(f"API on http://{host}:{port} (GET /health, /api/klines, /docs)")
+        runtime.echo(
+            f"API on http://{host}:{port} (GET /health, /api/klines, /docs; WebSocket /ws/...)"
+        )
 
     def on_signal() -> None:
         if not runtime.stopping:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from quantdesk.domain import FactorValue, StockMeta
 from quantdesk.errors import NotFoundError
-from quantdesk.sentiment.model import SHIPPED_DATA, SentimentModel, load_model, train
 from quantdesk.sentiment.mocker import LabeledTweet, TweetMocker
+from quantdesk.sentiment.model import SHIPPED_DATA, SentimentModel, load_model, train
 from quantdesk.sentiment.stream import SentimentAggregator
 from quantdesk.sentiment.tweets import parse_tweet
 

@@ -31,6 +31,11 @@ method                     required  what it does
 ``dead_letter_counts()``   yes       rejected messages by reason
 ``save_checkpoint``        yes       a stream consumer's state + offset per partition
 ``load_checkpoint``        yes       read it back
+``add_user``               yes       insert a ``users`` row unless the name exists
+``get_user(username)``     yes       one :class:`UserRow` or None
+``list_users()``           yes       every user, by name
+``save_signal_rule``       yes       persist a rule (dict) or a tombstone (None)
+``load_signal_rules()``    yes       rule id -> rule dict, or None when deleted
 ``close()``                yes       release connections
 =========================  ========  ==============================================
 
@@ -61,6 +66,16 @@ class PriceRow:
     price: float
     volume: float
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """One row of ``users``: the password is only ever stored as an argon2 hash."""
+
+    username: str
+    password_hash: str
+    role: str
+    created_at: int
 
 
 class DeadLetterRow(Protocol):
@@ -189,6 +204,24 @@ class Store(ABC):
     def load_checkpoint(
         self, group: str, topic: str, partition: int
     ) -> tuple[int, bytes] | None: ...
+
+    @abstractmethod
+    def add_user(self, username: str, password_hash: str, role: str) -> bool:
+        """Insert a user; False (and no change) when the name already exists."""
+
+    @abstractmethod
+    def get_user(self, username: str) -> UserRow | None: ...
+
+    @abstractmethod
+    def list_users(self) -> list[UserRow]: ...
+
+    @abstractmethod
+    def save_signal_rule(self, rule_id: str, rule: dict[str, Any] | None) -> None:
+        """Persist a rule as plain data, or ``None`` to record its deletion."""
+
+    @abstractmethod
+    def load_signal_rules(self) -> dict[str, dict[str, Any] | None]:
+        """Persisted rules by id (oldest change first); ``None`` marks a deleted rule."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -229,6 +229,36 @@ _PG_V2: Final = (
     )""",
 )
 
+_SQLITE_V3: Final = (
+    """CREATE TABLE users (
+        username      TEXT    PRIMARY KEY,
+        password_hash TEXT    NOT NULL,
+        role          TEXT    NOT NULL CHECK (role IN ('admin', 'guest')),
+        created_at    INTEGER NOT NULL
+    )""",
+    """CREATE TABLE signal_rules (
+        id         TEXT    PRIMARY KEY,
+        rule       TEXT,
+        deleted    INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+    )""",
+)
+
+_PG_V3: Final = (
+    """CREATE TABLE users (
+        username      TEXT COLLATE "C" PRIMARY KEY,
+        password_hash TEXT        NOT NULL,
+        role          TEXT        NOT NULL CHECK (role IN ('admin', 'guest')),
+        created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+    )""",
+    """CREATE TABLE signal_rules (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        rule       JSONB,
+        deleted    BOOLEAN     NOT NULL DEFAULT false,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    )""",
+)
+
 #: Every schema step, in order. Append new steps; never edit an applied one.
 MIGRATIONS: list[Migration] = [
     Migration(1, "market tables (seed D)", sqlite=_SQLITE_V1, postgres=_PG_V1),
@@ -238,6 +268,7 @@ MIGRATIONS: list[Migration] = [
         sqlite=_SQLITE_V2,
         postgres=_PG_V2,
     ),
+    Migration(3, "users and persisted signal rules", sqlite=_SQLITE_V3, postgres=_PG_V3),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

@@ -41,6 +41,7 @@ from psycopg_pool import ConnectionPool
 
 from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
 from quantdesk.errors import StorageError
+from quantdesk.storage.accounts import PostgresAccounts
 from quantdesk.storage.base import BACKENDS, BarRow, MarketStatus, PriceRow, Store
 from quantdesk.storage.frames import FLOAT_COLUMNS, BarArrays, prepare_bars
 from quantdesk.storage.migrations import migrate_postgres
@@ -129,7 +130,7 @@ def conninfo(url: str) -> str:
     return "postgresql://" + rest
 
 
-class PostgresStore(PostgresStreamTables, Store):
+class PostgresStore(PostgresStreamTables, PostgresAccounts, Store):
     """:class:`Store` over one PostgreSQL database, safe to share between threads."""
 
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: int = 10) -> None:

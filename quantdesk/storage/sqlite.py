@@ -32,6 +32,7 @@ import pandas as pd
 
 from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
 from quantdesk.errors import StorageError
+from quantdesk.storage.accounts import SqliteAccounts
 from quantdesk.storage.base import BACKENDS, BarRow, MarketStatus, PriceRow, Store
 from quantdesk.storage.frames import BarArrays, prepare_bars
 from quantdesk.storage.migrations import migrate_sqlite
@@ -103,7 +104,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-class SQLiteStore(SqliteStreamTables, Store):
+class SQLiteStore(SqliteStreamTables, SqliteAccounts, Store):
     """:class:`Store` over one SQLite file."""
 
     def __init__(self, url: str) -> None:

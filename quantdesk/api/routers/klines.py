@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
@@ -15,7 +16,23 @@ from quantdesk.storage.base import Store
 
 router = APIRouter(tags=["market"])
 
+assert BAR_COLUMNS == (
+    "symbol",
+    "interval",
+    "time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "vwap",
+    "trades",
+    "source",
+)  # bars_json spells them out
+
 MAX_LIMIT = 5000
+_MIN_MS = -62_135_596_800_000  # 0001-01-01
+_MAX_MS = 253_402_300_799_999  # 9999-12-31
 
 
 def parse_time(value: str | None, name: str) -> int | None:
@@ -23,15 +40,19 @@ def parse_time(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
     text = value.strip()
-    if text.lstrip("-").isdigit():
-        return int(text)
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise DataError(f"{name}: not ISO 8601 or epoch ms (got {value[:40]!r})") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp() * 1000)
+    if text.lstrip("-").isdigit() and text.isascii():
+        ms = int(text) if len(text) < 20 else _MAX_MS + 1
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            ms = int(parsed.timestamp() * 1000)
+        except (ValueError, OverflowError):
+            raise DataError(f"{name}: not ISO 8601 or epoch ms (got {value[:40]!r})") from None
+    if not _MIN_MS <= ms <= _MAX_MS:
+        raise DataError(f"{name}: {value[:40]!r} is outside the years 1..9999")
+    return ms
 
 
 def iso(ms: int) -> str:
@@ -46,16 +67,49 @@ def _known_symbol(store: Store, symbol: str, request: Request) -> bool:
     return symbol in known
 
 
-def bars_json(rows: list[tuple[object, ...]]) -> bytes:
-    """Bar rows (``BAR_COLUMNS`` order, time in ms) as a JSON array with ISO 8601 UTC times."""
+#: epoch ms -> "YYYY-MM-DDTHH:MM:SSZ": charts ask for the same recent bars again and
+#: again, so most stamps are formatted once. Bounded; cleared when full.
+_ISO_CACHE: dict[int, str] = {}
+_ISO_CACHE_MAX = 100_000
+
+
+def _stamps(times: list[int]) -> list[str]:
+    cache = _ISO_CACHE
+    missing = [t for t in times if t not in cache]
+    if missing:
+        if len(cache) + len(missing) > _ISO_CACHE_MAX:
+            cache.clear()
+        arr = np.array(missing, dtype="datetime64[ms]")
+        strings = np.char.add(np.datetime_as_string(arr, unit="s"), "Z").tolist()
+        cache.update(zip(missing, strings, strict=True))
+    get = cache.get
+    return [get(t) or iso(t) for t in times]
+
+
+def bars_json(rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """Bar rows (``BAR_COLUMNS`` order, time in ms) as a JSON array with ISO 8601 UTC times.
+
+    One dict literal per row (about twice as fast as ``dict(zip(...))``) and
+    cached time stamps; the output is byte-for-byte the same.
+    """
     if not rows:
         return b"[]"
-    times = np.array([r[2] for r in rows], dtype="datetime64[ms]")
-    stamps = np.char.add(np.datetime_as_string(times, unit="s"), "Z").tolist()
-    cols = BAR_COLUMNS
+    stamps = _stamps([r[2] for r in rows])
     return orjson.dumps(
         [
-            dict(zip(cols, (r[0], r[1], t, *r[3:]), strict=True))
+            {
+                "symbol": r[0],
+                "interval": r[1],
+                "time": t,
+                "open": r[3],
+                "high": r[4],
+                "low": r[5],
+                "close": r[6],
+                "volume": r[7],
+                "vwap": r[8],
+                "trades": r[9],
+                "source": r[10],
+            }
             for r, t in zip(rows, stamps, strict=True)
         ]
     )

@@ -1,0 +1,58 @@
+"""``POST /api/auth/token`` (OAuth2 password form) and ``GET /api/auth/me``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+
+from quantdesk.api.security import User
+from quantdesk.auth import LoginLimiter, TokenService, authenticate
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post("/api/auth/token")
+async def token(
+    request: Request,
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+) -> dict[str, Any]:
+    """Log in: ``{"access_token": "...", "token_type": "bearer", "expires_in": s, "role": r}``.
+
+    A wrong username or password gets 401; more than
+    ``QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE`` failures per username and client
+    address in a minute get 429 with ``Retry-After``.
+    """
+    state = request.app.state
+    limiter: LoginLimiter = state.login_limiter
+    client = request.client.host if request.client else "?"
+    wait = limiter.retry_after(username, client)
+    if wait:
+        raise HTTPException(
+            429,
+            f"too many failed logins for {username!r}: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    # argon2 takes tens of milliseconds on purpose: keep it off the event loop
+    user = await asyncio.to_thread(authenticate, state.store, state.hasher, username, password)
+    if user is None:
+        limiter.failed(username, client)
+        raise HTTPException(
+            401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
+        )
+    limiter.succeeded(username, client)
+    tokens: TokenService = state.tokens
+    return {
+        "access_token": tokens.issue(user.username, user.role),
+        "token_type": "bearer",
+        "expires_in": tokens.expire_s,
+        "role": user.role,
+    }
+
+
+@router.get("/api/auth/me")
+def me(user: User) -> dict[str, str]:
+    """Who the token belongs to."""
+    return {"username": user.username, "role": user.role}

@@ -1,0 +1,86 @@
+"""``/api/signal-rules``: list, create, replace and delete live signal rules (admin)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from quantdesk.api.rules import RuleBook
+from quantdesk.api.security import Admin, current_user
+from quantdesk.stream.signals import SignalRule
+
+router = APIRouter(tags=["signals"], dependencies=[Depends(current_user)])
+
+RuleId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class RuleBody(BaseModel):
+    """A rule as JSON; see :mod:`quantdesk.stream.signals` for the two threshold forms."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"factor": "obi", "symbol": "AAPL", "buy_above": 0.6, "sell_below": -0.6}
+        },
+    )
+
+    id: str | None = Field(None, min_length=1, max_length=64, description="default: generated")
+    factor: str = Field(min_length=1, max_length=64)
+    symbol: str | None = Field(None, min_length=1, max_length=32, description="null/'*' = all")
+    interval: str | None = Field(None, min_length=1, max_length=8)
+    buy_above: float | None = None
+    sell_below: float | None = None
+    buy_below: float | None = None
+    sell_above: float | None = None
+    cooldown_ms: int = Field(0, ge=0, le=366 * 86_400_000)
+    enabled: bool = True
+
+    def rule(self, rule_id: str) -> SignalRule:
+        data = self.model_dump(exclude={"id"})
+        return SignalRule(id=rule_id, **data)
+
+
+def _book(request: Request) -> RuleBook:
+    book: RuleBook = request.app.state.rules
+    return book
+
+
+@router.get("/api/signal-rules")
+def list_rules(request: Request) -> list[dict[str, Any]]:
+    """The rules the live engine applies."""
+    return [r.to_dict() for r in _book(request).list()]
+
+
+@router.get("/api/signal-rules/{rule_id}")
+def get_rule(request: Request, rule_id: RuleId) -> dict[str, Any]:
+    return _book(request).get(rule_id).to_dict()
+
+
+@router.post("/api/signal-rules", status_code=201)
+def create_rule(request: Request, body: RuleBody, user: Admin) -> dict[str, Any]:
+    """Add a rule (admin); 409 when the id exists. Takes effect on the next factor value."""
+    book = _book(request)
+    rule_id = body.id or f"{body.factor}-{body.symbol or 'all'}-{secrets.token_hex(3)}"
+    if book.exists(rule_id):
+        raise HTTPException(409, f"signal rule {rule_id!r} exists: use PUT to change it")
+    return book.add(body.rule(rule_id), user.username).to_dict()
+
+
+@router.put("/api/signal-rules/{rule_id}")
+def replace_rule(request: Request, rule_id: RuleId, body: RuleBody, user: Admin) -> dict[str, Any]:
+    """Replace a rule (admin); 404 when missing. A body ``id`` must match the path."""
+    if body.id is not None and body.id != rule_id:
+        raise HTTPException(400, f"id: body says {body.id!r} but the path says {rule_id!r}")
+    book = _book(request)
+    book.get(rule_id)  # 404 first
+    return book.update(body.rule(rule_id), user.username).to_dict()
+
+
+@router.delete("/api/signal-rules/{rule_id}", status_code=204, response_class=Response)
+def delete_rule(request: Request, rule_id: RuleId, user: Admin) -> Response:
+    """Remove a rule (admin); 404 when missing."""
+    _book(request).remove(rule_id, user.username)
+    return Response(status_code=204)

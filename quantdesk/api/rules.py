@@ -1,0 +1,92 @@
+"""Signal rules changed at run time: the live engine plus their persistence.
+
+Decision: the ``signal_rules`` table wins over the config. At start the
+configured rules (``QUANTDESK_SIGNAL_RULES`` / TOML, default seed A's OBI and
+RSI rules) are laid under the stored rows: a stored rule replaces the config
+rule with its id or adds a new one, and a stored tombstone removes it, so a
+deleted default stays deleted. Every API change is applied to the live
+:class:`~quantdesk.stream.signals.SignalEngine` (the running processor's,
+when the API runs inside ``quantdesk run``) and written to the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from quantdesk.errors import ConfigError, NotFoundError
+from quantdesk.storage.base import Store
+from quantdesk.stream.signals import SignalEngine, SignalRule, rules_from_config
+
+audit = logging.getLogger("quantdesk.audit")
+log = logging.getLogger("quantdesk.api")
+
+
+def merge_rules(
+    config: Sequence[Mapping[str, Any]], stored: Mapping[str, dict[str, Any] | None]
+) -> list[SignalRule]:
+    """Config rules overlaid with the stored rows (see the module docstring)."""
+    rules = {r.id: r for r in rules_from_config(config)}
+    for rule_id, data in stored.items():
+        if data is None:
+            rules.pop(rule_id, None)
+            continue
+        try:
+            rules[rule_id] = rules_from_config([{**data, "id": rule_id}])[0]
+        except ConfigError as exc:  # a row from an older version: skip it, say so
+            log.warning("ignoring stored signal rule %r: %s", rule_id, exc)
+    return list(rules.values())
+
+
+class RuleBook:
+    """The rule CRUD behind ``/api/signal-rules``."""
+
+    def __init__(self, store: Store, config: Sequence[Mapping[str, Any]], engine: Any = None):
+        self.store = store
+        wanted = merge_rules(config, store.load_signal_rules())
+        if engine is None:
+            engine = SignalEngine(wanted)
+        else:  # the runtime built it from the config: bring it to the stored state
+            current = {r.id for r in engine.rules()}
+            keep = {r.id for r in wanted}
+            for rule_id in current - keep:
+                engine.remove_rule(rule_id)
+            for rule in wanted:
+                if rule.id in current:
+                    if engine.get_rule(rule.id) != rule:
+                        engine.update_rule(rule)
+                else:
+                    engine.add_rule(rule)
+        self.engine: SignalEngine = engine
+
+    def list(self) -> list[SignalRule]:
+        return list(self.engine.rules())
+
+    def get(self, rule_id: str) -> SignalRule:
+        return self.engine.get_rule(rule_id)
+
+    def exists(self, rule_id: str) -> bool:
+        try:
+            self.engine.get_rule(rule_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def add(self, rule: SignalRule, user: str) -> SignalRule:
+        self.engine.add_rule(rule)
+        self.store.save_signal_rule(rule.id, rule.to_dict())
+        audit.info("audit user=%s action=signal_rule.create id=%s rule=%s", user, rule.id, rule)
+        return rule
+
+    def update(self, rule: SignalRule, user: str) -> SignalRule:
+        self.engine.update_rule(rule)
+        self.store.save_signal_rule(rule.id, rule.to_dict())
+        audit.info("audit user=%s action=signal_rule.update id=%s rule=%s", user, rule.id, rule)
+        return rule
+
+    def remove(self, rule_id: str, user: str) -> SignalRule:
+        old = self.engine.remove_rule(rule_id)
+        self.store.save_signal_rule(rule_id, None)
+        audit.info("audit user=%s action=signal_rule.delete id=%s", user, rule_id)
+        return old

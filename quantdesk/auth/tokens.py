@@ -1,0 +1,70 @@
+"""JWT (HS256) access tokens carrying the username and role."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Final
+
+import jwt
+
+log = logging.getLogger("quantdesk.auth")
+
+ROLES: Final = ("admin", "guest")
+_ALGORITHM: Final = "HS256"
+
+
+class TokenError(Exception):
+    """A token that is missing, malformed, expired or wrongly signed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: from a verified token."""
+
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@cache
+def _process_secret() -> str:
+    log.warning(
+        "QUANTDESK_JWT_SECRET is not set: using a random per-process key; "
+        "API tokens stop working when the process restarts"
+    )
+    return secrets.token_urlsafe(32)
+
+
+class TokenService:
+    """Issues and verifies access tokens."""
+
+    def __init__(self, secret: str, expire_minutes: int = 60) -> None:
+        self.secret = secret or _process_secret()
+        self.expire_s = expire_minutes * 60
+
+    def issue(self, username: str, role: str, now: float | None = None) -> str:
+        iat = int(time.time() if now is None else now)
+        claims = {"sub": username, "role": role, "iat": iat, "exp": iat + self.expire_s}
+        return jwt.encode(claims, self.secret, algorithm=_ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token expired: log in again at /api/auth/token") from None
+        except jwt.PyJWTError:
+            raise TokenError("invalid token: log in at /api/auth/token") from None
+        role = claims.get("role")
+        sub = claims.get("sub")
+        if role not in ROLES or not isinstance(sub, str):
+            raise TokenError("invalid token: log in at /api/auth/token")
+        return Principal(sub, str(role))
