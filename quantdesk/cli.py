@@ -73,12 +73,23 @@ def run(
     api: Annotated[
         bool, typer.Option(help="serve the API (use --no-api for the market only)")
     ] = True,
+    source: Annotated[
+        str, typer.Option(help="simulator (default) or finnhub (live trades; needs --symbols)")
+    ] = "simulator",
+    symbols: Annotated[
+        str | None, typer.Option(help="with --source finnhub: e.g. AAPL,GOOGL,TSLA")
+    ] = None,
 ) -> None:
     """Run the whole platform: backfill if empty, live simulated market, bars, API."""
     from quantdesk.runtime.embedded import EmbeddedRuntime, serve_platform
 
     if clock not in ("virtual", "wall"):
         raise _fail(ValueError(f"--clock: use virtual or wall (got {clock!r})"))
+    if source not in ("simulator", "finnhub"):
+        raise _fail(ValueError(f"--source: use simulator or finnhub (got {source!r})"))
+    if source == "finnhub":
+        _run_finnhub(port, host, symbols, api)
+        return
     try:
         settings = _settings(api_port=port, api_host=host, backfill_days=days, market=market)
         logging.basicConfig(
@@ -92,6 +103,38 @@ def run(
         runtime.prepare()
         try:
             asyncio.run(serve_platform(runtime, settings.api_host, settings.api_port, api=api))
+        finally:
+            store.close()
+        typer.echo("Stopped cleanly.")
+    except QuantdeskError as exc:
+        raise _fail(exc) from None
+
+
+def _run_finnhub(port: int | None, host: str | None, symbols: str | None, api: bool) -> None:
+    from quantdesk.runtime.embedded import serve_finnhub
+
+    if not symbols:
+        raise _fail(ValueError("--symbols: give the symbols to stream, e.g. AAPL,GOOGL,TSLA"))
+    try:
+        settings = _settings(api_port=port, api_host=host)
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        store = _open(settings)
+        wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+        typer.echo(f"quantdesk: live Finnhub trades for {', '.join(wanted)}")
+        try:
+            asyncio.run(
+                serve_finnhub(
+                    settings,
+                    store,
+                    wanted,
+                    settings.api_host,
+                    settings.api_port,
+                    api=api,
+                    echo=typer.echo,
+                )
+            )
         finally:
             store.close()
         typer.echo("Stopped cleanly.")
@@ -138,7 +181,12 @@ def serve(
     except QuantdeskError as exc:
         raise _fail(exc) from None
     try:
-        uvicorn.run(create_app(store, settings), host=settings.api_host, port=settings.api_port)
+        uvicorn.run(
+            create_app(store, settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            access_log=False,
+        )
     finally:
         store.close()
 

@@ -15,28 +15,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from quantdesk.errors import ConfigError, NotFoundError
+from quantdesk.errors import NotFoundError
 from quantdesk.storage.base import Store
-from quantdesk.stream.signals import SignalEngine, SignalRule, rules_from_config
+from quantdesk.stream.signals import SignalEngine, SignalRule, merge_rules
 
 audit = logging.getLogger("quantdesk.audit")
 log = logging.getLogger("quantdesk.api")
-
-
-def merge_rules(
-    config: Sequence[Mapping[str, Any]], stored: Mapping[str, dict[str, Any] | None]
-) -> list[SignalRule]:
-    """Config rules overlaid with the stored rows (see the module docstring)."""
-    rules = {r.id: r for r in rules_from_config(config)}
-    for rule_id, data in stored.items():
-        if data is None:
-            rules.pop(rule_id, None)
-            continue
-        try:
-            rules[rule_id] = rules_from_config([{**data, "id": rule_id}])[0]
-        except ConfigError as exc:  # a row from an older version: skip it, say so
-            log.warning("ignoring stored signal rule %r: %s", rule_id, exc)
-    return list(rules.values())
 
 
 class RuleBook:

@@ -3,20 +3,30 @@
 Why hand-written kernels instead of a library: TA-Lib is the reference, but it
 is a test-only dependency (a C library); on a million points pandas' rolling
 mean is ~9x slower than TA-Lib's SMA and ``scipy.signal.lfilter`` ~2.6x slower
-than its EMA; even a plain ``np.cumsum`` costs twice TA-Lib's whole SMA. So the kernels
-below are built from whole-array NumPy operations only:
+than its EMA; even a plain ``np.cumsum`` costs twice TA-Lib's whole SMA. So the
+kernels below are whole-array NumPy operations and thin BLAS products:
 
+* short windows (``n <= FIR_MAX_TAPS``) as matrix products (:func:`fir_into`):
+  outputs in rows of ``_BLOCK``, each row its inputs times a banded Toeplitz
+  matrix, the rows read in place as strided views; every window summed on its
+  own (no running sum, no drift);
+* rolling mean/variance (:func:`rolling_mean_var`) by the same products on
+  values shifted by a nearby anchor, each variance checked against its
+  rounding bound (the rare inaccurate ones redone exactly), or by doubling
+  with Chan's pairwise update (:func:`window_moments`) where that is faster;
+  never the raw ``E[x^2] - E[x]^2`` cancellation;
 * window sums and rolling max/min by *doubling* (windows of 1, 2, 4, ... built
   from two shifted halves, then composed along the binary digits of the
-  period): O(N log n), exact for max/min, and more accurate than a running sum
-  (no drift, a NaN only spoils the windows that contain it);
-* rolling mean/variance by doubling with Chan's pairwise update, so the
-  variance never suffers the ``E[x^2] - E[x]^2`` cancellation;
-* first-order linear recursions ``y[t] = a*y[t-1] + u[t]`` (EMA, Wilder
-  smoothing, KDJ) by a blocked scan: the series is cut into rows of
-  ``_BLOCK`` values, a matrix-vector product gives every row's end, the
-  row-end carries are solved by the same scan recursively, and one matrix
-  product of ``[row, carry]`` gives every value (see :func:`linear_scan`).
+  period): O(N log n), exact for max/min, a NaN spoiling only its windows;
+* first-order linear recursions ``y[t] = a*y[t-1] + scale*u[t]`` (EMA, Wilder
+  smoothing, KDJ) by a blocked scan (:class:`BlockedScan`): rows of
+  ``_BLOCK`` values, a product for every row's end, a short scan of those
+  for the carries, each carry folded into its row's first input, and one
+  product for every value; span by span (:data:`SPAN` values), so each
+  input is read from memory once and the scratch stays in cache.
+
+Every BLAS product keeps ``M*N*K <= _GEMM_MNK``: OpenBLAS then runs it on one
+thread; its threads cost far more than they give on these thin products.
 """
 
 from __future__ import annotations
@@ -35,11 +45,11 @@ FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
 
 MAX_PERIOD = 100_000  # TA-Lib's upper bound for every period parameter
-_BLOCK = 8  # values per row of the linear scan and outputs per row of the FIR
+_BLOCK = 8  # values per row of the scans and outputs per row of the FIR products
 _GEMM_MNK = 1 << 18  # OpenBLAS runs a product with M*N*K up to this on one thread
 _SCAN_ROWS = _GEMM_MNK // (_BLOCK * _BLOCK)  # rows per product of the scan
-CHUNK = 1 << 15  # outputs per chunk of the window kernels (fits in L2 cache)
-SPAN = 1 << 18  # values per span of the scans (its scratch and row ends stay in cache)
+CHUNK = 1 << 15  # values per chunk of the elementwise work (fits in L2 cache)
+SPAN = 1 << 18  # values per span of the scans (2 MB of scratch: stays in L3 cache)
 NAN = math.nan
 
 
@@ -155,23 +165,15 @@ def fir_into(x: FloatArray, taps: FloatArray, out: FloatArray) -> None:
     phases = -(-width // _BLOCK)
     line = phases * _BLOCK  # outputs per line: one row of each phase
     lines = m // line
-    matrix = _fir_matrix(taps)
-    step = max(1, _GEMM_MNK // (width * _BLOCK))
-    item = x.itemsize
-    for g0 in range(0, lines, step):
-        count = min(lines, g0 + step) - g0
-        src = as_strided(
-            x[g0 * line :],
-            shape=(phases, count, width),
-            strides=(_BLOCK * item, line * item, item),
-            writeable=False,
-        )
-        dst = as_strided(
-            out[g0 * line :],
-            shape=(phases, count, _BLOCK),
-            strides=(_BLOCK * item, line * item, item),
-        )
-        np.matmul(src, matrix, out=dst)
+    if lines:
+        matrix = _fir_matrix(taps)
+        step = max(1, _GEMM_MNK // (width * _BLOCK))
+        item = x.itemsize
+        strides = (_BLOCK * item, line * item, item)
+        src = as_strided(x, shape=(phases, lines, width), strides=strides, writeable=False)
+        dst = as_strided(out, shape=(phases, lines, _BLOCK), strides=strides)
+        for g0 in range(0, lines, step):
+            np.matmul(src[:, g0 : g0 + step], matrix, out=dst[:, g0 : g0 + step])
     done = lines * line
     if done < m:
         np.matmul(sliding_window_view(x[done:], n), taps, out=out[done:])
@@ -256,9 +258,15 @@ def window_moments(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
                 k = m - acc_len - span + 1
                 old_s = lev_s[:k]
                 new_s = acc_s[span : span + k]
-                delta = old_s * (1.0 / span) - new_s * (1.0 / acc_len)
+                # span * acc_len / (span + acc_len) * (mean_old - mean_new)**2, as
+                # (old_s * acc_len - new_s * span)**2 / (...): one pass fewer
+                delta = np.multiply(new_s, float(span))  # exact: span is a power of 2
+                if acc_len == 1:
+                    np.subtract(old_s, delta, out=delta)
+                else:
+                    np.subtract(old_s * float(acc_len), delta, out=delta)
                 delta *= delta
-                delta *= span * acc_len / (span + acc_len)
+                delta *= 1.0 / (span * acc_len * (span + acc_len))
                 if lev_m2 is not None:
                     delta += lev_m2[:k]
                 if acc_m2 is not None:
@@ -296,13 +304,15 @@ def rolling_mean_var(
     writes the means into ``mean_out[lo:hi]`` (if given) and yields
     ``(lo, hi, var)``; ``var`` is scratch, valid until the next step.
 
-    Short windows (``n <= FIR_MAX_TAPS``): lines of a few dozen windows share
+    Short windows (``n <= FIR_MAX_TAPS``, where faster than doubling, see
+    :func:`_moments_by_products`): lines of a few dozen windows share
     an anchor ``c`` (a value in the middle of the line's inputs); two products
     as in :func:`fir_into` give each window's mean of ``y = x - c`` and of
     ``y**2``, and ``var = mean(y**2) - mean(y)**2``. Shifting by a nearby
     value keeps the cancellation small; each variance is checked against the
-    rounding bound and a chunk where one is not accurate to ~1e-11 (or holds
-    a NaN/inf) is redone by :func:`window_moments`, which is exact but slower.
+    rounding bound, and a window where it is not accurate to ~1e-11 (or that
+    a NaN/inf spoiled) is redone on its own by two passes, a chunk with many
+    such by :func:`window_moments` (exact, slower).
     """
     m = len(x) - n + 1
     if m <= 0:
@@ -311,55 +321,80 @@ def rolling_mean_var(
     phases = -(-width // _BLOCK)
     line = phases * _BLOCK  # windows per line
     span = line + n - 1  # inputs per line
-    lines = m // line if n <= FIR_MAX_TAPS else 0
-    step = max(1, min(_GEMM_MNK // (width * _BLOCK), CHUNK // line))
+    lines = m // line if _moments_by_products(n) else 0
+    step = max(1, min(_GEMM_MNK // (width * _BLOCK), CHUNK // line, lines))
     if lines:
         matrix = _fir_matrix(np.full(n, 1.0 / n))
         # var * limit >= mean(y**2) keeps the relative error of var under ~1e-11
         limit = 1e-11 / (3.0 * width * _EPS)
         item = x.itemsize
-        count = min(step, lines)
-        shifted = np.empty((2, count, span))
-        means = np.empty((2, count, line))
-        var = np.empty((count, line))
-        bound = np.empty((count, line))
-        flags = np.empty((count, line), dtype=bool)
-    for g0 in range(0, lines, step):
-        count = min(lines, g0 + step) - g0
-        lo, hi = g0 * line, (g0 + count) * line
-        inputs = as_strided(x[lo:], shape=(count, span), strides=(line * item, item))
+        inputs = as_strided(x, shape=(lines, span), strides=(line * item, item), writeable=False)
         anchors = inputs[:, span // 2 : span // 2 + 1].copy()
-        y, y2 = shifted[0, :count], shifted[1, :count]
-        np.subtract(inputs, anchors, out=y)
-        np.multiply(y, y, out=y2)
+        shifted = np.empty((2, step, span))
+        means = np.empty((2, step, line))
         src = as_strided(
             shifted,
-            shape=(2, phases, count, width),
+            shape=(2, phases, step, width),
             strides=(shifted.strides[0], _BLOCK * item, span * item, item),
             writeable=False,
         )
         dst = as_strided(
             means,
-            shape=(2, phases, count, _BLOCK),
+            shape=(2, phases, step, _BLOCK),
             strides=(means.strides[0], _BLOCK * item, line * item, item),
         )
-        np.matmul(src, matrix, out=dst)
+        var = np.empty((step, line))
+        bound = np.empty((step, line))
+        flags = np.empty((step, line), dtype=bool)
+        windows = sliding_window_view(x, n)
+    for g0 in range(0, lines, step):
+        count = min(lines - g0, step)
+        lo, hi = g0 * line, (g0 + count) * line
+        anchor = anchors[g0 : g0 + count]
+        y, y2 = shifted[0, :count], shifted[1, :count]
+        np.subtract(inputs[g0 : g0 + count], anchor, out=y)
+        np.multiply(y, y, out=y2)
+        np.matmul(src[:, :, :count], matrix, out=dst[:, :, :count])
         mean_y, mean_y2 = means[0, :count], means[1, :count]
         v = np.multiply(mean_y, mean_y, out=var[:count])
         np.subtract(mean_y2, v, out=v)
-        np.multiply(v, limit, out=bound[:count])
-        if np.less_equal(mean_y2, bound[:count], out=flags[:count]).all():
-            if mean_out is not None:
-                np.add(mean_y, anchors, out=mean_out[lo:hi].reshape(count, line))
-            yield lo, hi, v.reshape(-1)
-        else:
+        ok = np.less_equal(mean_y2, np.multiply(v, limit, out=bound[:count]), out=flags[:count])
+        bad = np.flatnonzero(~ok) if not ok.all() else None
+        if bad is not None and len(bad) * 16 > hi - lo:  # many bad windows: redo the chunk
             yield from _moments_by_doubling(x, n, lo, hi, mean_out)
+            continue
+        if mean_out is not None:
+            np.add(mean_y, anchor, out=mean_out[lo:hi].reshape(count, line))
+        var_flat = v.reshape(-1)
+        if bad is not None:  # the few others (inaccurate, or spoiled by a NaN): two
+            chosen = windows[lo + bad]  # passes, around each window's first value
+            first = chosen[:, :1]
+            chosen = chosen - first
+            shift = chosen.sum(axis=1) / n
+            chosen -= shift[:, None]
+            var_flat[bad] = (chosen * chosen).sum(axis=1) / n
+            if mean_out is not None:
+                mean_out[lo + bad] = first[:, 0] + shift
+        yield lo, hi, var_flat
     yield from _moments_by_doubling(x, n, lines * line, m, mean_out)
+
+
+def _moments_by_products(n: int) -> bool:
+    """Whether :func:`rolling_mean_var` is faster by products than by doubling.
+
+    In passes over the data (measured): doubling takes about 6 per level and
+    7 per extra binary digit of ``n``; the products about 21 plus ``0.31 * n``.
+    """
+    if n > FIR_MAX_TAPS:
+        return False
+    doubling = 4 + 6 * (n.bit_length() - 2) + 7 * (bin(n).count("1") - 1)
+    return 21 + 0.31 * n < doubling
 
 
 def _moments_by_doubling(
     x: FloatArray, n: int, start: int, stop: int, mean_out: FloatArray | None
 ) -> Iterator[tuple[int, int, FloatArray]]:
+    """:func:`rolling_mean_var` for the windows ``start .. stop - 1``, by doubling."""
     for lo, hi in chunk_ranges(stop - start):
         lo, hi = lo + start, hi + start
         sums, m2 = window_moments(x[lo : hi + n - 1], n)
@@ -404,7 +439,7 @@ def _scan_matrices(a: float, scale: float, block: int) -> tuple[FloatArray, Floa
 
 _SCAN_CACHE: dict[tuple[float, float, int], tuple[FloatArray, FloatArray]] = {}
 _DENSE = 64  # series up to this length are scanned by one dense product
-_CARRY_BLOCK = 16  # row length of the scans over row ends (fewer levels of recursion)
+_CARRY_BLOCK = 16  # row length of the long scans over row ends (fewer levels of recursion)
 
 
 def _scan_loop(u: FloatArray, a: float, y0: float, out: FloatArray, scale: float) -> None:
@@ -433,7 +468,7 @@ def _carry_scan(z: FloatArray, a: float, y0: float, out: FloatArray) -> None:
     if n <= _DENSE:
         _dense_scan(z, a, y0, out, 1.0)
         return
-    block = _CARRY_BLOCK
+    block = _CARRY_BLOCK if n > _DENSE * _DENSE else _DENSE  # then the carries are dense
     rows = n // block
     main = rows * block
     weights, end_weights = _scan_matrices(a, 1.0, block)
@@ -505,43 +540,96 @@ class BlockedScan:
         heads *= self._a / self._scale
         return True
 
-    def apply(self, lo: int, piece: FloatArray, out: FloatArray, overwrite: bool) -> None:
-        """Pass 2: ``y[lo : lo + len(piece)]`` into ``out`` (same length).
-
-        With ``overwrite`` the piece itself takes the carries (its values are
-        then undefined; it must not share memory with ``out``), else a
-        cache-sized copy of each batch of rows does.
-        """
+    def apply(self, lo: int, piece: FloatArray, out: FloatArray) -> None:
+        """Pass 2: ``y[lo : lo + len(piece)]`` into ``out`` (same length, no memory
+        shared with ``piece``, which takes the carries: its values are then
+        undefined)."""
         weights = self._weights[0]
         first = lo // _BLOCK
         count = max(min(self.rows, (lo + len(piece)) // _BLOCK) - first, 0)
         values = piece[: count * _BLOCK].reshape(count, _BLOCK)
         dest = out[: count * _BLOCK].reshape(count, _BLOCK)
-        heads = self._heads[first : first + count]
-        if overwrite:
-            values[:, 0] += heads
-            for r in range(0, count, _SCAN_ROWS):
-                np.matmul(values[r : r + _SCAN_ROWS], weights, out=dest[r : r + _SCAN_ROWS])
-        elif count:
-            scratch = np.empty((min(count, _SCAN_ROWS), _BLOCK))
-            for r in range(0, count, _SCAN_ROWS):
-                part = scratch[: min(count - r, _SCAN_ROWS)]
-                np.copyto(part, values[r : r + len(part)])
-                part[:, 0] += heads[r : r + len(part)]
-                np.matmul(part, weights, out=dest[r : r + len(part)])
+        values[:, 0] += self._heads[first : first + count]
+        for r in range(0, count, _SCAN_ROWS):
+            np.matmul(values[r : r + _SCAN_ROWS], weights, out=dest[r : r + _SCAN_ROWS])
         tail = count * _BLOCK
         if tail < len(piece):  # the last values of the series, after the whole rows
             _scan_loop(piece[tail:], self._a, self._last, out[tail:], self._scale)
+
+    def finish(self, piece: FloatArray, out: FloatArray) -> bool:
+        """:meth:`solve` then :meth:`apply` for a series held whole in
+        ``piece``, its row ends already given; False, with nothing written, if the
+        series or ``y0`` holds a NaN/inf."""
+        if not math.isfinite(self._y0) or not math.isfinite(float(np.sum(piece[self.main :]))):
+            return False
+        if not self.solve():
+            return False
+        self.apply(0, piece, out)
+        return True
+
+
+def scan_difference(
+    piece: FloatArray,
+    first: BlockedScan,
+    second: BlockedScan,
+    out: FloatArray,
+    scratch: FloatArray,
+) -> tuple[float, float] | None:
+    """``out = scan1(piece) - scan2(piece)`` for two scans of one series (the
+    MACD line), whose row ends the caller gave both; by one product.
+
+    With the first scan's carries folded into the rows, ``rows @ (W1 - W2)``
+    is the difference but for the second scan's carries, a rank-one term
+    ``(h2 - h1) * W2[0]`` per row, taken off a batch at a time. ``piece`` is
+    destroyed; ``scratch`` holds at least ``min(len(piece), CHUNK)`` values
+    and ``_BLOCK``.
+    Returns the two scans' last values, or None (nothing written) on a NaN/inf.
+    """
+    tail = piece[first.main :]
+    if not (math.isfinite(first._y0) and math.isfinite(second._y0)):
+        return None
+    if not math.isfinite(float(np.sum(tail))) or not first.solve() or not second.solve():
+        return None
+    rows = first.rows
+    key = (first._a, first._scale, second._a, second._scale)
+    weights = _DIFF_CACHE.get(key)
+    if weights is None:
+        if len(_DIFF_CACHE) > 32:
+            _DIFF_CACHE.clear()
+        weights = _DIFF_CACHE[key] = first._weights[0] - second._weights[0]
+    values = piece[: rows * _BLOCK].reshape(rows, _BLOCK)
+    dest = out[: rows * _BLOCK].reshape(rows, _BLOCK)
+    extra = np.subtract(second._heads, first._heads)
+    values[:, 0] += first._heads
+    head_row = second._weights[0][0]
+    step = max(1, min(_SCAN_ROWS, len(scratch) // _BLOCK))
+    fix = scratch[: step * _BLOCK].reshape(-1, _BLOCK)
+    for r in range(0, rows, step):
+        count = min(step, rows - r)
+        np.matmul(values[r : r + count], weights, out=dest[r : r + count])
+        np.multiply(extra[r : r + count, None], head_row, out=fix[:count])
+        dest[r : r + count] -= fix[:count]
+    last1, last2 = first._last, second._last
+    for i, v in enumerate(tail.tolist(), first.main):  # the values after the whole rows
+        last1 = first._a * last1 + first._scale * v
+        last2 = second._a * last2 + second._scale * v
+        out[i] = last1 - last2
+    return last1, last2
+
+
+_DIFF_CACHE: dict[tuple[float, float, float, float], FloatArray] = {}
 
 
 def scan_span(piece: FloatArray, a: float, y0: float, scale: float, out: FloatArray) -> bool:
     """The scan of ``piece`` (up to :data:`SPAN` values) into ``out``, using
     ``piece`` as scratch (it must not share memory with ``out``).
 
-    False, with nothing written and ``piece`` intact, if ``piece`` holds a
+    False, with nothing written and ``piece`` intact, if ``piece`` or ``y0`` is
     NaN/inf (the caller decides what that means).
     """
     n = len(piece)
+    if not math.isfinite(y0):
+        return False
     if n <= _DENSE:
         if not math.isfinite(float(np.sum(piece))):
             return False
@@ -549,10 +637,7 @@ def scan_span(piece: FloatArray, a: float, y0: float, scale: float, out: FloatAr
         return True
     scan = BlockedScan(n, a, y0, scale)
     scan.row_ends(0, piece)
-    if not math.isfinite(float(np.sum(piece[scan.main :]))) or not scan.solve():
-        return False
-    scan.apply(0, piece, out, True)
-    return True
+    return scan.finish(piece, out)
 
 
 def _scan(
@@ -572,10 +657,15 @@ def _scan(
         hi = min(n, lo + SPAN)
         if buf is None:
             piece = u[lo:hi]
-        else:
+            done = scan_span(piece, a, carry, scale, out[lo:hi])
+        else:  # copy the span a chunk at a time, with its row ends while in cache
             piece = buf[: hi - lo]
-            np.copyto(piece, u[lo:hi])
-        if not scan_span(piece, a, carry, scale, out[lo:hi]):
+            scan = BlockedScan(hi - lo, a, carry, scale)
+            for c0, c1 in chunk_ranges(hi - lo):
+                np.copyto(piece[c0:c1], u[lo + c0 : lo + c1])
+                scan.row_ends(c0, piece[c0:c1])
+            done = scan.finish(piece, out[lo:hi])
+        if not done:
             # From the first NaN/inf on, the recursion is NaN (a finite span
             # whose sums overflow is the only other way here: let it overflow).
             bad = np.flatnonzero(~np.isfinite(u[lo:hi]))

@@ -15,9 +15,11 @@ import math
 import numpy as np
 
 from quantdesk.indicators._core import (
+    CHUNK,
     NAN,
     SPAN,
     ArrayLike,
+    BlockedScan,
     FloatArray,
     as_float_array,
     as_float_arrays,
@@ -26,13 +28,14 @@ from quantdesk.indicators._core import (
     first_valid,
     linear_scan,
     nan_array,
+    scan_difference,
     scan_span,
     seq_sum,
     window_max,
     window_min,
 )
 from quantdesk.indicators._stream import StreamingIndicator
-from quantdesk.indicators.overlap import ema_into, ema_k
+from quantdesk.indicators.overlap import ema_k
 
 __all__ = ["KDJ", "MACD", "RSI", "WILLR", "kdj", "macd", "rsi", "willr"]
 
@@ -71,18 +74,24 @@ def rsi(close: ArrayLike, timeperiod: int = 14) -> FloatArray:
     dst = out[start + n + 1 :]
     now, before = xs[n + 1 :], xs[n:-1]
     span = min(len(dst), SPAN)
-    gains, totals, avg_total = np.empty(span), np.empty(span), np.empty(span)
+    gains, avg_total = np.empty(span), np.empty(span)
     total = gain + loss
     gain *= 100.0
     for lo, hi in chunk_ranges(len(dst), SPAN):
-        g, t, avg = gains[: hi - lo], totals[: hi - lo], avg_total[: hi - lo]
-        np.subtract(now[lo:hi], before[lo:hi], out=t)
-        np.maximum(t, 0.0, out=g)
-        np.abs(t, out=t)
-        part = dst[lo:hi]
-        if not (
-            scan_span(g, a, gain, 100.0 * scale, part) and scan_span(t, a, total, scale, avg)
-        ):  # a NaN/inf close: the general path, NaN from there on
+        part, g, avg = dst[lo:hi], gains[: hi - lo], avg_total[: hi - lo]
+        # |change| goes into the output (then its scan into avg), the gains
+        # into g (then their scan into the output); a chunk at a time, with
+        # the row ends of both scans while the chunk is in cache.
+        totals = BlockedScan(hi - lo, a, total, scale)
+        gains_scan = BlockedScan(hi - lo, a, gain, 100.0 * scale)
+        for c0, c1 in chunk_ranges(hi - lo):
+            change = np.subtract(now[lo + c0 : lo + c1], before[lo + c0 : lo + c1], out=part[c0:c1])
+            np.maximum(change, 0.0, out=g[c0:c1])
+            np.abs(change, out=change)
+            totals.row_ends(c0, change)
+            gains_scan.row_ends(c0, g[c0:c1])
+        if not (totals.finish(part, avg) and gains_scan.finish(g, part)):
+            # a NaN/inf close: the general path, NaN from there on
             _rsi_general(now[lo:], before[lo:], a, scale, gain, total, dst[lo:])
             break
         gain, total = float(part[-1]), float(avg[-1])
@@ -144,52 +153,118 @@ def macd(
         return nan_array(size), nan_array(size), nan_array(size)
     out_macd, out_signal, out_hist = np.empty(size), np.empty(size), np.empty(size)
     # The MACD line from index slow - 1 on (both EMAs exist there), written
-    # into out_macd; the part before the lookback is blanked at the end.
+    # into out_macd; the part before the lookback is blanked at the end. The
+    # other two outputs serve as scratch until their own values go there.
     line = out_macd[start + slow - 1 :]
     slow_ema = seq_sum(xs[:slow]) / slow
     fast_ema = seq_sum(xs[slow - fast : slow]) / fast
     line[0] = fast_ema - slow_ema
     k_slow, k_fast = ema_k(slow), ema_k(fast)
     rest = xs[slow:]
-    fast_part = out_signal[start + slow :]  # scratch until the signal line goes there
-    linear_scan(rest, 1.0 - k_fast, fast_ema, fast_part, scale=k_fast)
-    linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
-    np.subtract(fast_part, line[1:], out=line[1:])
-    out_signal[: start + slow - 1] = np.nan
-    ema_into(line, signal, ema_k(signal), out_signal[start + slow - 1 :])
-    np.subtract(
-        out_macd[start + lookback :],
-        out_signal[start + lookback :],
-        out=out_hist[start + lookback :],
-    )
-    out_macd[: start + lookback] = np.nan
+    spare = out_signal[start + slow :]
+    if not _macd_line(rest, k_fast, fast_ema, k_slow, slow_ema, line[1:], spare):
+        linear_scan(rest, 1.0 - k_fast, fast_ema, spare, scale=k_fast)
+        linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
+        np.subtract(spare, line[1:], out=line[1:])
+    out_signal[: start + lookback] = np.nan
     out_hist[: start + lookback] = np.nan
+    # The signal line (EMA of the MACD line, seeded with the mean of its first
+    # ``signal`` values) and the histogram, span by span.
+    first = start + lookback  # the seed's index
+    seed = seq_sum(out_macd[first - signal + 1 : first + 1]) / signal
+    out_signal[first] = seed
+    out_hist[first] = out_macd[first] - seed
+    _signal_and_hist(
+        out_macd[first + 1 :], ema_k(signal), seed, out_signal[first + 1 :], out_hist[first + 1 :]
+    )
+    out_macd[:first] = np.nan
     return out_macd, out_signal, out_hist
+
+
+def _macd_line(
+    close: FloatArray,
+    k_fast: float,
+    fast: float,
+    k_slow: float,
+    slow: float,
+    out: FloatArray,
+    spare: FloatArray,
+) -> bool:
+    """``EMA_fast - EMA_slow`` of ``close`` into ``out``, from the EMAs ``fast`` and
+    ``slow`` of the bar before, in one pass: span by span, a copy of the span
+    in ``spare`` (an output still to be written, as long as ``out``) goes
+    through :func:`scan_difference`. False (``out`` undefined) on a NaN/inf."""
+    scratch = np.empty(max(8, min(len(out), CHUNK)))
+    for lo, hi in chunk_ranges(len(out), SPAN):
+        piece = spare[lo:hi]
+        fast_scan = BlockedScan(hi - lo, 1.0 - k_fast, fast, k_fast)
+        slow_scan = BlockedScan(hi - lo, 1.0 - k_slow, slow, k_slow)
+        for c0, c1 in chunk_ranges(hi - lo):  # the copy and row ends, in cache
+            np.copyto(piece[c0:c1], close[lo + c0 : lo + c1])
+            fast_scan.row_ends(c0, piece[c0:c1])
+            slow_scan.row_ends(c0, piece[c0:c1])
+        last = scan_difference(piece, fast_scan, slow_scan, out[lo:hi], scratch)
+        if last is None:
+            return False
+        fast, slow = last
+    return True
+
+
+def _signal_and_hist(
+    line: FloatArray, k: float, seed: float, signal: FloatArray, hist: FloatArray
+) -> None:
+    """The EMA of ``line`` from ``seed`` into ``signal``, ``line - signal`` into
+    ``hist``: span by span, the scan runs on a copy of the span in ``hist``."""
+    for lo, hi in chunk_ranges(len(line), SPAN):
+        part, scratch = signal[lo:hi], hist[lo:hi]
+        np.copyto(scratch, line[lo:hi])
+        if not scan_span(scratch, 1.0 - k, seed, k, part):  # a NaN: the general scan
+            linear_scan(line[lo:], 1.0 - k, seed, signal[lo:], scale=k)
+            np.subtract(line[lo:], signal[lo:], out=hist[lo:])
+            return
+        seed = float(part[-1])
+        np.subtract(line[lo:hi], part, out=scratch)
 
 
 def willr(high: ArrayLike, low: ArrayLike, close: ArrayLike, timeperiod: int = 14) -> FloatArray:
     """Williams' %R (TA-Lib ``WILLR``); lookback ``timeperiod - 1``.
 
     ``-100 * (highest high - close) / (highest high - lowest low)`` over the
-    last ``timeperiod`` bars (close included), and 0 when that range is 0.
+    last ``timeperiod`` bars (close included), and 0 when that range is flat:
+    as TA-Lib 0.6, ``|range| <= 1e-14 * (|highest| + |lowest|)`` (a rounding
+    residue of equal prices counts as flat).
     """
     h, lo_, c = as_float_arrays(high=high, low=low, close=close)
     n = check_period("timeperiod", timeperiod, 2)
-    out = nan_array(len(c))
+    size = len(c)
     start = first_valid(h, lo_, c)
     hs, ls, cs = h[start:], lo_[start:], c[start:]
     if len(cs) < n:
-        return out
+        return nan_array(size)
+    out = np.empty(size)
+    out[: start + n - 1] = np.nan
     dst = out[start + n - 1 :]
     for lo, hi in chunk_ranges(len(cs) - n + 1):
         highest = window_max(hs[lo : hi + n - 1], n)
-        diff = highest - window_min(ls[lo : hi + n - 1], n)
+        lowest = window_min(ls[lo : hi + n - 1], n)
+        diff = np.subtract(highest, lowest)
+        # Any flat window? |highest|, |lowest| <= top, so none if the
+        # narrowest range exceeds 2 * top * _FLAT (the usual case: no pass).
+        top = max(float(highest.max()), -float(lowest.min()))
+        flat = None
+        if not float(diff.min()) > 2.0 * _FLAT * top:
+            flat = np.abs(diff) <= _FLAT * (np.abs(highest) + np.abs(lowest))
         diff /= -100.0
         highest -= cs[lo + n - 1 : hi + n - 1]
+        part = dst[lo:hi]
         with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(highest, diff, out=dst[lo:hi])
-        dst[lo:hi][diff == 0.0] = 0.0
+            np.divide(highest, diff, out=part)
+        if flat is not None:
+            part[flat] = 0.0
     return out
+
+
+_FLAT = 1e-14  # TA-Lib's relative dead zone for a zero range (TA_IS_ZERO_SCALED)
 
 
 def kdj(
@@ -218,13 +293,15 @@ def kdj(
     m1 = check_period("slowk_period", slowk_period, 1)
     m2 = check_period("slowd_period", slowd_period, 1)
     size = len(c)
-    k_out, d_out, j_out = nan_array(size), nan_array(size), nan_array(size)
     start = first_valid(h, lo_, c)
     hs, ls, cs = h[start:], lo_[start:], c[start:]
     if len(cs) < n:
-        return k_out, d_out, j_out
+        return nan_array(size), nan_array(size), nan_array(size)
+    k_out, d_out, j_out = np.empty(size), np.empty(size), np.empty(size)
     off = start + n - 1
-    rsv = np.empty(len(cs) - n + 1)
+    for out in (k_out, d_out, j_out):
+        out[:off] = np.nan
+    rsv = j_out[off:]  # scratch until J goes there
     for lo, hi in chunk_ranges(len(rsv)):
         lowest = window_min(ls[lo : hi + n - 1], n)
         span = window_max(hs[lo : hi + n - 1], n) - lowest
@@ -234,10 +311,13 @@ def kdj(
             part /= span
         part *= 100.0
         part[span == 0.0] = 50.0
-    k = linear_scan(rsv, (m1 - 1) / m1, 50.0, k_out[off:], scale=1.0 / m1)
+    k = linear_scan(rsv, (m1 - 1) / m1, 50.0, k_out[off:], scale=1.0 / m1, overwrite=True)
     d = linear_scan(k, (m2 - 1) / m2, 50.0, d_out[off:], scale=1.0 / m2)
-    np.multiply(k, 3.0, out=j_out[off:])
-    j_out[off:] -= 2.0 * d
+    j = j_out[off:]
+    scratch = np.empty(min(len(j), CHUNK))
+    for lo, hi in chunk_ranges(len(j)):
+        np.multiply(k[lo:hi], 3.0, out=j[lo:hi])
+        j[lo:hi] -= np.multiply(d[lo:hi], 2.0, out=scratch[: hi - lo])
     return k_out, d_out, j_out
 
 
@@ -454,8 +534,10 @@ class WILLR(_HighLowWindow):
         if self._count < self.timeperiod:
             return NAN
         hh = self._hh
-        diff = (hh - self._ll) / -100.0
-        return (hh - close) / diff if diff != 0.0 else 0.0
+        ll = self._ll
+        if abs(hh - ll) <= _FLAT * (abs(hh) + abs(ll)):
+            return 0.0
+        return (hh - close) / ((hh - ll) / -100.0)
 
 
 class KDJ(_HighLowWindow):

@@ -17,6 +17,7 @@ from quantdesk.indicators._core import (
     NAN,
     SPAN,
     ArrayLike,
+    BlockedScan,
     FloatArray,
     as_float_array,
     as_float_arrays,
@@ -27,7 +28,6 @@ from quantdesk.indicators._core import (
     linear_scan,
     nan_array,
     rolling_mean_var,
-    scan_span,
     seq_sum,
 )
 from quantdesk.indicators._stream import StreamingIndicator
@@ -120,25 +120,29 @@ def _smoothed_range(
 ) -> bool:
     """Wilder's smoothing of the true ranges into ``out``, one pass over the bars.
 
-    Span by span (:data:`SPAN` bars, so the span's true ranges stay in
-    cache): the true ranges go into a scratch that :func:`scan_span` scans,
+    Span by span (:data:`SPAN` bars): the span's true ranges go into a
+    scratch, a chunk at a time (with the scan's row ends, while the chunk is
+    in cache), then :class:`BlockedScan` scans the span,
     carrying in the last value of the span before. False, with ``out``
     undefined, if a bar has ``high < low`` or a NaN/inf value (the caller's
     general path then redoes it).
     """
     m = len(out)
     ranges = np.empty(min(m, SPAN))
-    scratch = np.empty(min(m, SPAN))
-    flags = np.empty(min(m, SPAN), dtype=bool)
-    for lo, hi in chunk_ranges(m, SPAN):
-        part = ranges[: hi - lo]
-        h, low_ = high[lo:hi], low[lo:hi]
-        _fast_range(h, low_, prev[lo:hi], part, scratch[: hi - lo])
-        if _inverted(h, low_, flags[: hi - lo]):
+    scratch = np.empty(min(m, CHUNK))
+    flags = np.empty(min(m, CHUNK), dtype=bool)
+    for base, top in chunk_ranges(m, SPAN):
+        scan = BlockedScan(top - base, a, y0, scale)
+        for lo, hi in chunk_ranges(top - base, CHUNK):
+            part = ranges[lo:hi]
+            h, low_ = high[base + lo : base + hi], low[base + lo : base + hi]
+            _fast_range(h, low_, prev[base + lo : base + hi], part, scratch[: hi - lo])
+            if _inverted(h, low_, flags[: hi - lo]):
+                return False
+            scan.row_ends(lo, part)
+        if not scan.finish(ranges[: top - base], out[base:top]):
             return False
-        if not scan_span(part, a, y0, scale, out[lo:hi]):
-            return False
-        y0 = float(out[hi - 1])
+        y0 = float(out[top - 1])
     return True
 
 

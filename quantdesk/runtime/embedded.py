@@ -34,17 +34,20 @@ import numpy as np
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Heartbeat, TradeBatch, bus_from_settings
 from quantdesk.calendars import ExchangeCalendar, get_calendar
+from quantdesk.capture import TickCapture
 from quantdesk.config import Settings
 from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
+from quantdesk.export import CsvBarExporter
 from quantdesk.ingest.backfill import run_backfill
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import Output, StreamProcessor
+from quantdesk.runtime.sentiment_feed import SentimentFeed, ensure_model
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
 from quantdesk.storage.base import MarketStatus, Store
-from quantdesk.stream.signals import rules_from_config
+from quantdesk.stream.signals import merge_rules
 
 log = logging.getLogger("quantdesk.runtime")
 
@@ -163,8 +166,32 @@ class EmbeddedRuntime:
         self.processor = StreamProcessor(
             None if self.test_mode else self.calendar,
             self._symbols(),
-            rules=rules_from_config(self.settings.signal_rules),
+            rules=merge_rules(self.settings.signal_rules, self.store.load_signal_rules()),
         )
+        self.sentiment: SentimentFeed | None = None
+        if self.settings.sentiment_rate > 0:
+            model = ensure_model(self.settings.data_dir / "models" / "sentiment", self.echo)
+            self.sentiment = SentimentFeed(
+                self.universe,
+                model,
+                seed=self.settings.seed,
+                rate_per_s=self.settings.sentiment_rate,
+                start_ms=start,
+            )
+        self.capture = (
+            TickCapture(
+                self.settings.data_dir / "ticks", batch_rows=self.settings.capture_batch_rows
+            )
+            if self.settings.capture_ticks
+            else None
+        )
+        if self.settings.export_csv:
+            exporter = CsvBarExporter(self.settings.data_dir / "raw")
+
+            def export(out: Output) -> None:
+                exporter.on_bars(out.bars)
+
+            self.output_listeners.append(export)
         self.bus: Bus = bus_from_settings(
             self.settings,
             **(
@@ -234,6 +261,8 @@ class EmbeddedRuntime:
         self._save_state()
         self.consumer.close()
         self.bus.close()
+        if self.capture is not None:
+            self.capture.close()
 
     async def run_market(self) -> None:
         """Advance the simulator with the clock until :meth:`stop`; then flush."""
@@ -267,8 +296,17 @@ class EmbeddedRuntime:
             if quiet_until >= nxt:
                 nxt = min(until, max(nxt, quiet_until))
             t = nxt
-            self.publish(self.simulator.advance(t), t)
+            events = self.simulator.advance(t)
+            if self.capture is not None:
+                self.capture.write(events)
+            self.publish(events, t)
             self.drain()
+            if self.sentiment is not None:
+                factors = self.sentiment.step(t)
+                if factors:
+                    out = Output()
+                    self.processor.on_factors(factors, out)
+                    self.consumer.emit(out)
         self.sim_time = max(until, start)
 
     def publish(self, events: list[Trade | BookSnapshot], until: int) -> None:
@@ -374,6 +412,52 @@ async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bo
         if on_signal_needed:  # the API stopped on its own (e.g. port in use): stop the market too
             runtime.stop()
         await asyncio.gather(*tasks, return_exceptions=False)
+
+
+async def serve_finnhub(
+    settings: Settings,
+    store: Store,
+    symbols: list[str],
+    host: str,
+    port: int,
+    *,
+    api: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """``quantdesk run --source finnhub``: live Finnhub trades into the store, plus the API."""
+    from quantdesk.api.app import create_app
+    from quantdesk.sources.finnhub.runner import run_finnhub_ingest
+
+    stop = asyncio.Event()
+    server: _QuietServer | None = None
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(
+            run_finnhub_ingest(settings, symbols, store, stop=stop, handle_signals=False),
+            name="finnhub",
+        )
+    ]
+    if api:
+        import uvicorn
+
+        config = uvicorn.Config(
+            create_app(store, settings), host=host, port=port, log_level="warning",
+            lifespan="off", access_log=False,
+        )  # fmt: skip
+        quiet = server = _QuietServer(config)
+        tasks.append(asyncio.create_task(quiet.serve(), name="api"))
+        echo(f"API on http://{host}:{port} (GET /health, /api/klines, /docs)")
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            echo("Stopping: flushing bars ...")
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+
+    with _signals(asyncio.get_running_loop(), on_signal):
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        on_signal()
+        await asyncio.gather(*tasks)
 
 
 class _QuietServer:

@@ -43,6 +43,7 @@ assignment; the stream thread reads the table reference once per value.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,7 +53,9 @@ from typing import Any, Final
 from quantdesk.domain.messages import FactorValue, Signal
 from quantdesk.errors import ConfigError, NotFoundError
 
-__all__ = ["RULE_KEYS", "SignalEngine", "SignalRule", "rules_from_config"]
+log = logging.getLogger("quantdesk.signals")
+
+__all__ = ["RULE_KEYS", "SignalEngine", "SignalRule", "merge_rules", "rules_from_config"]
 
 _THRESHOLDS: Final = ("buy_above", "sell_below", "buy_below", "sell_above")
 
@@ -310,3 +313,23 @@ def _crossing(rule: SignalRule, prev: float, value: float) -> str | None:
     if rule.sell_above is not None and prev <= rule.sell_above < value:
         return "sell"
     return None
+
+
+def merge_rules(
+    config: Sequence[Mapping[str, Any]], stored: Mapping[str, dict[str, Any] | None]
+) -> list[SignalRule]:
+    """Config rules overlaid with the stored ``signal_rules`` rows.
+
+    A stored rule replaces the config rule with its id or adds one; a stored
+    tombstone (``None``) removes it, so a deleted default stays deleted.
+    """
+    rules = {r.id: r for r in rules_from_config(config)}
+    for rule_id, data in stored.items():
+        if data is None:
+            rules.pop(rule_id, None)
+            continue
+        try:
+            rules[rule_id] = rules_from_config([{**data, "id": rule_id}])[0]
+        except ConfigError as exc:  # a row from an older version: skip it, say so
+            log.warning("ignoring stored signal rule %r: %s", rule_id, exc)
+    return list(rules.values())

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quantdesk import indicators as qi
-from tests.unit.indicators._helpers import assert_close, market
+from tests.unit.indicators._helpers import assert_close, market, run_stream
 
 talib = pytest.importorskip("talib")
 
@@ -209,3 +209,15 @@ def test_rsi_small_but_nonzero_moves_are_not_zeroed() -> None:
     """TA-Lib 0.6+ only returns 0 when the average gain + loss is exactly 0."""
     close = np.array([0.0] * 6 + [1e-300] * 4)
     assert_close(qi.rsi(close, 3), talib.RSI(close, 3))
+
+
+@pytest.mark.parametrize("level", [1e-6, 1.0, 1e6])
+def test_willr_range_flat_within_rounding_is_zero(level: float) -> None:
+    """TA-Lib 0.6 counts a range within 1e-14 of the prices as flat (WILLR = 0)."""
+    rng = np.random.default_rng(4)
+    base = level * (1.0 + rng.random(60))
+    residue = base * rng.choice([0.0, 1e-15, 5e-15, 3e-14, 1e-12], 60)
+    high, low = base + residue, base.copy()
+    close = base.copy()
+    assert_close(qi.willr(high, low, close, 2), talib.WILLR(high, low, close, 2))
+    assert_close(run_stream(qi.WILLR(2), high, low, close), talib.WILLR(high, low, close, 2))
