@@ -31,7 +31,7 @@ from quantdesk.domain import BAR_COLUMNS, ROLLUP_INTERVALS, StockMeta
 from quantdesk.sources.simulator import SimulatorParams, default_universe, generate_history
 from quantdesk.storage import open_store
 
-CHUNK_DAYS = 10
+CHUNK_DAYS = 40
 YEAR_END = dt.date(2026, 1, 1)
 
 

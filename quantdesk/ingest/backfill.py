@@ -37,7 +37,7 @@ from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
 
-CHUNK_DAYS = 10
+CHUNK_DAYS = 40
 
 Progress = Callable[[int, int], None]
 
