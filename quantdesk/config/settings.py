@@ -99,7 +99,9 @@ class Settings(BaseSettings):
         None, description="CSV or TOML file replacing the preset universe."
     )
     seed: int = Field(42, description="Random seed of the market simulator.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
     backfill_days: int = Field(30, description="Days backfilled by `run` on an empty store.")
     sim_speed: float = Field(1.0, description="Simulator speed multiple of real time.")
     sim_market_correlation: float = Field(
