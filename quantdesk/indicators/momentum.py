@@ -28,14 +28,12 @@ from quantdesk.indicators._core import (
     first_valid,
     linear_scan,
     nan_array,
-    scan_difference,
-    scan_span,
     seq_sum,
     window_max,
     window_min,
 )
 from quantdesk.indicators._stream import StreamingIndicator
-from quantdesk.indicators.overlap import ema_k
+from quantdesk.indicators.overlap import ema_into, ema_k
 
 __all__ = ["KDJ", "MACD", "RSI", "WILLR", "kdj", "macd", "rsi", "willr"]
 
@@ -95,8 +93,9 @@ def rsi(close: ArrayLike, timeperiod: int = 14) -> FloatArray:
             _rsi_general(now[lo:], before[lo:], a, scale, gain, total, dst[lo:])
             break
         gain, total = float(part[-1]), float(avg[-1])
-        # avg_total == 0 only where every average is 0: 0 / tiny = 0 (TA-Lib's)
-        np.maximum(avg, _TINY, out=avg)
+        if not float(avg.min()) > 0.0:
+            # avg_total == 0 only where every average is 0: 0 / tiny = 0 (TA-Lib's)
+            np.maximum(avg, _TINY, out=avg)
         part /= avg
     return out
 
@@ -153,77 +152,27 @@ def macd(
         return nan_array(size), nan_array(size), nan_array(size)
     out_macd, out_signal, out_hist = np.empty(size), np.empty(size), np.empty(size)
     # The MACD line from index slow - 1 on (both EMAs exist there), written
-    # into out_macd; the part before the lookback is blanked at the end. The
-    # other two outputs serve as scratch until their own values go there.
+    # into out_macd; the part before the lookback is blanked at the end.
     line = out_macd[start + slow - 1 :]
     slow_ema = seq_sum(xs[:slow]) / slow
     fast_ema = seq_sum(xs[slow - fast : slow]) / fast
     line[0] = fast_ema - slow_ema
     k_slow, k_fast = ema_k(slow), ema_k(fast)
     rest = xs[slow:]
-    spare = out_signal[start + slow :]
-    if not _macd_line(rest, k_fast, fast_ema, k_slow, slow_ema, line[1:], spare):
-        linear_scan(rest, 1.0 - k_fast, fast_ema, spare, scale=k_fast)
-        linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
-        np.subtract(spare, line[1:], out=line[1:])
-    out_signal[: start + lookback] = np.nan
-    out_hist[: start + lookback] = np.nan
-    # The signal line (EMA of the MACD line, seeded with the mean of its first
-    # ``signal`` values) and the histogram, span by span.
-    first = start + lookback  # the seed's index
-    seed = seq_sum(out_macd[first - signal + 1 : first + 1]) / signal
-    out_signal[first] = seed
-    out_hist[first] = out_macd[first] - seed
-    _signal_and_hist(
-        out_macd[first + 1 :], ema_k(signal), seed, out_signal[first + 1 :], out_hist[first + 1 :]
+    fast_part = out_signal[start + slow :]  # scratch until the signal line goes there
+    linear_scan(rest, 1.0 - k_fast, fast_ema, fast_part, scale=k_fast)
+    linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
+    np.subtract(fast_part, line[1:], out=line[1:])
+    out_signal[: start + slow - 1] = np.nan
+    ema_into(line, signal, ema_k(signal), out_signal[start + slow - 1 :])
+    np.subtract(
+        out_macd[start + lookback :],
+        out_signal[start + lookback :],
+        out=out_hist[start + lookback :],
     )
-    out_macd[:first] = np.nan
+    out_macd[: start + lookback] = np.nan
+    out_hist[: start + lookback] = np.nan
     return out_macd, out_signal, out_hist
-
-
-def _macd_line(
-    close: FloatArray,
-    k_fast: float,
-    fast: float,
-    k_slow: float,
-    slow: float,
-    out: FloatArray,
-    spare: FloatArray,
-) -> bool:
-    """``EMA_fast - EMA_slow`` of ``close`` into ``out``, from the EMAs ``fast`` and
-    ``slow`` of the bar before, in one pass: span by span, a copy of the span
-    in ``spare`` (an output still to be written, as long as ``out``) goes
-    through :func:`scan_difference`. False (``out`` undefined) on a NaN/inf."""
-    scratch = np.empty(max(8, min(len(out), CHUNK)))
-    for lo, hi in chunk_ranges(len(out), SPAN):
-        piece = spare[lo:hi]
-        fast_scan = BlockedScan(hi - lo, 1.0 - k_fast, fast, k_fast)
-        slow_scan = BlockedScan(hi - lo, 1.0 - k_slow, slow, k_slow)
-        for c0, c1 in chunk_ranges(hi - lo):  # the copy and row ends, in cache
-            np.copyto(piece[c0:c1], close[lo + c0 : lo + c1])
-            fast_scan.row_ends(c0, piece[c0:c1])
-            slow_scan.row_ends(c0, piece[c0:c1])
-        last = scan_difference(piece, fast_scan, slow_scan, out[lo:hi], scratch)
-        if last is None:
-            return False
-        fast, slow = last
-    return True
-
-
-def _signal_and_hist(
-    line: FloatArray, k: float, seed: float, signal: FloatArray, hist: FloatArray
-) -> None:
-    """The EMA of ``line`` from ``seed`` into ``signal``, ``line - signal`` into
-    ``hist``: span by span, the scan runs on a copy of the span in ``hist``."""
-    for lo, hi in chunk_ranges(len(line), SPAN):
-        part, scratch = signal[lo:hi], hist[lo:hi]
-        np.copyto(scratch, line[lo:hi])
-        if not scan_span(scratch, 1.0 - k, seed, k, part):  # a NaN: the general scan
-            linear_scan(line[lo:], 1.0 - k, seed, signal[lo:], scale=k)
-            np.subtract(line[lo:], signal[lo:], out=hist[lo:])
-            return
-        seed = float(part[-1])
-        np.subtract(line[lo:hi], part, out=scratch)
 
 
 def willr(high: ArrayLike, low: ArrayLike, close: ArrayLike, timeperiod: int = 14) -> FloatArray:

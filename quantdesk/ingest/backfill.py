@@ -38,6 +38,8 @@ from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
 
 CHUNK_DAYS = 40
+#: Rows buffered before one bulk upsert (about 1 GB of bars at most).
+WRITE_ROWS = 10_000_000
 
 Progress = Callable[[int, int], None]
 
@@ -112,23 +114,15 @@ def run_backfill(
     if clear:
         for meta in universe:
             store.delete_bars(meta.symbol)
-    params = SimulatorParams.from_settings(settings)
-    states: dict[str, StockState] | None = None
-    bars_1m = bars_total = 0
-    chunks: Sequence[list[dt.date]] = [
-        window[i : i + CHUNK_DAYS] for i in range(0, len(window), CHUNK_DAYS)
-    ]
-    for done, chunk in enumerate(chunks, start=1):
-        minute_bars, states = generate_history(
-            universe, calendar, chunk, settings.seed, states=states, params=params
-        )
-        larger = rollup_bars(minute_bars, calendar=calendar)
-        frame = pd.concat([minute_bars, larger], ignore_index=True)
-        store.upsert_bars(frame)
-        bars_1m += len(minute_bars)
-        bars_total += len(frame)
-        if progress is not None:
-            progress(done, len(chunks))
+    bars_1m, bars_total, states = simulate_into(
+        store,
+        universe,
+        calendar,
+        window,
+        seed=settings.seed,
+        params=SimulatorParams.from_settings(settings),
+        progress=progress,
+    )
     if states:
         _save_newer_states(store, states, clear)
     return BackfillReport(
@@ -140,6 +134,56 @@ def run_backfill(
         bars_total=bars_total,
         seconds=time.perf_counter() - started,
     )
+
+
+def simulate_into(
+    store: Store,
+    universe: Sequence[StockMeta],
+    calendar: ExchangeCalendar,
+    days: Sequence[dt.date],
+    *,
+    seed: int,
+    params: SimulatorParams,
+    states: dict[str, StockState] | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, int, dict[str, StockState]]:
+    """Simulate ``days`` (1m bars plus every roll-up) into ``store``.
+
+    Days are generated :data:`CHUNK_DAYS` at a time and written in batches
+    of up to :data:`WRITE_ROWS` rows: one big upsert in key order appends
+    to each (symbol, interval) range instead of splitting pages all over the
+    table, and on PostgreSQL it takes the bulk path for new months. Returns
+    ``(1m bars, all bars, final states)``.
+    """
+    chunks = [list(days[i : i + CHUNK_DAYS]) for i in range(0, len(days), CHUNK_DAYS)]
+    steps = len(chunks) + 1
+    pending: list[pd.DataFrame] = []
+    pending_rows = bars_1m = bars_total = 0
+    out_states: dict[str, StockState] = dict(states or {})
+
+    def write() -> None:
+        nonlocal pending, pending_rows
+        if pending:
+            store.upsert_bars(pd.concat(pending, ignore_index=True))
+        pending, pending_rows = [], 0
+
+    for done, chunk in enumerate(chunks, start=1):
+        minute_bars, out_states = generate_history(
+            universe, calendar, chunk, seed, states=out_states or None, params=params
+        )
+        larger = rollup_bars(minute_bars, calendar=calendar)
+        pending += [minute_bars, larger]
+        pending_rows += len(minute_bars) + len(larger)
+        bars_1m += len(minute_bars)
+        bars_total += len(minute_bars) + len(larger)
+        if pending_rows >= WRITE_ROWS:
+            write()
+        if progress is not None:
+            progress(done, steps)
+    write()
+    if progress is not None:
+        progress(steps, steps)
+    return bars_1m, bars_total, out_states
 
 
 def _save_newer_states(store: Store, states: dict[str, StockState], clear: bool) -> None:
