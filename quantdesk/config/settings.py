@@ -215,15 +215,6 @@ class Settings(BaseSettings):
         50_000, description="Tick capture: rows buffered before a Parquet part is written."
     )
 
-    @field_validator(
-        "jwt_expire_minutes", "login_attempts_per_minute", "argon2_time_cost", "ws_queue_size"
-    )
-    @classmethod
-    def _at_least_one(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1 (got {v})")
-        return v
-
     @field_validator("argon2_memory_kib")
     @classmethod
     def _argon_memory(cls, v: int) -> int:
@@ -249,20 +240,6 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with sqlite:// or postgresql:// (got {v.split(':')[0]}:)")
         return v
 
-    @field_validator("bus_partitions", "kafka_session_timeout_ms", "capture_batch_rows")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1 (got {v})")
-        return v
-
-    @field_validator("backfill_days")
-    @classmethod
-    def _days(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError(f"must be >= 0 (got {v})")
-        return v
-
     @field_validator(
         "sim_market_correlation", "sim_sector_correlation", "sim_gap_rate", "sim_jump_rate"
     )
@@ -273,6 +250,29 @@ class Settings(BaseSettings):
         return v
 
     @field_validator(
+        "jwt_expire_minutes",
+        "login_attempts_per_minute",
+        "argon2_time_cost",
+        "ws_queue_size",
+        "bus_partitions",
+        "kafka_session_timeout_ms",
+        "capture_batch_rows",
+    )
+    @classmethod
+    def _at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
+    @field_validator("backfill_days", "finnhub_rest_settle_seconds")
+    @classmethod
+    def _non_negative(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator(
+        "sim_speed",
         "finnhub_backoff_base",
         "finnhub_backoff_max",
         "finnhub_silence_seconds",
@@ -280,21 +280,7 @@ class Settings(BaseSettings):
         "finnhub_rest_timeout",
     )
     @classmethod
-    def _positive_seconds(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError(f"must be > 0 (got {v})")
-        return v
-
-    @field_validator("finnhub_rest_settle_seconds")
-    @classmethod
-    def _non_negative_seconds(cls, v: float) -> float:
-        if v < 0:
-            raise ValueError(f"must be >= 0 (got {v})")
-        return v
-
-    @field_validator("sim_speed")
-    @classmethod
-    def _speed(cls, v: float) -> float:
+    def _positive(cls, v: float) -> float:
         if v <= 0:
             raise ValueError(f"must be > 0 (got {v})")
         return v
