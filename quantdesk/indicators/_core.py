@@ -663,5 +663,10 @@ def linear_scan(
         if len(bad):
             out[int(bad[0]) :] = np.nan
     else:
-        _scan(u, float(a), float(y0), out, float(scale), overwrite)
+        from quantdesk.indicators import _jit
+
+        if _jit.scan is not None:
+            _jit.scan(np.ascontiguousarray(u), float(a), float(y0), out, float(scale))
+        else:
+            _scan(u, float(a), float(y0), out, float(scale), overwrite)
     return out

@@ -127,6 +127,10 @@ def _smoothed_range(
     undefined, if a bar has ``high < low`` or a NaN/inf value (the caller's
     general path then redoes it).
     """
+    from quantdesk.indicators import _jit
+
+    if _jit.wilder_range is not None:
+        return bool(_jit.wilder_range(high, low, prev, a, y0, scale, out))
     m = len(out)
     ranges = np.empty(min(m, SPAN))
     scratch = np.empty(min(m, CHUNK))
