@@ -66,5 +66,24 @@ if _jit is not None:
             out[i] = y
         return True
 
+    @_jit
+    def _macd_line(
+        u: FloatArray, k_fast: float, k_slow: float, fast: float, slow: float, out: FloatArray
+    ) -> None:
+        # the two EMAs of linear_scan (a = 1 - k), in one pass: out = fast - slow
+        a_fast = 1.0 - k_fast
+        a_slow = 1.0 - k_slow
+        n = u.shape[0]
+        for i in range(n):
+            x = u[i]
+            if not math.isfinite(x):
+                for j in range(i, n):
+                    out[j] = np.nan
+                return
+            fast = a_fast * fast + k_fast * x
+            slow = a_slow * slow + k_slow * x
+            out[i] = fast - slow
+
     scan = _scan
+    macd_line = _macd_line
     wilder_range = _wilder_range

@@ -159,10 +159,15 @@ def macd(
     line[0] = fast_ema - slow_ema
     k_slow, k_fast = ema_k(slow), ema_k(fast)
     rest = xs[slow:]
-    fast_part = out_signal[start + slow :]  # scratch until the signal line goes there
-    linear_scan(rest, 1.0 - k_fast, fast_ema, fast_part, scale=k_fast)
-    linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
-    np.subtract(fast_part, line[1:], out=line[1:])
+    from quantdesk.indicators import _jit
+
+    if _jit.macd_line is not None and math.isfinite(fast_ema) and math.isfinite(slow_ema):
+        _jit.macd_line(np.ascontiguousarray(rest), k_fast, k_slow, fast_ema, slow_ema, line[1:])
+    else:
+        fast_part = out_signal[start + slow :]  # scratch until the signal line goes there
+        linear_scan(rest, 1.0 - k_fast, fast_ema, fast_part, scale=k_fast)
+        linear_scan(rest, 1.0 - k_slow, slow_ema, line[1:], scale=k_slow)
+        np.subtract(fast_part, line[1:], out=line[1:])
     out_signal[: start + slow - 1] = np.nan
     ema_into(line, signal, ema_k(signal), out_signal[start + slow - 1 :])
     np.subtract(
