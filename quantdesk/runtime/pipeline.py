@@ -189,16 +189,18 @@ class StreamProcessor:
     # -- checkpoints ------------------------------------------------------------
 
     def snapshot(self, symbols: Collection[str] | None = None) -> dict[str, Any]:
-        """Operator state (bars and indicators) of ``symbols``, JSON-ready."""
+        """Operator state (bars, indicators, signal series) of ``symbols``, JSON-ready."""
         chosen = None if symbols is None else set(symbols)
         return {
             "bars": self.bars.snapshot(chosen),
             "indicators": self.indicators.snapshot(chosen),
+            "signals": self.signals.snapshot(chosen),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.bars.restore(snapshot.get("bars", {}))
         self.indicators.restore(snapshot.get("indicators", []))
+        self.signals.restore(snapshot.get("signals", []))
 
 
 def _trade_json(batch: TradeBatch, i: int) -> bytes:

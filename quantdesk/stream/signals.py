@@ -46,7 +46,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
@@ -269,6 +269,30 @@ class SignalEngine:
             return old.rule
 
     # -- the stream path (one thread) ---------------------------------------
+
+    def snapshot(self, symbols: Collection[str] | None = None) -> list[list[Any]]:
+        """Series state (previous value, last signal time) of ``symbols``, JSON-ready.
+
+        With :meth:`restore` a worker checkpoints it with its bars, so a
+        crossing that spans a failover fires once, not never or twice.
+        """
+        return [
+            [rule_id, symbol, interval, state.prev, state.last_ts]
+            for rule_id, entry in self._table.entries.items()
+            for (symbol, interval), state in entry.series.items()
+            if symbols is None or symbol in symbols
+        ]
+
+    def restore(self, snapshot: Sequence[Sequence[Any]]) -> None:
+        """Put :meth:`snapshot` rows back (rules that no longer exist are skipped)."""
+        entries = self._table.entries
+        for rule_id, symbol, interval, prev, last_ts in snapshot:
+            entry = entries.get(rule_id)
+            if entry is None:
+                continue
+            state = _Series(float(prev))
+            state.last_ts = None if last_ts is None else int(last_ts)
+            entry.series[(symbol, interval)] = state
 
     def on_factor(self, fv: FactorValue) -> list[Signal]:
         group = self._table.by_factor.get(fv.name)

@@ -372,3 +372,30 @@ def test_bad_rules_are_one_line_config_errors(data: Any, match: str) -> None:
 def test_rule_constructor_validates_too() -> None:
     with pytest.raises(ConfigError, match="finite"):
         SignalRule(id="a", factor="obi", buy_above=math.inf)
+
+
+def test_snapshot_restore_keeps_crossings_exact() -> None:
+    import json
+
+    rule = SignalRule(id="r", factor="obi", buy_above=0.6, sell_below=-0.6, cooldown_ms=5)
+    values = [0.0, 0.7, 0.1, 0.8, -0.7, 0.9, 0.2, 0.95]
+    whole = SignalEngine([rule])
+    expected = [
+        s for i, v in enumerate(values) for s in whole.on_factor(FactorValue("A", i * 10, "obi", v))
+    ]
+    first = SignalEngine([rule])
+    got = [
+        s
+        for i, v in enumerate(values[:3])
+        for s in first.on_factor(FactorValue("A", i * 10, "obi", v))
+    ]
+    state = json.loads(json.dumps(first.snapshot({"A"})))
+    second = SignalEngine([rule])
+    second.restore(state)
+    got += [
+        s
+        for i, v in enumerate(values[3:], start=3)
+        for s in second.on_factor(FactorValue("A", i * 10, "obi", v))
+    ]
+    assert got == expected and len(expected) >= 3
+    assert first.snapshot({"B"}) == []
