@@ -23,7 +23,7 @@ from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.sources.catalog import universe_for
 from quantdesk.storage import open_store
-from quantdesk.stream.signals import rules_from_config
+from quantdesk.stream.signals import merge_rules
 
 log = logging.getLogger("quantdesk.worker")
 
@@ -55,7 +55,7 @@ def run_worker(
     processor = StreamProcessor(
         None if test_mode else calendar,
         symbols,
-        rules=rules_from_config(settings.signal_rules),
+        rules=merge_rules(settings.signal_rules, store.load_signal_rules()),
     )
     consumer = StreamConsumer(
         bus,
