@@ -92,38 +92,32 @@ def _kline(model: Any, row: Any) -> Any:
     )
 
 
-def orm_insert(store_url: str, frame: pd.DataFrame) -> float:
-    """Insert ``frame`` the seed's way; return rows/s."""
+def _orm_write(store_url: str, frame: pd.DataFrame, merge: bool) -> float:
+    """The seed's per-bar loop, committing every 1,000 bars; rows/s."""
     url = sqlalchemy_url(store_url)
     model = _model(url)
     engine = create_engine(url)
     t0 = time.perf_counter()
     with Session(engine) as session:
+        write = session.merge if merge else session.add
         for i, row in enumerate(frame.itertuples(index=False)):
-            session.add(_kline(model, row))
+            write(_kline(model, row))
             if i % BATCH == BATCH - 1:
                 session.commit()
         session.commit()
     elapsed = time.perf_counter() - t0
     engine.dispose()
     return len(frame) / elapsed
+
+
+def orm_insert(store_url: str, frame: pd.DataFrame) -> float:
+    """Insert ``frame`` the seed's way; return rows/s."""
+    return _orm_write(store_url, frame, merge=False)
 
 
 def orm_merge(store_url: str, frame: pd.DataFrame) -> float:
     """Upsert ``frame`` with ``Session.merge`` (the ORM's upsert: a SELECT per bar); rows/s."""
-    url = sqlalchemy_url(store_url)
-    model = _model(url)
-    engine = create_engine(url)
-    t0 = time.perf_counter()
-    with Session(engine) as session:
-        for i, row in enumerate(frame.itertuples(index=False)):
-            session.merge(_kline(model, row))
-            if i % BATCH == BATCH - 1:
-                session.commit()
-        session.commit()
-    elapsed = time.perf_counter() - t0
-    engine.dispose()
-    return len(frame) / elapsed
+    return _orm_write(store_url, frame, merge=True)
 
 
 def orm_query_latencies(

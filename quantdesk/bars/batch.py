@@ -32,23 +32,14 @@ import pyarrow.compute as pc
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.domain.intervals import INTERVALS, MINUTE_MS, normalize_interval
+from quantdesk.domain.messages import BAR_COLUMNS
 from quantdesk.errors import DataError
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-OUTPUT_COLUMNS = [
-    "symbol",
-    "interval",
-    "time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-]
+#: ``market_klines`` columns without ``source`` (the caller knows where trades came from).
+OUTPUT_COLUMNS = [c for c in BAR_COLUMNS if c != "source"]
 
 
 @dataclass(slots=True)
