@@ -128,3 +128,29 @@ class Signal:
     value: float
     side: str
     rule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredTweet:
+    """A tweet with its sentiment, as stored in ``tweets`` and served by ``/api/tweets``.
+
+    ``id`` is the tweet's stable id: the first id of ``edit_history_tweet_ids``
+    (Twitter gives every edit a new id and lists the earlier ones first), so an
+    edit replaces the stored row. ``version_id`` is the id of this version (None:
+    the same as ``id``); a stored row is only replaced by the same or a later
+    version. ``time`` is this version's ``created_at`` (epoch ms UTC); ``text`` is
+    kept exactly as received (untrusted: escape it where it is displayed);
+    ``symbols`` are the universe symbols it names; ``score`` in [-1, 1];
+    ``label`` positive/negative/neutral; ``source`` e.g. ``mocker``, ``file``,
+    ``twitter``.
+    """
+
+    id: str
+    time: int
+    text: str
+    symbols: tuple[str, ...]
+    score: float
+    label: str
+    source: str
+    author_id: str | None = None
+    version_id: str | None = None

@@ -36,6 +36,8 @@ method                     required  what it does
 ``list_users()``           yes       every user, by name
 ``save_signal_rule``       yes       persist a rule (dict) or a tombstone (None)
 ``load_signal_rules()``    yes       rule id -> rule dict, or None when deleted
+``upsert_tweets``          yes       write scored tweets (``tweets``, ``tweet_symbols``) by id
+``query_tweets``           yes       read them (of one symbol or all), ascending time
 ``close()``                yes       release connections
 =========================  ========  ==============================================
 
@@ -52,7 +54,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from quantdesk.domain import FactorValue, Signal, StockMeta, StockState
+from quantdesk.domain import FactorValue, ScoredTweet, Signal, StockMeta, StockState
 
 BarRow = tuple[str, str, int, float, float, float, float, float, float, int, str]
 
@@ -222,6 +224,21 @@ class Store(ABC):
     @abstractmethod
     def load_signal_rules(self) -> dict[str, dict[str, Any] | None]:
         """Persisted rules by id (oldest change first); ``None`` marks a deleted rule."""
+
+    @abstractmethod
+    def upsert_tweets(self, tweets: Sequence[ScoredTweet]) -> int:
+        """Insert or replace tweets by id (a later version wins); return the rows written."""
+
+    @abstractmethod
+    def query_tweets(
+        self,
+        symbol: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[ScoredTweet]:
+        """Tweets (naming ``symbol``) with ``start <= time < end``; with ``limit`` the
+        newest; ascending time (ties by id)."""
 
     @abstractmethod
     def close(self) -> None: ...

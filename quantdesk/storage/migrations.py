@@ -259,6 +259,51 @@ _PG_V3: Final = (
     )""",
 )
 
+_SQLITE_V4: Final = (
+    # A rowid table (texts up to 10,000 characters are too big for WITHOUT ROWID).
+    """CREATE TABLE tweets (
+        id         TEXT    PRIMARY KEY,
+        version_id TEXT    NOT NULL,
+        time       INTEGER NOT NULL,
+        author_id  TEXT,
+        text       TEXT    NOT NULL,
+        symbols    TEXT    NOT NULL DEFAULT '[]',
+        score      REAL    NOT NULL CHECK (score BETWEEN -1 AND 1),
+        label      TEXT    NOT NULL,
+        source     TEXT    NOT NULL
+    )""",
+    "CREATE INDEX tweets_by_time ON tweets (time, id)",
+    # One row per (tweet, symbol it names): "the newest tweets of X" is a
+    # backward range scan of this key, joined to tweets by primary key.
+    """CREATE TABLE tweet_symbols (
+        symbol   TEXT    NOT NULL,
+        time     INTEGER NOT NULL,
+        tweet_id TEXT    NOT NULL,
+        PRIMARY KEY (symbol, time, tweet_id)
+    ) WITHOUT ROWID""",
+)
+
+_PG_V4: Final = (
+    """CREATE TABLE tweets (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        version_id TEXT COLLATE "C" NOT NULL,
+        time       TIMESTAMPTZ      NOT NULL,
+        author_id  TEXT,
+        text       TEXT             NOT NULL,
+        symbols    TEXT[]           NOT NULL DEFAULT '{}',
+        score      DOUBLE PRECISION NOT NULL CHECK (score BETWEEN -1 AND 1),
+        label      TEXT             NOT NULL,
+        source     TEXT             NOT NULL
+    )""",
+    "CREATE INDEX tweets_by_time ON tweets (time, id)",
+    """CREATE TABLE tweet_symbols (
+        symbol   TEXT COLLATE "C" NOT NULL,
+        time     TIMESTAMPTZ      NOT NULL,
+        tweet_id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (symbol, time, tweet_id)
+    )""",
+)
+
 #: Every schema step, in order. Append new steps; never edit an applied one.
 MIGRATIONS: list[Migration] = [
     Migration(1, "market tables (seed D)", sqlite=_SQLITE_V1, postgres=_PG_V1),
@@ -269,6 +314,7 @@ MIGRATIONS: list[Migration] = [
         postgres=_PG_V2,
     ),
     Migration(3, "users and persisted signal rules", sqlite=_SQLITE_V3, postgres=_PG_V3),
+    Migration(4, "scored tweets by symbol", sqlite=_SQLITE_V4, postgres=_PG_V4),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

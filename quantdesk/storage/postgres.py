@@ -46,6 +46,7 @@ from quantdesk.storage.base import BACKENDS, BarRow, MarketStatus, PriceRow, Sto
 from quantdesk.storage.frames import FLOAT_COLUMNS, BarArrays, prepare_bars
 from quantdesk.storage.migrations import migrate_postgres
 from quantdesk.storage.streams import PostgresStreamTables
+from quantdesk.storage.tweets import PostgresTweets
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -130,7 +131,7 @@ def conninfo(url: str) -> str:
     return "postgresql://" + rest
 
 
-class PostgresStore(PostgresStreamTables, PostgresAccounts, Store):
+class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Store):
     """:class:`Store` over one PostgreSQL database, safe to share between threads."""
 
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: int = 10) -> None:

@@ -37,6 +37,7 @@ from quantdesk.storage.base import BACKENDS, BarRow, MarketStatus, PriceRow, Sto
 from quantdesk.storage.frames import BarArrays, prepare_bars
 from quantdesk.storage.migrations import migrate_sqlite
 from quantdesk.storage.streams import SqliteStreamTables
+from quantdesk.storage.tweets import SqliteTweets
 
 _ROWS_PER_STATEMENT: Final = 200
 _ROWS_PER_CHUNK: Final = 100_000
@@ -108,7 +109,7 @@ def sqlite_path(url: str) -> str:
 PAGE_SIZE: Final = 16_384
 
 
-class SQLiteStore(SqliteStreamTables, SqliteAccounts, Store):
+class SQLiteStore(SqliteStreamTables, SqliteAccounts, SqliteTweets, Store):
     """:class:`Store` over one SQLite file."""
 
     def __init__(self, url: str) -> None:
