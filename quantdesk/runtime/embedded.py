@@ -302,9 +302,9 @@ class EmbeddedRuntime:
             self.publish(events, t)
             self.drain()
             if self.sentiment is not None:
-                factors = self.sentiment.step(t)
-                if factors:
-                    out = Output()
+                factors, tweets = self.sentiment.step(t)
+                if factors or tweets:
+                    out = Output(tweets=tweets)  # stored with the factors, one batch a slice
                     self.processor.on_factors(factors, out)
                     self.consumer.emit(out)
         self.sim_time = max(until, start)

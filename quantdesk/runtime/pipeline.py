@@ -28,7 +28,7 @@ import orjson
 
 from quantdesk.bus import DeadLetter, Heartbeat, MessageError, TradeBatch, decode
 from quantdesk.calendars import ExchangeCalendar
-from quantdesk.domain import INTERVALS, Bar, BookSnapshot, FactorValue, Signal
+from quantdesk.domain import INTERVALS, Bar, BookSnapshot, FactorValue, ScoredTweet, Signal
 from quantdesk.storage.base import PriceRow
 from quantdesk.stream.bars import BarAggregator
 from quantdesk.stream.factors import BookError, BookFactors
@@ -46,9 +46,12 @@ class Output:
     signals: list[Signal] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     prices: dict[str, PriceRow] = field(default_factory=dict)
+    tweets: list[ScoredTweet] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.bars or self.factors or self.signals or self.dead or self.prices)
+        return bool(
+            self.bars or self.factors or self.signals or self.dead or self.prices or self.tweets
+        )
 
 
 class StreamProcessor:

@@ -6,7 +6,9 @@ event time, coupled to a per-symbol mood with strength 0.5), scores them
 with the newest trained model (training one from the shipped
 ``train_data.csv`` on first use) and returns the ``sentiment_*`` factor
 values of :class:`~quantdesk.sentiment.stream.SentimentAggregator`, which the
-runtime passes through the signal rules and the sinks like any factor.
+runtime passes through the signal rules and the sinks like any factor, with
+the scored tweets themselves (source ``mocker``), which the store sink writes
+to ``tweets`` in the same batch.
 Closed periods longer than :data:`MAX_GAP_MS` are skipped (no tweet storm
 after a night on the virtual clock).
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from quantdesk.domain import FactorValue, StockMeta
+from quantdesk.domain import FactorValue, ScoredTweet, StockMeta
 from quantdesk.errors import NotFoundError
 from quantdesk.sentiment.mocker import LabeledTweet, TweetMocker
 from quantdesk.sentiment.model import SHIPPED_DATA, SentimentModel, load_model, train
@@ -50,7 +52,7 @@ class SentimentFeed:
         self.universe = list(universe)
         self.seed = seed
         self.rate_per_s = rate_per_s
-        self.aggregator = SentimentAggregator(model)
+        self.aggregator = SentimentAggregator(model, source="mocker")
         self.tweets = 0
         self._restart(start_ms)
 
@@ -65,8 +67,8 @@ class SentimentFeed:
         self._next: LabeledTweet = self._mocker.next_labeled()
         self._until = start_ms
 
-    def step(self, until: int) -> list[FactorValue]:
-        """Every tweet created before ``until``, scored and aggregated."""
+    def step(self, until: int) -> tuple[list[FactorValue], list[ScoredTweet]]:
+        """Every tweet created before ``until``, scored and aggregated: (factors, tweets)."""
         if until - self._until > MAX_GAP_MS:
             self._restart(until - MAX_GAP_MS)
         batch = []
@@ -78,4 +80,4 @@ class SentimentFeed:
             self._next = self._mocker.next_labeled()
         self._until = until
         self.tweets += len(batch)
-        return self.aggregator.on_tweets(batch) if batch else []
+        return self.aggregator.on_tweets_scored(batch) if batch else ([], [])

@@ -1,4 +1,5 @@
-"""The store sink: idempotent upserts of bars and the real-time price table."""
+"""The store sink: idempotent upserts of bars, the real-time price table, factors,
+signals, dead letters and scored tweets."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ class StoreSink:
         self.store = store
         self.bars_written = 0
         self.final_bars = 0
+        self.tweets_written = 0
 
     def write_output(self, out: Output) -> None:
-        """Everything a stream step produced: bars, factors, signals, dead letters, prices."""
+        """Everything a stream step produced: bars, factors, signals, dead letters, prices,
+        tweets (each kind in one batch)."""
         self.write(out.bars, list(out.prices.values()))
         if out.factors:
             self.store.upsert_factors(out.factors)
@@ -39,6 +42,8 @@ class StoreSink:
             self.store.upsert_signals(out.signals)
         if out.dead:
             self.store.add_dead_letters(out.dead)
+        if out.tweets:
+            self.tweets_written += self.store.upsert_tweets(out.tweets)
 
     def write(self, bars: list[Bar], prices: list[PriceRow]) -> None:
         if bars:

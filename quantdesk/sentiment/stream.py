@@ -15,6 +15,11 @@ sentiment_mean     mean score of those tweets, in [-1, 1]
 sentiment_ewma     time-decayed mean: each tweet weighs ``0.5 ** (age / half_life)``
 =================  ==========================================================
 
+:meth:`SentimentAggregator.on_tweets_scored` also returns every scored tweet
+as a :class:`~quantdesk.domain.ScoredTweet` (for the ``tweets`` table and
+``/api/tweets``): tweets with an id, attributed or not, keyed by the first id
+of their edit history so an edit replaces the earlier version.
+
 Out-of-order tweets: a tweet older than the symbol's newest one still counts
 if it falls inside the window (weighted by its age in the EWMA; the values
 are emitted at the newest time); an older one is rejected as ``too_late``.
@@ -29,7 +34,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from quantdesk.domain.messages import FactorValue
+from quantdesk.domain.messages import FactorValue, ScoredTweet
 from quantdesk.sentiment.clean import clean
 from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sentiment.tweets import Tweet, TweetError, parse_tweet
@@ -61,10 +66,12 @@ class SentimentAggregator:
         *,
         window_ms: int = 15 * 60_000,
         half_life_ms: int = 5 * 60_000,
+        source: str = "mocker",
     ) -> None:
         if window_ms <= 0 or half_life_ms <= 0:
             raise ValueError("window_ms and half_life_ms must be > 0")
         self.model = model
+        self.source = source
         self.window_ms = window_ms
         self.half_life_ms = half_life_ms
         self.state: dict[str, SymbolSentiment] = {}
@@ -86,22 +93,44 @@ class SentimentAggregator:
 
     def on_tweets(self, tweets: Sequence[Tweet]) -> list[FactorValue]:
         """Score a batch of tweets in one pass and fold them in, in the given order."""
+        return self.on_tweets_scored(tweets)[0]
+
+    def on_tweets_scored(
+        self, tweets: Sequence[Tweet]
+    ) -> tuple[list[FactorValue], list[ScoredTweet]]:
+        """:meth:`on_tweets`, plus the scored tweets that have an id (to store)."""
         timed = [t for t in tweets if t.created_at is not None]
         self.rejects["missing_created_at"] += len(tweets) - len(timed)
         if not self.rejects["missing_created_at"]:
             del self.rejects["missing_created_at"]
         cleaned = [clean(t.text, self.model.resolver) for t in timed]
-        scores, _labels = self.model.score_tokens([c.tokens for c in cleaned])
+        scores, labels = self.model.score_tokens([c.tokens for c in cleaned])
         self.scored += len(timed)
         out: list[FactorValue] = []
-        for tweet, c, score in zip(timed, cleaned, scores, strict=True):
+        scored: list[ScoredTweet] = []
+        for tweet, c, score, label in zip(timed, cleaned, scores, labels, strict=True):
+            assert tweet.created_at is not None
+            if tweet.id is not None:
+                key = _stable_id(tweet, tweet.id)
+                scored.append(
+                    ScoredTweet(
+                        id=key,
+                        time=tweet.created_at,
+                        text=tweet.text,
+                        symbols=tuple(c.symbols),
+                        score=float(score),
+                        label=str(label),
+                        source=self.source,
+                        author_id=tweet.author_id,
+                        version_id=None if tweet.id == key else tweet.id,
+                    )
+                )
             if not c.symbols:
                 self.unattributed += 1
                 continue
-            assert tweet.created_at is not None
             for symbol in c.symbols:
                 out.extend(self._update(symbol, tweet.created_at, float(score)))
-        return out
+        return out, scored
 
     def on_scored(self, symbol: str, ts: int, score: float) -> list[FactorValue]:
         """Fold one already-scored observation in (for replays and tests)."""
@@ -138,3 +167,9 @@ class SentimentAggregator:
             FactorValue(symbol, now, "sentiment_mean", mean),
             FactorValue(symbol, now, "sentiment_ewma", st.ewma),
         ]
+
+
+def _stable_id(tweet: Tweet, tid: str) -> str:
+    """The first id of the edit history (every edit gets a new id), else the tweet's own."""
+    history = tweet.edit_history_tweet_ids
+    return history[0] if history and history[0].isdigit() else tid

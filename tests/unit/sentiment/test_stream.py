@@ -7,7 +7,7 @@ import pytest
 
 from quantdesk.domain.messages import FactorValue
 from quantdesk.sentiment.mocker import TweetMocker
-from quantdesk.sentiment.model import SentimentModel
+from quantdesk.sentiment.model import LABELS, SentimentModel
 from quantdesk.sentiment.stream import SentimentAggregator
 from quantdesk.sentiment.tweets import Tweet
 from quantdesk.sources.simulator.universe import default_universe
@@ -56,6 +56,36 @@ def test_tweets_attributed_to_every_symbol(model: SentimentModel) -> None:
     assert len(out) == 6
     assert by_name(out, "AAPL")["sentiment_mean"] > 0.5
     assert agg.unattributed == 1 and agg.rejects["missing_created_at"] == 1
+
+
+def test_scored_tweets_for_storage(model: SentimentModel) -> None:
+    agg = SentimentAggregator(model, source="file")
+    tweets = [
+        Tweet("$AAPL and $TSLA to the moon 🚀", id="1001", created_at=T0, author_id="7"),
+        Tweet("nothing about stocks here lol", id="1002", created_at=T0 + 1),
+        Tweet("no id $MSFT", created_at=T0 + 2),  # scored into factors, not storable
+        Tweet("no time $MSFT", id="1003"),
+        # an edit: a new id, the first version's id first in the history
+        Tweet(
+            "<script>alert(1)</script> $NVDA edited",
+            id="1010",
+            created_at=T0 + 3,
+            edit_history_tweet_ids=("1004", "1010"),
+        ),
+    ]
+    factors, scored = agg.on_tweets_scored(tweets)
+    assert factors == SentimentAggregator(model).on_tweets(tweets)
+    assert [(t.id, t.version_id) for t in scored] == [
+        ("1001", None),
+        ("1002", None),
+        ("1004", "1010"),
+    ]
+    first, unattributed, edited = scored
+    assert first.symbols == ("AAPL", "TSLA") and first.time == T0 and first.author_id == "7"
+    assert first.score > 0.5 and first.label == "positive" and first.source == "file"
+    assert unattributed.symbols == () and unattributed.label in LABELS
+    assert edited.text == tweets[-1].text and edited.symbols == ("NVDA",)
+    assert all(-1.0 <= t.score <= 1.0 for t in scored)
 
 
 def test_raw_stream_bad_lines_counted(model: SentimentModel) -> None:
