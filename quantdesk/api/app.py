@@ -74,7 +74,18 @@ import quantdesk
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.hub import Hub
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
-from quantdesk.api.routers import auth, health, klines, rules, stocks, stream, symbols, system, ws
+from quantdesk.api.routers import (
+    auth,
+    health,
+    klines,
+    rules,
+    sentiment,
+    stocks,
+    stream,
+    symbols,
+    system,
+    ws,
+)
 from quantdesk.api.rules import RuleBook
 from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, make_hasher
 from quantdesk.config import Settings
@@ -117,7 +128,7 @@ def create_app(
             listeners.append(hub.publish_output)
     state.metrics = Metrics(state)
     install_error_handlers(app)
-    for module in (health, system, klines, symbols, auth, stocks, stream, rules, ws):
+    for module in (health, system, klines, symbols, auth, stocks, stream, rules, ws, sentiment):
         app.include_router(module.router)
     app.include_router(system.secured)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

@@ -1,0 +1,74 @@
+"""``GET /api/tweets``: stored scored tweets, for the dashboard's sentiment panel.
+
+Any valid token (like ``/api/signals``). Query parameters:
+
+==========  =================================================================
+``symbol``  only tweets naming this symbol (e.g. ``AAPL``, ``600036.SH``);
+            omitted: every stored tweet, including those naming no stock
+``start``   ISO 8601 or epoch ms, inclusive
+``end``     ISO 8601 or epoch ms, exclusive; page back with ``end`` = the
+            first row's ``time``
+``limit``   1..5000, default 200: the newest ``limit`` tweets of
+            ``[start, end)``, returned oldest first
+==========  =================================================================
+
+One row per tweet::
+
+    {"id": "1859...", "version_id": "1859...", "time": "2026-05-06T01:30:00.123Z",
+     "time_ms": 1778031000123, "author_id": "...", "text": "$AAPL to the moon 🚀",
+     "symbols": ["AAPL"], "score": 0.83, "label": "positive", "source": "mocker"}
+
+``id`` is the tweet's stable id (the first of its edit history; an edit
+replaces the row), ``version_id`` the id of the stored version, ``time`` its
+``created_at`` in UTC, ``score`` in [-1, 1] (positive = bullish), ``label``
+``positive``/``negative``/``neutral``, ``source`` where it came from
+(``mocker``, ``file``, ``twitter``). ``text`` is the tweet exactly as
+received: untrusted data inside JSON, to be escaped by whatever displays it.
+Bad parameters get a 4xx with one line ``{"detail": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from quantdesk.api.routers.klines import iso
+from quantdesk.api.routers.stream import End, Limit, Start, _range
+from quantdesk.api.security import current_user
+from quantdesk.domain import ScoredTweet
+from quantdesk.storage.base import Store
+
+router = APIRouter(tags=["sentiment"], dependencies=[Depends(current_user)])
+
+
+def tweet_data(t: ScoredTweet) -> dict[str, Any]:
+    """A stored tweet as an API row (also the ``data`` of a WebSocket ``tweet`` message)."""
+    return {
+        "id": t.id,
+        "version_id": t.version_id or t.id,
+        "time": iso(t.time),
+        "time_ms": t.time,
+        "author_id": t.author_id,
+        "text": t.text,
+        "symbols": list(t.symbols),
+        "score": t.score,
+        "label": t.label,
+        "source": t.source,
+    }
+
+
+@router.get("/api/tweets")
+def tweets(
+    request: Request,
+    symbol: Annotated[
+        str | None, Query(max_length=32, description="only tweets naming it; omit for all")
+    ] = None,
+    start: Start = None,
+    end: End = None,
+    limit: Limit = 200,
+) -> list[dict[str, Any]]:
+    """Stored scored tweets, the newest ``limit`` in ``[start, end)``, oldest first."""
+    store: Store = request.app.state.store
+    s, e = _range(start, end)
+    return [tweet_data(t) for t in store.query_tweets(symbol or None, s, e, limit)]
