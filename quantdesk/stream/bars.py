@@ -18,8 +18,13 @@ close prints, nothing outside sessions) plus:
   ``late``. Final bars are kept for ``retention_ms`` of event time; a trade
   older than that is counted as ``too_late`` and returned by
   :meth:`BarAggregator.take_rejects` for the dead-letter sink.
-* **Partial bars.** Open bars are emitted with ``final=False`` at most every
-  ``partial_every_ms`` of event time per symbol, for live charts.
+* **Partial bars.** Open bars are emitted with ``final=False`` for live
+  charts, at most once per symbol per window of ``partial_every_ms`` of event
+  time (windows aligned to the epoch): the first batch reaching a new window
+  emits the bars it and the batches before it changed. (Throttling on the
+  distance to the previous emission instead would skip a batch whenever its
+  last trade fell earlier in its second than the previous one's, holding its
+  trades back until the symbol's next batch.)
 * **No trade, no bar**: empty intervals produce nothing.
 
 Each batch is reduced to per-minute summaries with NumPy and the summaries
@@ -334,10 +339,15 @@ class BarAggregator:
         self, symbol: str, state: _SymbolState | None, last_ts: int, out: list[Bar]
     ) -> list[Bar]:
         """Emit the partial bars (throttled) and move the symbol's watermark."""
+        every = self.partial_every_ms
         if (
             state is not None
             and state.dirty
-            and last_ts - state.last_partial >= self.partial_every_ms
+            and (
+                last_ts // every > state.last_partial // every
+                if every > 0
+                else last_ts >= state.last_partial
+            )
         ):
             state.last_partial = last_ts
             all_bars = state.bars

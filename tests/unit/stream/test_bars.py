@@ -82,6 +82,21 @@ def test_partial_bars_are_throttled() -> None:
     assert 1 <= len(partial) <= 2
 
 
+def test_every_second_with_trades_gets_a_partial_bar() -> None:
+    """Throttle windows are aligned: a second's batch is shown at once, whatever its jitter."""
+    agg = BarAggregator(XSHG, ["1m"], partial_every_ms=1_000)
+    last_in_second = [990, 400, 999, 10, 500]  # the previous emission's distance: < or > 1 s
+    for k, last in enumerate(last_in_second):
+        ts = arr(M_OPEN + k * 1_000, M_OPEN + k * 1_000 + last, dtype=np.int64)
+        bars = agg.on_trades("A", ts, arr(10.0, 10.1), arr(100.0, 100.0))
+        assert [(b.final, b.trades) for b in bars] == [(False, 2 * (k + 1))]
+    # a second batch in the same window waits for the next window
+    assert agg.on_trades("A", arr(M_OPEN + 4_900, dtype=np.int64), arr(10.0), arr(1.0)) == []
+    assert (
+        agg.on_trades("A", arr(M_OPEN + 5_000, dtype=np.int64), arr(10.0), arr(1.0))[0].trades == 12
+    )
+
+
 def test_seed_continues_a_stored_bar() -> None:
     agg = BarAggregator(XSHG, ["1m"])
     stored = Bar("A", "1m", M_OPEN, 10.0, 11.0, 9.5, 10.5, 300.0, 10.2, 3)
