@@ -105,6 +105,9 @@ symbols and emits, per (tweet, symbol), ``FactorValue`` objects named
 ``sentiment_ewma`` (half-life, default 5 min), interval ``""``, at the
 tweet's ``created_at``, so a signal rule such as ``factor =
 "sentiment_ewma", buy_above = 0.5, sell_below = -0.5`` works unchanged.
+``on_tweets_scored`` also returns the scored tweets
+(:class:`~quantdesk.domain.ScoredTweet`), which the embedded runtime stores in
+``tweets`` (served by ``GET /api/tweets``).
 """
 
 from __future__ import annotations
