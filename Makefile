@@ -6,7 +6,7 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-test run test lint typecheck unit bench clean
+.PHONY: help install install-test browser run test lint typecheck unit e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -15,11 +15,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python ## Install quantdesk into .venv
+install: $(BIN)/python ## Install quantdesk into .venv (and the dashboard's chart library)
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m quantdesk.web.assets
 
 install-test: $(BIN)/python ## Install quantdesk and the test tools into .venv
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m quantdesk.web.assets
+
+browser: ## Install the OS's Chromium for the end-to-end tests (apt-get; skipped if present)
+	scripts/install-chromium
 
 run: install ## Install, then run the whole platform on its embedded defaults (ARGS="--port 8001")
 	$(BIN)/quantdesk run $(ARGS)
@@ -34,7 +39,10 @@ typecheck: ## mypy
 unit: ## pytest only
 	$(BIN)/pytest $(ARGS)
 
-test: install-test lint typecheck unit ## Install test tools, lint, type-check and run every test
+e2e: ## The dashboard's end-to-end tests only (screenshots in test-artifacts/screenshots)
+	$(BIN)/pytest tests/e2e $(ARGS)
+
+test: install-test browser lint typecheck unit ## Install test tools and Chromium, lint, type-check and run every test
 
 bench: install-test ## Run every benchmark and print figures with ratios
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -6,6 +6,7 @@ Endpoints (OpenAPI at ``/docs``; ``A`` = admin token, ``T`` = any token,
 =======  ===========================================  ==============================
 auth     method and path                              what
 =======  ===========================================  ==============================
+``-``    GET /                                        the web dashboard (quantdesk.web)
 ``-``    GET /health                                  liveness + runtime figures
 ``-``    GET /metrics                                 Prometheus text format
 ``-``    GET /api/klines?symbol&interval&start&end    stored bars (seed D's chart)
@@ -19,6 +20,8 @@ auth     method and path                              what
 ``T``    GET /api/factors?symbol&name&interval...     stored factor values
 ``T``    GET /api/signals?symbol&rule_id...           stored signals
 ``T``    GET /api/rejects                             rejected messages by reason
+``T``    GET /api/tweets?symbol&start&end&limit       stored scored tweets
+``A``    GET /api/logs?q&level&limit                  search the server's recent logs
 ``T``    GET /api/signal-rules[/{id}]                 live signal rules
 ``A``    POST /api/signal-rules                       add a rule (201; 409 if id exists)
 ``A``    PUT/DELETE /api/signal-rules/{id}            replace (200) / remove (204)
@@ -73,11 +76,13 @@ from fastapi.middleware.cors import CORSMiddleware
 import quantdesk
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.hub import Hub
+from quantdesk.api.logbook import install as install_logbook
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
 from quantdesk.api.routers import (
     auth,
     health,
     klines,
+    logs,
     rules,
     sentiment,
     stocks,
@@ -90,6 +95,7 @@ from quantdesk.api.rules import RuleBook
 from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, make_hasher
 from quantdesk.config import Settings
 from quantdesk.storage.base import Store
+from quantdesk.web.dashboard import mount_dashboard
 
 
 def create_app(
@@ -112,6 +118,7 @@ def create_app(
     state.store = store
     state.settings = settings
     state.runtime = runtime
+    state.logbook = install_logbook()  # first: start-up warnings are searchable too
     store.migrate()
     state.hasher = make_hasher(settings)
     ensure_default_users(store, settings, state.hasher, echo)
@@ -128,9 +135,11 @@ def create_app(
             listeners.append(hub.publish_output)
     state.metrics = Metrics(state)
     install_error_handlers(app)
-    for module in (health, system, klines, symbols, auth, stocks, stream, rules, ws, sentiment):
+    routers = (health, system, klines, symbols, auth, stocks, stream, rules, ws, sentiment, logs)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(system.secured)
+    mount_dashboard(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     origins = settings.cors_origin_list
     if origins:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -11,6 +12,7 @@ from quantdesk.api.security import User
 from quantdesk.auth import LoginLimiter, TokenService, authenticate
 
 router = APIRouter(tags=["auth"])
+audit = logging.getLogger("quantdesk.audit")
 
 
 @router.post("/api/auth/token")
@@ -39,10 +41,12 @@ async def token(
     user = await asyncio.to_thread(authenticate, state.store, state.hasher, username, password)
     if user is None:
         limiter.failed(username, client)
+        audit.warning("audit action=login.failed user=%r client=%s", username, client)
         raise HTTPException(
             401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
     limiter.succeeded(username, client)
+    audit.info("audit action=login user=%s role=%s client=%s", user.username, user.role, client)
     tokens: TokenService = state.tokens
     return {
         "access_token": tokens.issue(user.username, user.role),

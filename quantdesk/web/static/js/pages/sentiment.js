@@ -1,0 +1,183 @@
+// #/sentiment: a symbol's rolling tweet sentiment over its price, and its
+// recent tweets. Tweets are untrusted text: shown through text nodes only.
+
+import { api, channel } from "../api.js";
+import { LWC, formatTime, lineData, makeChart, mergePoint, toTime, zoneOf, zoneOptions } from "../charts.js";
+import { fmt, h, replace } from "../dom.js";
+import { setParams } from "../route.js";
+import { loadSymbols, symbolPicker } from "./symbols.js";
+
+const TWEET_LIMIT = 50;
+const POINTS = 2000;
+
+function tweetItem(t, zone) {
+  const label = t.label || (t.score > 0.1 ? "positive" : t.score < -0.1 ? "negative" : "neutral");
+  return h(
+    "li",
+    { class: `tweet ${label}`, dataset: { id: t.id } },
+    h(
+      "div",
+      { class: "meta" },
+      h("span", { class: `score ${label}` }, `${t.score >= 0 ? "+" : ""}${fmt(t.score, 2)}`),
+      h("span", { class: "muted small" }, formatTime(toTime(t.time), zone, true)),
+      h("span", { class: "muted small" }, `@${t.author_id ?? "?"}`),
+      (t.symbols || []).map((s) => h("span", { class: "chip" }, s)),
+    ),
+    h("p", { class: "text" }, t.text),
+  );
+}
+
+export function mount(root, { params }) {
+  const state = { symbols: [], meta: null, symbol: params.get("symbol"), gen: 0 };
+  const picker = symbolPicker((s) => {
+    state.symbol = s;
+    load();
+  });
+  const status = h("span", { id: "ws-status", class: "status" }, "connecting");
+  const legend = h("div", { id: "sentiment-legend", class: "legend" });
+  const chartEl = h("div", { id: "sentiment-chart", class: "chart price" });
+  const list = h("ol", { id: "tweets", class: "tweets" });
+  const error = h("p", { class: "error", role: "alert" });
+  replace(
+    root,
+    h(
+      "section",
+      { class: "sentiment" },
+      h("div", { class: "toolbar" }, h("h2", {}, "Sentiment"), picker.element, status),
+      error,
+      legend,
+      chartEl,
+      h(
+        "section",
+        { class: "card scroll tweets-card" },
+        h("h3", {}, "Recent tweets"),
+        h("p", { class: "muted small" }, "Scored by the sentiment model: +1 bullish, -1 bearish."),
+        list,
+      ),
+    ),
+  );
+
+  const chart = makeChart(chartEl, "UTC");
+  const price = chart.addSeries(LWC.LineSeries, { color: "#c5ccd6", lineWidth: 2, title: "close" });
+  const ewma = chart.addSeries(
+    LWC.LineSeries,
+    { color: "#f0b429", lineWidth: 2, title: "sentiment (EWMA)", priceLineVisible: false },
+    1,
+  );
+  const mean = chart.addSeries(
+    LWC.LineSeries,
+    { color: "#58a6ff", lineWidth: 1, lineStyle: 2, title: "mean (15 min)", priceLineVisible: false },
+    1,
+  );
+  chart.panes()[1]?.setStretchFactor(0.6);
+  ewma.createPriceLine({ price: 0, color: "#4b5563", lineStyle: 1, lineWidth: 1, title: "" });
+  const data = { price: [], ewma: [], mean: [] };
+
+  function showLegend() {
+    const last = (a) => a[a.length - 1]?.value;
+    replace(
+      legend,
+      h("strong", {}, state.symbol || ""),
+      h("span", { class: "muted" }, ` ${state.meta?.name ?? ""} · `),
+      `close ${fmt(last(data.price))} · sentiment EWMA `,
+      h("span", { id: "sentiment-ewma" }, fmt(last(data.ewma), 3)),
+      ` · 15-min mean ${fmt(last(data.mean), 3)}`,
+    );
+    chartEl.dataset.points = String(data.ewma.length);
+  }
+
+  async function loadTweets(gen) {
+    try {
+      const tweets = await api("/api/tweets", { query: { symbol: state.symbol, limit: TWEET_LIMIT } });
+      if (gen !== state.gen) return;
+      const zone = zoneOf(state.meta);
+      replace(
+        list,
+        tweets.length
+          ? tweets.slice().reverse().map((t) => tweetItem(t, zone))
+          : h("li", { class: "muted" }, "No tweets about this symbol yet."),
+      );
+      list.dataset.count = String(tweets.length);
+    } catch (err) {
+      if (gen === state.gen) error.textContent = err.message;
+    }
+  }
+
+  async function load() {
+    if (state.disposed) return;
+    const gen = ++state.gen;
+    error.textContent = "";
+    state.meta = state.symbols.find((m) => m.symbol === state.symbol) || null;
+    chart.applyOptions(zoneOptions(zoneOf(state.meta)));
+    picker.set(state.symbol);
+    setParams({ symbol: state.symbol });
+    ws.subscribe({ symbols: [state.symbol], intervals: ["1m"] });
+    const factor = (name) =>
+      api("/api/factors", { query: { symbol: state.symbol, name, interval: "", limit: POINTS } });
+    try {
+      const [bars, e, m] = await Promise.all([
+        api("/api/klines", { query: { symbol: state.symbol, interval: "1m", limit: 500 } }),
+        factor("sentiment_ewma"),
+        factor("sentiment_mean"),
+      ]);
+      if (gen !== state.gen) return;
+      data.price = bars.map((b) => ({ time: toTime(b.time), value: b.close }));
+      data.ewma = lineData(e);
+      data.mean = lineData(m);
+      price.setData(data.price);
+      ewma.setData(data.ewma);
+      mean.setData(data.mean);
+      chart.timeScale().fitContent();
+      showLegend();
+    } catch (err) {
+      if (gen === state.gen) error.textContent = err.message;
+    }
+    loadTweets(gen);
+  }
+
+  function onMessage(type, d) {
+    if (state.disposed || d.symbol !== state.symbol) return;
+    let series = null;
+    let target = null;
+    let point = null;
+    if (type === "bar" && d.interval === "1m") {
+      [series, target, point] = [price, data.price, { time: toTime(d.time), value: d.close }];
+    } else if (type === "factor" && d.value !== null && d.name === "sentiment_ewma") {
+      [series, target, point] = [ewma, data.ewma, { time: toTime(d.ts), value: d.value }];
+    } else if (type === "factor" && d.value !== null && d.name === "sentiment_mean") {
+      [series, target, point] = [mean, data.mean, { time: toTime(d.ts), value: d.value }];
+    }
+    if (!series) return;
+    if (mergePoint(target, point) === "insert") series.setData(target);
+    else series.update(point);
+    showLegend();
+  }
+
+  const ws = channel("market", {
+    onMessage,
+    onStatus(s) {
+      status.textContent = s;
+      status.className = `status ${s}`;
+    },
+  });
+  const timer = setInterval(() => state.symbol && loadTweets(state.gen), 5000);
+
+  loadSymbols()
+    .then((symbols) => {
+      state.symbols = symbols;
+      picker.setOptions(symbols);
+      if (!symbols.some((m) => m.symbol === state.symbol)) state.symbol = symbols[0]?.symbol;
+      if (state.symbol) load();
+    })
+    .catch((err) => {
+      error.textContent = err.message;
+    });
+
+  return () => {
+    state.gen += 1; // pending loads see a new generation and drop their results
+    state.disposed = true;
+    clearInterval(timer);
+    ws.close();
+    chart.remove();
+  };
+}
