@@ -5,12 +5,16 @@ Partitions are created on demand before a write. Bulk writes travel as binary
 COPY (built with NumPy, see :func:`copy_chunks`) and take one of three paths:
 
 * **new month**: rows for a month with no partition yet are COPYed (FREEZE)
-  into a fresh table without indexes; the primary key is then built by one
-  sort and the table is ATTACHed as the month's partition. Building an index
-  once is several times cheaper than maintaining it row by row, and ATTACH
-  only takes a SHARE UPDATE EXCLUSIVE lock, so readers are not blocked.
-  (A month with few new rows gets an empty ``CREATE TABLE ... PARTITION OF``
-  first, in its own short transaction: that takes an exclusive lock briefly.)
+  into a fresh table without indexes, whose primary key is then built in
+  one pass over the presorted rows, in a transaction of its own; two
+  connections load months side by side (one builds a month's index while the
+  other copies the next). One last transaction ATTACHes all of them as
+  partitions (with the rest of the frame's rows, so the frame appears at
+  once). Building an index once is several times cheaper than maintaining it
+  row by row, and ATTACH only takes a SHARE UPDATE EXCLUSIVE lock, so readers
+  are not blocked. (A month with few new rows gets an empty ``CREATE TABLE
+  ... PARTITION OF`` first, in its own short transaction: that takes an
+  exclusive lock briefly.)
 * **empty range**: when no stored row of any (symbol, interval) lies in the
   frame's time span, COPY goes straight into ``market_klines`` (under a
   savepoint: if a concurrent writer got there first, the staged path runs).
@@ -23,8 +27,12 @@ and the COPY encoder on the way in.
 
 from __future__ import annotations
 
+import secrets
 import struct
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -37,7 +45,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
 from quantdesk.errors import StorageError
@@ -56,6 +64,16 @@ _PG_EPOCH_MS: Final = 946_684_800_000  # 2000-01-01, PostgreSQL's timestamp zero
 _PARTITION_LOCK_CLASS: Final = 0x71D35C
 #: A month with at least this many new rows is loaded through the new-month path.
 FAST_PATH_MIN_ROWS: Final = 20_000
+#: Connections that load new months side by side (a month's COPY on one, the
+#: last month's primary key build on the other): the server uses two cores.
+BULK_CONNECTIONS: Final = 2
+#: How long a helper waits for a pool connection before leaving its share of
+#: the months to the connection that has one.
+_HELPER_WAIT_S: Final = 1.0
+#: Tables being loaded are named market_klines_load_<token>_<yyyymm>.
+_STAGE_PREFIX: Final = "market_klines_load_"
+#: pg_advisory_lock(class, token) marks the load tables of a live load.
+_STAGE_LOCK_CLASS: Final = 0x71D35D
 _COPY_CHUNK_ROWS: Final = 100_000
 
 _COLS: Final = ", ".join(BAR_COLUMNS)
@@ -204,19 +222,77 @@ class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Stor
             ]
             # Big new months are loaded through the new-month path; the others
             # get an empty partition first, outside the write transaction.
-            fresh = [m for m, c in missing if c >= FAST_PATH_MIN_ROWS]
+            fresh = sorted(m for m, c in missing if c >= FAST_PATH_MIN_ROWS)
             for m, c in missing:
                 if c < FAST_PATH_MIN_ROWS:
                     _create_partition(conn, m)
-            with conn.transaction():
-                loaded = _load_new_months(conn, arrays, months, fresh) if fresh else None
-                rest = arrays if loaded is None or not loaded.any() else arrays.take(~loaded)
-                if len(rest):
-                    _upsert_existing(conn, rest)
+            with _staging(conn, fresh) as stages:
+                if stages:
+                    self._stage_months(conn, arrays, months, stages)
+                with conn.transaction():
+                    rest = arrays
+                    if stages:
+                        _attach_stages(conn, stages)
+                        rest = arrays.take(~np.isin(months, list(stages)))
+                    if len(rest):
+                        _upsert_existing(conn, rest)
             if len(rest):
                 # After the commit, so that no lock is held for it meanwhile.
                 _analyze_big_months(conn, _months(rest.time))
         return n
+
+    def _stage_months(
+        self,
+        conn: Conn,
+        arrays: BarArrays,
+        months: npt.NDArray[np.int64],
+        stages: dict[int, str],
+    ) -> None:
+        """Load each staged month into its own table, on up to BULK_CONNECTIONS connections.
+
+        ``conn`` takes months from the queue, and so do helpers on further
+        pool connections (a helper that finds the pool exhausted just leaves
+        the work to the others). The first error stops the taking of new
+        months and is raised after every connection is done.
+        """
+        jobs = deque(sorted(stages.items()))
+        failed = threading.Event()
+
+        def drain(c: Conn) -> None:
+            while not failed.is_set():
+                try:
+                    month, name = jobs.popleft()
+                except IndexError:
+                    return
+                try:
+                    _stage_month(c, name, month, arrays.take(months == month))
+                except BaseException:
+                    failed.set()
+                    raise
+
+        def helper() -> None:
+            try:
+                with self._pool.connection(timeout=_HELPER_WAIT_S) as c:
+                    drain(c)
+            except PoolTimeout:
+                return
+            except psycopg.Error as exc:
+                raise StorageError(
+                    f"PostgreSQL at {redact(self.url)} failed: {_one_line(exc, self.url)}"
+                ) from None
+
+        helpers = min(BULK_CONNECTIONS, len(jobs), self._pool.max_size) - 1
+        if helpers <= 0:
+            drain(conn)
+            return
+        with ThreadPoolExecutor(helpers, thread_name_prefix="quantdesk-bulk") as pool:
+            futures = [pool.submit(helper) for _ in range(helpers)]
+            try:
+                drain(conn)
+            finally:
+                wait(futures)
+        for future in futures:
+            future.result()
 
     def query_bars(
         self,
@@ -465,44 +541,110 @@ def _create_partition(conn: Conn, month: int) -> None:
         )
 
 
-def _load_new_months(
-    conn: Conn, arrays: BarArrays, months: npt.NDArray[np.int64], fresh: list[int]
-) -> npt.NDArray[np.bool_]:
-    """COPY the rows of months without a partition into new tables, index, ATTACH.
+@contextmanager
+def _staging(conn: Conn, fresh: list[int]) -> Iterator[dict[int, str]]:
+    """Names of the tables that load the ``fresh`` months (month -> table), cleaned up after.
 
-    Runs inside the caller's transaction. Returns the mask of rows loaded.
+    Each name carries a random token that ``conn`` holds a session advisory
+    lock on while the load runs: a load that died (its connection gone, so its
+    lock too) leaves tables whose token anyone can lock, and the next load
+    drops them. On the way out the tables not attached are dropped.
     """
-    loaded = np.zeros(len(arrays), dtype=bool)
-    # Lock every month first, in order: a writer waiting here holds no lock
-    # on market_klines yet, so two bulk loads cannot deadlock.
-    for m in sorted(fresh):
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_PARTITION_LOCK_CLASS, m))
-    existing = set(_partitions(conn))
-    # Sort the new primary keys in memory (the default 64MB spills to disk).
-    conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-    for m in sorted(fresh):
-        name = _partition_name(m)
-        if name in existing:  # another writer created it meanwhile
+    if not fresh:
+        yield {}
+        return
+    token = secrets.randbits(31)
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (_STAGE_LOCK_CLASS, token))
+    stages = {m: f"{_STAGE_PREFIX}{token:08x}_{_partition_name(m)[-6:]}" for m in fresh}
+    try:
+        _drop_orphan_stages(conn, token)
+        yield stages
+    finally:
+        try:
+            for name in stages.values():  # the attached ones were renamed
+                conn.execute(f"DROP TABLE IF EXISTS {name}")
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_STAGE_LOCK_CLASS, token))
+        except psycopg.Error:
+            pass  # the connection is gone, its lock too: the next load drops these
+
+
+def _drop_orphan_stages(conn: Conn, own: int) -> None:
+    """Drop the load tables left by loads that died (see :func:`_staging`)."""
+    rows = conn.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE %s"
+        " AND relnamespace = (SELECT relnamespace FROM pg_class"
+        " WHERE oid = 'market_klines'::regclass)",
+        (_STAGE_PREFIX.replace("_", "\\_") + "%",),
+    ).fetchall()
+    by_token: dict[int, list[str]] = {}
+    for (name,) in rows:
+        try:
+            token = int(str(name)[len(_STAGE_PREFIX) :].split("_", 1)[0], 16)
+        except ValueError:
             continue
-        mask = months == m
+        if token != own:
+            by_token.setdefault(token, []).append(str(name))
+    for token, names in by_token.items():
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (_STAGE_LOCK_CLASS, token)
+        ).fetchone()
+        if row and row[0]:  # its loader is gone
+            for name in names:
+                conn.execute(f"DROP TABLE IF EXISTS {name}")
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_STAGE_LOCK_CLASS, token))
+
+
+def _stage_month(conn: Conn, name: str, month: int, arrays: BarArrays) -> None:
+    """Load one month's rows into a new table ``name`` and build its primary key.
+
+    COPY FREEZE into a table created in the same transaction writes the rows
+    already frozen (no hint-bit rewrite later), and the primary key is then
+    built by one pass over presorted rows: several times cheaper than
+    maintaining it row by row. The table is committed, but it is not part of
+    ``market_klines`` until :func:`_attach_stages` attaches it.
+    """
+    with conn.transaction():
+        # Sort the new primary keys in memory (the default 64MB spills to disk).
+        conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
         conn.execute(f"CREATE TABLE {name} (LIKE market_klines INCLUDING DEFAULTS)")
         # A CHECK added while the table is empty is valid at no cost, and lets
         # ATTACH skip its scan proving that every row fits the bounds.
-        conn.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_bounds CHECK ({_range(m)})")
-        _copy(conn, f"COPY {name} ({_COLS}) FROM STDIN (FORMAT BINARY, FREEZE)", arrays.take(mask))
+        conn.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_bounds CHECK ({_range(month)})")
+        _copy(conn, f"COPY {name} ({_COLS}) FROM STDIN (FORMAT BINARY, FREEZE)", arrays)
         conn.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_pkey PRIMARY KEY {_PK}")
-        conn.execute(f"ALTER TABLE market_klines ATTACH PARTITION {name} {_bounds(m)}")
-        conn.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
         # Statistics now, not at autovacuum's next visit: without them the
         # planner guesses a few rows per symbol and may sort all of them
         # instead of walking the primary key backwards. A 3,000-row sample
         # (target 10) is plenty for that choice and costs 0.02 s per month of
-        # 100 symbols' 1m bars, against 0.15 s for the default 30,000.
+        # 100 symbols' 1m bars, against 0.15 s for the default 30,000. The
+        # statistics belong to the table and stay with it when it is attached.
         conn.execute("SET LOCAL default_statistics_target = 10")
         conn.execute(f"ANALYZE {name}")
-        conn.execute("RESET default_statistics_target")
-        loaded |= mask
-    return loaded
+
+
+def _attach_stages(conn: Conn, stages: dict[int, str]) -> None:
+    """ATTACH each loaded table as its month's partition (inside the caller's transaction).
+
+    ATTACH takes a SHARE UPDATE EXCLUSIVE lock on ``market_klines``: readers
+    and writers of other months go on. If another writer created the month
+    meanwhile, the loaded rows are merged into it instead.
+    """
+    # Lock every month first, in order: a writer waiting here holds no lock
+    # on market_klines yet, so two bulk loads cannot deadlock.
+    for m in sorted(stages):
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_PARTITION_LOCK_CLASS, m))
+    existing = set(_partitions(conn))
+    for m, stage in sorted(stages.items()):
+        name = _partition_name(m)
+        if name in existing:  # another writer created it meanwhile
+            conn.execute(
+                f"INSERT INTO market_klines ({_COLS}) SELECT {_COLS} FROM {stage} " + _ON_CONFLICT
+            )
+            continue
+        conn.execute(f"ALTER TABLE market_klines ATTACH PARTITION {stage} {_bounds(m)}")
+        conn.execute(f"ALTER TABLE {stage} DROP CONSTRAINT {stage}_bounds")
+        conn.execute(f"ALTER TABLE {stage} RENAME TO {name}")
+        conn.execute(f"ALTER INDEX {stage}_pkey RENAME TO {name}_pkey")
 
 
 def _analyze_big_months(conn: Conn, months: npt.NDArray[np.int64]) -> None:
@@ -578,34 +720,54 @@ def copy_chunks(arrays: BarArrays, rows_per_chunk: int = _COPY_CHUNK_ROWS) -> It
     """The rows as PostgreSQL binary COPY data, in chunks of about ``rows_per_chunk`` rows.
 
     Rows whose text fields have the same byte lengths (and whose vwap is NULL
-    or not alike) share one fixed record layout; each such group is written
-    as one NumPy structured array. Within a group the key order is kept.
+    or not alike) share one fixed record layout, written as one NumPy
+    structured array; a chunk mixing layouts is encoded layout by layout and
+    its records are then joined back in key order, run by run (a run of one
+    (symbol, interval) has one layout), so the table receives the rows in
+    key order and its primary key is built from presorted input.
     """
     yield _HEADER
-    sym_raw, sym_len = _encoded(arrays.symbol_names)
-    ivl_raw, ivl_len = _encoded(arrays.interval_names)
-    src_raw, src_len = _encoded(arrays.source_names)
-    vwap_null = np.isnan(arrays.floats["vwap"])
+    texts = [_encoded(names) for names in (arrays.symbol_names, arrays.interval_names)]
+    texts.append(_encoded(arrays.source_names))
+    (sym_raw, sym_len), (ivl_raw, ivl_len), (src_raw, src_len) = texts
     shape = (
         ((sym_len[arrays.symbol_codes] << 21) | ivl_len[arrays.interval_codes]) << 21
         | src_len[arrays.source_codes]
-    ) << 1 | vwap_null
-    if bool((shape == shape[0]).all()):
-        groups: list[npt.NDArray[np.intp] | slice] = [slice(0, len(arrays))]
-    else:
-        order = np.argsort(shape, kind="stable")
-        cuts = np.flatnonzero(shape[order][1:] != shape[order][:-1]) + 1
-        groups = list(np.split(order, cuts))
-    for group in groups:
-        size = len(arrays.time[group])
-        for lo in range(0, size, rows_per_chunk):
-            part = group
-            if isinstance(group, slice):
-                part = slice(lo, min(size, lo + rows_per_chunk))
-            else:
-                part = group[lo : lo + rows_per_chunk]
-            yield _encode_block(arrays, part, sym_raw, ivl_raw, src_raw)
+    ) << 1 | np.isnan(arrays.floats["vwap"])
+    raws = (sym_raw, ivl_raw, src_raw)
+    for lo in range(0, len(arrays), rows_per_chunk):
+        hi = min(len(arrays), lo + rows_per_chunk)
+        yield _encode_rows(arrays, lo, hi, shape[lo:hi], raws)
     yield _TRAILER
+
+
+def _encode_rows(
+    arrays: BarArrays,
+    lo: int,
+    hi: int,
+    shape: npt.NDArray[np.int64],
+    raws: tuple[list[bytes], list[bytes], list[bytes]],
+) -> bytes:
+    """Rows ``lo:hi`` (whose layouts are ``shape``) as binary COPY records, in order."""
+    cuts = np.flatnonzero(shape[1:] != shape[:-1]) + 1
+    if len(cuts) == 0:
+        return _encode_block(arrays, slice(lo, hi), *raws)
+    starts = np.r_[0, cuts]
+    ends = np.r_[cuts, hi - lo]
+    run_shape = shape[starts]
+    blocks: dict[int, tuple[memoryview, int]] = {}
+    for value in np.unique(run_shape).tolist():
+        rows = np.flatnonzero(shape == value) + lo
+        data = _encode_block(arrays, rows, *raws)
+        blocks[value] = (memoryview(data), len(data) // len(rows))
+    offsets = dict.fromkeys(blocks, 0)
+    parts: list[memoryview] = []
+    for start, end, value in zip(starts.tolist(), ends.tolist(), run_shape.tolist(), strict=True):
+        view, width = blocks[value]
+        first = offsets[value]
+        offsets[value] = first + end - start
+        parts.append(view[first * width : (first + end - start) * width])
+    return b"".join(parts)
 
 
 def _encode_block(
