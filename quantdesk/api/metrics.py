@@ -52,6 +52,12 @@ class LiveCollector(Collector):
         yield clients
         yield _counter("quantdesk_ws_dropped_messages", "Messages dropped (slow clients)", figures)
         yield _counter("quantdesk_ws_messages", "Messages fanned out to clients", figures)
+        yield _counter(
+            "quantdesk_klines_cache_hits", "/api/klines answers served from the cache", figures
+        )
+        yield _counter(
+            "quantdesk_klines_cache_misses", "/api/klines newest-bars queries run", figures
+        )
 
 
 def _counter(name: str, doc: str, figures: dict[str, Any]) -> CounterMetricFamily:
@@ -74,6 +80,9 @@ def live_figures(state: Any) -> dict[str, Any]:
         "ws_messages": hub.published,
         "event_lag_s": None,
     }
+    cache = getattr(state, "klines_cache", None)
+    figures["klines_cache_hits"] = int(getattr(cache, "hits", 0))
+    figures["klines_cache_misses"] = int(getattr(cache, "misses", 0))
     clock = getattr(runtime, "clock", None)
     sim_time = getattr(runtime, "sim_time", None)
     if clock is not None and sim_time is not None:

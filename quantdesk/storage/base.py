@@ -48,7 +48,7 @@ synchronous handlers in a thread pool).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -128,6 +128,17 @@ class Store(ABC):
 
         Always returned in ascending ``time``.
         """
+
+    def data_version(self) -> Hashable | None:
+        """A token that changes whenever anything stored may have changed, or None.
+
+        For the calling thread's reads: take it *before* a query, and a result
+        cached under it is current as long as the token comes back equal (a
+        write landing between the two only makes the token change sooner).
+        Covers writes from this process and from others. ``None`` (the
+        default): the backend cannot tell cheaply, so nothing may be cached.
+        """
+        return None
 
     @abstractmethod
     def delete_bars(self, symbol: str | None = None) -> int: ...

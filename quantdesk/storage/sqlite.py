@@ -256,6 +256,17 @@ class SQLiteStore(SqliteStreamTables, SqliteAccounts, SqliteTweets, Store):
             rows.reverse()
         return rows
 
+    def data_version(self) -> tuple[int, int, int]:
+        """(connection, ``PRAGMA data_version``, ``total_changes``) of this thread's connection.
+
+        ``data_version`` changes when any *other* connection (another thread's,
+        another process's) commits; ``total_changes`` counts this connection's
+        own writes. About 3 us.
+        """
+        with self._read() as conn:
+            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            return (id(conn), version, conn.total_changes)
+
     def delete_bars(self, symbol: str | None = None) -> int:
         with self._write() as conn:
             if symbol is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Annotated, Any
 
 import numpy as np
@@ -115,6 +115,60 @@ def bars_json(rows: Sequence[tuple[Any, ...]]) -> bytes:
     )
 
 
+class NewestBarsCache:
+    """The encoded answers to "the newest N bars of (symbol, interval)", for one store.
+
+    Charts ask for the same few keys again and again, and most of a request's
+    time is the query and the encoding, so the JSON bytes are kept per
+    ``(symbol, interval, limit)``. Never stale: every entry belongs to the
+    store's :meth:`~quantdesk.storage.base.Store.data_version` read *before*
+    its query, and the whole cache is dropped as soon as that token differs:
+    any committed write, from the runtime's sink, an import, a backfill or
+    another process, invalidates it (a live market writes a few times a
+    second; the first request after each write queries again). A backend
+    whose version is None is never cached. Used on the event-loop thread
+    (the endpoint is async); bounded in entries and bytes.
+    """
+
+    def __init__(self, max_entries: int = 1_024, max_bytes: int = 64 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.version: Hashable | None = None
+        self.entries: dict[tuple[str, str, int], bytes] = {}
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, version: Hashable, key: tuple[str, str, int]) -> bytes | None:
+        if version != self.version:
+            self.version = version
+            self.entries.clear()
+            self.size = 0
+        body = self.entries.get(key)
+        if body is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return body
+
+    def put(self, version: Hashable, key: tuple[str, str, int], body: bytes) -> None:
+        if version != self.version:  # a newer version was seen meanwhile: body may be old
+            return
+        if len(self.entries) >= self.max_entries or self.size + len(body) > self.max_bytes:
+            self.entries.clear()
+            self.size = 0
+        self.entries[key] = body
+        self.size += len(body)
+
+
+def _cache(request: Request) -> NewestBarsCache:
+    state = request.app.state
+    cache: NewestBarsCache | None = getattr(state, "klines_cache", None)
+    if cache is None:
+        cache = state.klines_cache = NewestBarsCache()
+    return cache
+
+
 @router.get("/api/klines", response_class=Response)
 async def klines(
     request: Request,
@@ -127,14 +181,25 @@ async def klines(
     """The newest ``limit`` bars in ``[start, end)``, oldest first; ``time`` in ISO 8601 UTC.
 
     ``async``: the indexed query takes well under a millisecond, less than a
-    hop to the thread pool would cost.
+    hop to the thread pool would cost. Without ``start`` and ``end`` the
+    answer comes from :class:`NewestBarsCache` while the store is unchanged.
     """
     store: Store = request.app.state.store
     canonical = normalize_interval(interval)
     start_ms, end_ms = parse_time(start, "start"), parse_time(end, "end")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise DataError("end: must be after start")
+    version = store.data_version() if start_ms is None and end_ms is None else None
+    if version is not None:
+        cache = _cache(request)
+        key = (symbol, canonical, limit)
+        body = cache.get(version, key)
+        if body is not None:
+            return Response(body, media_type="application/json")
     rows = store.query_bars(symbol, canonical, start_ms, end_ms, limit)
     if not rows and not _known_symbol(store, symbol, request):
         raise NotFoundError(f"unknown symbol {symbol!r}: see /api/symbols")
-    return Response(bars_json(rows), media_type="application/json")
+    body = bars_json(rows)
+    if version is not None and rows:
+        cache.put(version, key, body)
+    return Response(body, media_type="application/json")

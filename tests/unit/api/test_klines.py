@@ -7,8 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quantdesk.api.app import create_app
+from quantdesk.api.routers.klines import NewestBarsCache, bars_json
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS
 from quantdesk.sources.simulator import default_universe
@@ -83,3 +86,91 @@ def test_health_and_symbols(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
     symbols = client.get("/api/symbols").json()
     assert len(symbols) == 10 and symbols[0]["market"] == "cn"
+
+
+def _bar(symbol: str, interval: str, k: int, close: float) -> pd.DataFrame:
+    step = 60_000 if interval == "1m" else 3_600_000
+    row = (symbol, interval, T0 + k * step, close, close, close, close, 1.0, close, 1, "simulator")
+    return pd.DataFrame([row], columns=list(BAR_COLUMNS))
+
+
+def test_newest_bars_are_cached_until_the_store_changes(client: TestClient) -> None:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    params = {"symbol": "600036.SH", "limit": 5}
+    first = client.get("/api/klines", params=params).content
+    assert client.get("/api/klines", params=params).content == first
+    cache: NewestBarsCache = client.app.state.klines_cache  # type: ignore[attr-defined]
+    assert (cache.hits, cache.misses) == (1, 1)
+    # written in this process (another thread, so another connection): shown at once
+    store.upsert_bars(_bar("600036.SH", "1m", 300, 12.5))
+    bars = client.get("/api/klines", params=params).json()
+    assert bars[-1]["close"] == 12.5 and len(bars) == 5
+    # written by another process (another connection): shown at once too
+    with open_store(store.url) as other:
+        other.upsert_bars(_bar("600036.SH", "1m", 300, 13.5))
+    assert client.get("/api/klines", params=params).json()[-1]["close"] == 13.5
+    # ranges are never cached
+    ranged = client.get("/api/klines", params={**params, "end": T0 + 301 * 60_000}).json()
+    assert ranged == client.get("/api/klines", params=params).json()
+    metrics = client.get("/metrics").text
+    assert "quantdesk_klines_cache_hits_total 2.0" in metrics
+    assert "quantdesk_klines_cache_misses_total 3.0" in metrics
+
+
+def test_cache_drops_a_body_queried_under_an_older_version() -> None:
+    cache = NewestBarsCache(max_entries=2)
+    key = ("A", "1m", 200)
+    assert cache.get(1, key) is None
+    assert cache.get(2, ("B", "1m", 200)) is None  # a newer version seen meanwhile
+    cache.put(1, key, b"[old]")
+    assert cache.get(2, key) is None
+    cache.put(2, key, b"[new]")
+    assert cache.get(2, key) == b"[new]"
+    assert cache.get(3, key) is None and cache.entries == {}
+    for n in range(3):  # bounded: full -> cleared
+        cache.put(3, ("A", "1m", n), b"[]")
+    assert len(cache.entries) == 1
+
+
+@pytest.mark.parametrize("memory", [False, True])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["write", "write-other", "delete", "read"]),
+            st.sampled_from(["600036.SH", "600000.SH"]),
+            st.sampled_from(["1m", "60m"]),
+            st.integers(0, 8),
+            st.integers(1, 4),
+        ),
+        max_size=30,
+    )
+)
+def test_cached_answers_always_equal_a_fresh_query(
+    tmp_path: Path, memory: bool, ops: list[tuple[str, str, str, int, int]]
+) -> None:
+    """Any interleaving of writes (this thread, another connection) and reads."""
+    settings_ = load_settings(data_dir=tmp_path)
+    url = "sqlite://" if memory else settings_.resolved_database_url
+    store = open_store(url)
+    store.migrate()
+    store.upsert_metadata(default_universe("cn"))
+    other = store if memory else open_store(url)
+    try:
+        with TestClient(create_app(store, settings_, echo=lambda _m: None)) as client:
+            for n, (op, symbol, interval, k, limit) in enumerate(ops):
+                if op == "write":
+                    store.upsert_bars(_bar(symbol, interval, k, 10.0 + n))
+                elif op == "write-other":
+                    other.upsert_bars(_bar(symbol, interval, k, 20.0 + n))
+                elif op == "delete":
+                    other.delete_bars(symbol)
+                params = {"symbol": symbol, "interval": interval, "limit": limit}
+                got = client.get("/api/klines", params=params).content
+                assert got == bars_json(store.query_bars(symbol, interval, None, None, limit))
+    finally:
+        if other is not store:
+            other.close()
+        store.close()

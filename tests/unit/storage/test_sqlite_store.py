@@ -160,3 +160,31 @@ def test_a_failed_bulk_write_leaves_nothing(
         monkeypatch.setattr(mod, "_upsert_chunk", real)
         assert store.upsert_bars(frame) == 1000
         assert store.last_bar_time() == T0 + 999 * 60_000
+
+
+def test_data_version_changes_with_every_write_from_anywhere(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path.as_posix()}/q.db"
+    with open_store(url) as store, open_store(url) as other:
+        store.upsert_bars(bar_frame(n=3))
+        v0 = store.data_version()
+        store.query_bars("A", "1m")
+        assert store.data_version() == v0  # reads change nothing
+        store.upsert_bars(bar_frame(n=4))  # this connection
+        v1 = store.data_version()
+        assert v1 != v0
+        other.upsert_bars(bar_frame(n=5))  # another connection (as another process)
+        v2 = store.data_version()
+        assert v2 not in (v0, v1)
+        thread = threading.Thread(target=store.delete_bars)  # another thread's connection
+        thread.start()
+        thread.join()
+        assert store.data_version() not in (v0, v1, v2)
+
+
+def test_data_version_of_a_memory_store() -> None:
+    with open_store("sqlite://") as store:
+        v0 = store.data_version()
+        thread = threading.Thread(target=store.upsert_bars, args=(bar_frame(n=2),))
+        thread.start()
+        thread.join()
+        assert store.data_version() != v0
