@@ -171,9 +171,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="API address")] = None,
 ) -> None:
     """Serve the API over the configured store, without the live market."""
-    import uvicorn
-
     from quantdesk.api.app import create_app
+    from quantdesk.runtime.server import serve_api
 
     try:
         settings = _settings(api_port=port, api_host=host)
@@ -181,12 +180,7 @@ def serve(
     except QuantdeskError as exc:
         raise _fail(exc) from None
     try:
-        uvicorn.run(
-            create_app(store, settings),
-            host=settings.api_host,
-            port=settings.api_port,
-            access_log=False,
-        )
+        serve_api(create_app(store, settings), settings.api_host, settings.api_port)
     finally:
         store.close()
 

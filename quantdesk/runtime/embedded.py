@@ -43,6 +43,7 @@ from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.runtime.sentiment_feed import SentimentFeed, ensure_model
+from quantdesk.runtime.server import api_config, freeze_startup_objects
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
@@ -384,15 +385,14 @@ def _signals(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> 
 
 async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bool = True) -> None:
     """Run the market loop and (optionally) the API until SIGINT/SIGTERM."""
-    import uvicorn
-
     from quantdesk.api.app import create_app
 
     server: _QuietServer | None = None
     tasks = [asyncio.create_task(runtime.run_market(), name="market")]
     if api:
         app = create_app(runtime.store, runtime.settings, runtime, echo=runtime.echo)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        config = api_config(app, host, port, lifespan="off")
+        freeze_startup_objects()
         quiet = server = _QuietServer(config)
         tasks.append(asyncio.create_task(quiet.serve(), name="api"))
         runtime.echo(
@@ -437,12 +437,8 @@ async def serve_finnhub(
         )
     ]
     if api:
-        import uvicorn
-
-        config = uvicorn.Config(
-            create_app(store, settings), host=host, port=port, log_level="warning",
-            lifespan="off", access_log=False,
-        )  # fmt: skip
+        config = api_config(create_app(store, settings), host, port, lifespan="off")
+        freeze_startup_objects()
         quiet = server = _QuietServer(config)
         tasks.append(asyncio.create_task(quiet.serve(), name="api"))
         echo(f"API on http://{host}:{port} (GET /health, /api/klines, /docs)")
