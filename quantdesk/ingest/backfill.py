@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from quantdesk.bars import rollup_bars
@@ -39,8 +40,9 @@ from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
 
 CHUNK_DAYS = 40
-#: Rows buffered before one bulk upsert (about 1 GB of bars at most).
-WRITE_ROWS = 10_000_000
+#: Complete months are written once at least this many rows wait (fewer, larger
+#: upserts when the universe is small).
+WRITE_ROWS = 1_000_000
 
 Progress = Callable[[int, int], None]
 
@@ -150,52 +152,106 @@ def simulate_into(
 ) -> tuple[int, int, dict[str, StockState]]:
     """Simulate ``days`` (1m bars plus every roll-up) into ``store``.
 
-    Days are generated :data:`CHUNK_DAYS` at a time and written in batches
-    of up to :data:`WRITE_ROWS` rows: one big upsert in key order appends
-    to each (symbol, interval) range instead of splitting pages all over the
-    table, and on PostgreSQL it takes the bulk path for new months. Returns
+    Days are generated :data:`CHUNK_DAYS` at a time. Whole months are
+    written as soon as they are complete (the next chunk starts in a later
+    month), in key order and at least :data:`WRITE_ROWS` rows at a time if
+    that many are complete, by a second thread while the next chunk is
+    generated. Whole months in key order append to each (symbol, interval)
+    range, and on PostgreSQL they take the bulk path for new months. Returns
     ``(1m bars, all bars, final states)``.
     """
     chunks = [list(days[i : i + CHUNK_DAYS]) for i in range(0, len(days), CHUNK_DAYS)]
     steps = len(chunks) + 1
     pending: list[pd.DataFrame] = []
-    pending_rows = bars_1m = bars_total = 0
+    bars_1m = bars_total = 0
     out_states: dict[str, StockState] = dict(states or {})
 
-    def write() -> None:
-        nonlocal pending, pending_rows
-        if pending:
-            store.upsert_bars(pd.concat(pending, ignore_index=True))
-        pending, pending_rows = [], 0
-
-    # The roll-up of one chunk runs on a second thread while the next chunk is
-    # generated (NumPy releases the GIL in both); the order of the bars is kept.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # The roll-up of one chunk and the write of the complete months run on two
+    # more threads while the next chunk is generated (NumPy, SQLite and libpq
+    # release the GIL); one write at a time, in month order.
+    with ThreadPoolExecutor(max_workers=1) as roller, ThreadPoolExecutor(max_workers=1) as writer:
         rolling: Future[pd.DataFrame] | None = None
+        writing: Future[int] | None = None
+
+        def write(upto: int | None) -> None:
+            """Hand the pending rows before ``upto`` (epoch ms; None: all) to the writer."""
+            nonlocal pending, writing
+            ready, pending = _split(pending, upto)
+            if not ready or (upto is not None and sum(map(len, ready)) < WRITE_ROWS):
+                pending = ready + pending
+                return
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(store.upsert_bars, _key_ordered(ready))
+
         for done, chunk in enumerate(chunks, start=1):
             minute_bars, out_states = generate_history(
                 universe, calendar, chunk, seed, states=out_states or None, params=params
             )
             if rolling is not None:
                 pending.append(rolling.result())
-                pending_rows += len(pending[-1])
                 bars_total += len(pending[-1])
-            rolling = pool.submit(rollup_bars, minute_bars, calendar=calendar)
+            rolling = roller.submit(rollup_bars, minute_bars, calendar=calendar)
+            if len(minute_bars):
+                write(_month_floor(int(minute_bars["time"].min())))
             pending.append(minute_bars)
-            pending_rows += len(minute_bars)
             bars_1m += len(minute_bars)
             bars_total += len(minute_bars)
-            if pending_rows >= WRITE_ROWS:
-                write()
             if progress is not None:
                 progress(done, steps)
         if rolling is not None:
             pending.append(rolling.result())
             bars_total += len(pending[-1])
-    write()
+        write(None)
+        if writing is not None:
+            writing.result()
     if progress is not None:
         progress(steps, steps)
     return bars_1m, bars_total, out_states
+
+
+def _month_floor(ms: int) -> int:
+    """The start (epoch ms, UTC) of the month holding ``ms``."""
+    return int(
+        np.datetime64(ms, "ms").astype("datetime64[M]").astype("datetime64[ms]").astype(np.int64)
+    )
+
+
+def _split(
+    frames: list[pd.DataFrame], upto: int | None
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """``frames`` cut into the rows before ``upto`` (None: all) and the rest."""
+    if upto is None:
+        return [f for f in frames if len(f)], []
+    before: list[pd.DataFrame] = []
+    after: list[pd.DataFrame] = []
+    for frame in frames:
+        early = frame["time"].to_numpy(dtype=np.int64) < upto
+        if early.all():
+            before.append(frame)
+        elif early.any():
+            before.append(frame[early])
+            after.append(frame[~early])
+        elif len(frame):
+            after.append(frame)
+    return before, after
+
+
+def _key_ordered(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``frames`` as one frame in key order (symbol, interval, time).
+
+    Each frame holds every (symbol, interval) in time order, and a later frame
+    holds later times; so a stable sort by (symbol, interval) alone is the
+    key order (a radix sort of one small integer: the store then finds the
+    frame sorted and skips its own three-column sort).
+    """
+    frame = pd.concat(frames, ignore_index=True)
+    sym, _ = pd.factorize(frame["symbol"], sort=True)
+    ivl, ivl_names = pd.factorize(frame["interval"], sort=True)
+    pair = sym.astype(np.int64) * max(1, len(ivl_names)) + ivl
+    if len(pair) and int(pair.max()) < 2**15:
+        pair = pair.astype(np.int16)  # NumPy's stable sort is a radix sort up to 16 bits
+    return frame.take(np.argsort(pair, kind="stable")).reset_index(drop=True)
 
 
 def _save_newer_states(store: Store, states: dict[str, StockState], clear: bool) -> None:
