@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Iterator
+from contextlib import nullcontext as _nothing
 from typing import Any
 
 import numpy as np
@@ -229,11 +231,155 @@ def test_copy_encoder_mixed_layouts(pg_store: PostgresStore) -> None:
     )
     frame.loc[frame.index % 3 == 0, "vwap"] = np.nan
     frame = frame.sample(frac=1.0, random_state=0)
-    chunks = list(copy_chunks(prepare_bars(frame), rows_per_chunk=4))
+    arrays = prepare_bars(frame)
+    chunks = list(copy_chunks(arrays, rows_per_chunk=4))
     assert chunks[0].startswith(b"PGCOPY\n\xff\r\n\x00") and chunks[-1] == b"\xff\xff"
+    # The records keep the key order (the layouts interleave within a chunk).
+    keys = _copy_keys(b"".join(chunks))
+    assert keys == sorted(keys) and len(keys) == len(arrays)
     pg_store.upsert_bars(frame)
     got = _table(pg_store, ["A", "贵州茅台"]) | _table(pg_store, ["600519.SH"], "120m")
     assert got == model_of([frame])
+
+
+def _copy_keys(data: bytes) -> list[tuple[bytes, bytes, int]]:
+    """(symbol, interval, time) of each record of binary COPY ``data``."""
+    keys: list[tuple[bytes, bytes, int]] = []
+    pos = 19  # signature, flags, header extension length
+    while True:
+        (fields,) = struct.unpack_from(">h", data, pos)
+        pos += 2
+        if fields == -1:
+            return keys
+        values: list[bytes] = []
+        for _ in range(fields):
+            (length,) = struct.unpack_from(">i", data, pos)
+            pos += 4
+            values.append(data[pos : pos + max(length, 0)])
+            pos += max(length, 0)
+        keys.append((values[0], values[1], struct.unpack(">q", values[2])[0]))
+
+
+def _load_tables(url: str) -> list[str]:
+    """The tables of bulk loads in progress (or left behind)."""
+    query = "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE %s ORDER BY 1"
+    return [r[0] for r in _sql(url, query, "market\\_klines\\_load\\_%")]
+
+
+MONTHS_2024 = bar_frame(["AAPL", "TSLA"], 120, step=DAY, seed=3)  # 2024-01 .. 2024-04
+
+
+def test_new_months_load_side_by_side_and_appear_at_once(
+    pg_store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 1)
+    monkeypatch.setattr(pg, "_HELPER_WAIT_S", 30.0)
+    pids: set[int] = set()
+    stage, attach = pg._stage_month, pg._attach_stages
+
+    def staged(conn: Any, *args: Any) -> None:
+        pids.add(conn.info.backend_pid)
+        stage(conn, *args)
+
+    def attached(conn: Any, stages: dict[int, str]) -> None:
+        # Every month is loaded and committed, yet none of it is visible.
+        assert sorted(_load_tables(pg_url)) == sorted(stages.values())
+        assert _sql(pg_url, "SELECT count(*) FROM market_klines") == [(0,)]
+        attach(conn, stages)
+
+    monkeypatch.setattr(pg, "_stage_month", staged)
+    monkeypatch.setattr(pg, "_attach_stages", attached)
+    pg_store.upsert_bars(MONTHS_2024)
+    assert len(pids) == 2
+    assert _load_tables(pg_url) == []
+    parts = _partition_info(pg_url)
+    assert [p[0][-6:] for p in parts] == ["202401", "202402", "202403", "202404"]
+    assert all(p[2] == 1 for p in parts)  # the primary key, attached to the parent's
+    names = {r[0] for r in _sql(pg_url, "SELECT indexrelid::regclass::text FROM pg_index")}
+    assert {f"{p[0]}_pkey" for p in parts} <= names
+    assert _table(pg_store, ["AAPL", "TSLA"]) == model_of([MONTHS_2024])
+    pg_store.upsert_bars(MONTHS_2024)  # idempotent
+    assert pg_store.count_bars() == len(MONTHS_2024)
+
+
+def test_a_failed_month_leaves_nothing_behind(
+    pg_store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 1)
+    stage = pg._stage_month
+
+    def staged(conn: Any, name: str, month: int, arrays: Any) -> None:
+        stage(conn, name, month, arrays)
+        if name.endswith("202403"):
+            raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+
+    monkeypatch.setattr(pg, "_stage_month", staged)
+    with pytest.raises(StorageError, match="No space left"):
+        pg_store.upsert_bars(MONTHS_2024)
+    assert (pg_store.count_bars(), pg_store.partitions(), _load_tables(pg_url)) == (0, [], [])
+    monkeypatch.setattr(pg, "_stage_month", stage)
+    pg_store.upsert_bars(MONTHS_2024)
+    assert _table(pg_store, ["AAPL", "TSLA"]) == model_of([MONTHS_2024])
+
+
+def test_load_tables_of_dead_loads_are_dropped(
+    pg_store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 1)
+    live, dead = "market_klines_load_00001234_202401", "market_klines_load_0000abcd_202401"
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        for name in (live, dead):
+            other.execute(f"CREATE TABLE {name} (LIKE market_klines)")
+        other.execute("SELECT pg_advisory_lock(%s, %s)", (pg._STAGE_LOCK_CLASS, 0x1234))
+        pg_store.upsert_bars(bar_frame(["AAPL"], 40, step=DAY))
+        assert _load_tables(pg_url) == [live]  # its load still runs: kept
+    pg_store.upsert_bars(bar_frame(["AAPL"], 40, step=DAY, start=T0 + 400 * DAY))
+    assert _load_tables(pg_url) == []
+
+
+def test_no_spare_connection_loads_on_one(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 1)
+    monkeypatch.setattr(pg, "_HELPER_WAIT_S", 0.2)
+    pids: set[int] = set()
+    stage = pg._stage_month
+
+    def staged(conn: Any, *args: Any) -> None:
+        pids.add(conn.info.backend_pid)
+        stage(conn, *args)
+
+    monkeypatch.setattr(pg, "_stage_month", staged)
+    for size in (1, 2):
+        pids.clear()
+        store = PostgresStore(pg_url, pool_size=size)
+        store.migrate()
+        with store, store._pool.connection() if size == 2 else _nothing():  # the other one
+            store.upsert_bars(MONTHS_2024.assign(time=MONTHS_2024["time"] + size * 366 * DAY))
+        assert len(pids) == 1
+    with open_store(pg_url) as check:
+        assert check.count_bars() == 2 * len(MONTHS_2024)
+
+
+def test_a_month_created_meanwhile_gets_the_rows_merged(
+    pg_store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 40)  # ours: ~60 a month; theirs: <= 12
+    theirs = bar_frame(["AAPL", "MSFT"], 10, step=DAY, start=T0 + 25 * DAY, seed=9)  # Jan, Feb
+    attach = pg._attach_stages
+    staged: list[str] = []
+
+    def attached(conn: Any, stages: dict[int, str]) -> None:
+        staged.extend(stages.values())
+        with open_store(pg_url) as other:  # small months: created, not loaded
+            other.upsert_bars(theirs)
+        attach(conn, stages)
+
+    monkeypatch.setattr(pg, "_attach_stages", attached)
+    ours = MONTHS_2024.assign(close=MONTHS_2024["close"] + 1)
+    pg_store.upsert_bars(ours)
+    assert [n[-6:] for n in staged] == ["202401", "202402", "202403", "202404"]
+    assert _load_tables(pg_url) == []
+    got = _table(pg_store, ["AAPL", "TSLA", "MSFT"])
+    assert got == model_of([theirs, ours])
 
 
 def test_unreachable_server_is_one_line_without_password(tmp_path: Any) -> None:
