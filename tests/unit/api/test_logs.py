@@ -50,7 +50,8 @@ def test_api_logs_admin_only_and_searchable(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setenv("QUANTDESK_ARGON2_MEMORY_KIB", "64")
     for user in ("admin", "guest", "test"):
         monkeypatch.setenv(f"QUANTDESK_{user.upper()}_PASSWORD", f"{user}-pw")
-    logging.getLogger("quantdesk").setLevel(logging.INFO)
+    root = logging.getLogger("quantdesk")
+    monkeypatch.setattr(root, "level", logging.INFO)  # restored after the test
     client, store = build(tmp_path)
     with client:
         marker = "<script>alert('log')</script>"
