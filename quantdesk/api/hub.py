@@ -14,13 +14,13 @@ Channels and the message types they carry (``{"type": ..., "data": ...}``):
 ================  =========================================================
 channel           types
 ================  =========================================================
-enhanced          bar, factor, signal, dead_letter, stream_metrics,
+enhanced          bar, factor, signal, tweet, dead_letter, stream_metrics,
                   pipeline_status, prediction, risk_alert
 stream-metrics    stream_metrics (every second)
 pipeline-status   pipeline_status (every second)
 ai-predictions    prediction (none until models exist)
 risk-alerts       risk_alert (none until the risk service exists)
-market            bar, factor, signal for the subscribed symbols/intervals
+market            bar, factor, signal, tweet for the subscribed symbols/intervals
 logs              log (server log records; admin only)
 ================  =========================================================
 """
@@ -39,7 +39,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from quantdesk.domain import Bar, FactorValue, Signal
+from quantdesk.domain import Bar, FactorValue, ScoredTweet, Signal
 
 log = logging.getLogger("quantdesk.api.hub")
 
@@ -49,6 +49,7 @@ CHANNELS: Final[dict[str, frozenset[str]]] = {
             "bar",
             "factor",
             "signal",
+            "tweet",
             "dead_letter",
             "stream_metrics",
             "pipeline_status",
@@ -60,12 +61,14 @@ CHANNELS: Final[dict[str, frozenset[str]]] = {
     "pipeline-status": frozenset({"pipeline_status"}),
     "ai-predictions": frozenset({"prediction"}),
     "risk-alerts": frozenset({"risk_alert"}),
-    "market": frozenset({"bar", "factor", "signal"}),
+    "market": frozenset({"bar", "factor", "signal", "tweet"}),
     "logs": frozenset({"log"}),
 }
 #: Types that carry a symbol (and maybe an interval): the market channel filters these.
-_FILTERED: Final = frozenset({"bar", "factor", "signal"})
+_FILTERED: Final = frozenset({"bar", "factor", "signal", "tweet"})
 TICK_SECONDS: Final = 1.0
+#: The symbol(s) a message is about: one, several (a tweet) or none.
+Symbols = str | tuple[str, ...] | None
 
 
 class Socket(Protocol):
@@ -105,6 +108,22 @@ def factor_data(f: FactorValue) -> dict[str, Any]:
     }
 
 
+def tweet_data(t: ScoredTweet) -> dict[str, Any]:
+    """A scored tweet as an API row (``/api/tweets``) and as a ``tweet`` message."""
+    return {
+        "id": t.id,
+        "version_id": t.version_id or t.id,
+        "time": iso(t.time),
+        "time_ms": t.time,
+        "author_id": t.author_id,
+        "text": t.text,
+        "symbols": list(t.symbols),
+        "score": t.score,
+        "label": t.label,
+        "source": t.source,
+    }
+
+
 def signal_data(s: Signal) -> dict[str, Any]:
     return {
         "symbol": s.symbol,
@@ -133,13 +152,18 @@ class Client:
         self.intervals: frozenset[str] | None = None
         self.hub: Hub | None = None
 
-    def wants(self, kind: str, symbol: str | None, interval: str | None) -> bool:
+    def wants(self, kind: str, symbol: Symbols, interval: str | None) -> bool:
         if kind not in self.types:
             return False
         if self.channel != "market" or kind not in _FILTERED:
             return True
-        if self.symbols is None or (symbol not in self.symbols and "*" not in self.symbols):
+        if self.symbols is None:
             return False
+        if "*" not in self.symbols:
+            # a tweet names several symbols: any one subscribed will do
+            named = symbol if isinstance(symbol, tuple) else (symbol,)
+            if self.symbols.isdisjoint(named):
+                return False
         # factors of the order book have interval "" and pass any interval filter
         return not interval or not self.intervals or interval in self.intervals
 
@@ -163,7 +187,7 @@ class Client:
                 self.sent += 1
 
 
-Item = tuple[str, str | None, str | None, Any]
+Item = tuple[str, Symbols, str | None, Any]
 
 
 class Hub:
@@ -223,7 +247,7 @@ class Hub:
         loop = self.loop
         if loop is None or not self.clients or loop.is_closed():
             return
-        if not (out.bars or out.factors or out.signals or out.dead):
+        if not (out.bars or out.factors or out.signals or out.dead or out.tweets):
             return
         with contextlib.suppress(RuntimeError):  # loop closed meanwhile
             loop.call_soon_threadsafe(self._fanout_output, out)
@@ -245,6 +269,7 @@ class Hub:
         items.extend(("bar", b.symbol, b.interval, b) for b in out.bars)
         items.extend(("factor", f.symbol, f.interval, f) for f in out.factors)
         items.extend(("signal", s.symbol, None, s) for s in out.signals)
+        items.extend(("tweet", tuple(t.symbols), None, t) for t in out.tweets)
         items.extend(("dead_letter", None, None, d) for d in out.dead)
         self._fanout(items)
 
@@ -282,6 +307,8 @@ def _encode(kind: str, obj: Any) -> str:
         data = factor_data(obj)
     elif isinstance(obj, Signal):
         data = signal_data(obj)
+    elif isinstance(obj, ScoredTweet):
+        data = tweet_data(obj)
     elif kind == "dead_letter":
         data = {"reason": obj.reason, "topic": obj.topic, "error": obj.error}
     else:

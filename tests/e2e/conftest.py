@@ -94,7 +94,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "QUANTDESK_TEST_PASSWORD": PASSWORDS["test"],
         "QUANTDESK_JWT_SECRET": "e2e-jwt-secret-0123456789abcdef0123456789",
         "QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE": "100",
-        "QUANTDESK_SENTIMENT_RATE": "2",
+        # ~1 tweet a wall second per symbol at speed 60: live, yet a tweet stays on
+        # the sentiment page's newest-50 list for about a minute
+        "QUANTDESK_SENTIMENT_RATE": "0.2",
     }
     env.pop("QUANTDESK_DATABASE_URL", None)
     log_path = data_dir.parent / "run.log"

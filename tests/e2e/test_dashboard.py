@@ -8,7 +8,7 @@ count, last bar, live updates applied, markers drawn), which the tests read.
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -171,7 +171,9 @@ def test_sentiment_panel_shows_tweets_as_text(platform: Platform, page: Any, sho
     from quantdesk.domain import ScoredTweet
     from quantdesk.storage import open_store
 
-    now = int(time.time() * 1000)
+    # Stamped just after the simulated clock's "now", so they are the newest stored.
+    sim_time = httpx.get(f"{platform.base}/health").json()["sim_time"]
+    now = int(dt.datetime.fromisoformat(sim_time).timestamp() * 1000) + 60_000
     tweets = [
         ScoredTweet(f"99000000000000000{i}", now + i, text, ("600036.SH",), 0.5, "positive", "e2e")
         for i, text in enumerate(XSS)
@@ -186,4 +188,7 @@ def test_sentiment_panel_shows_tweets_as_text(platform: Platform, page: Any, sho
     assert page.evaluate("() => window.__xss") is None
     _wait(page, "() => Number(document.querySelector('#sentiment-chart')?.dataset.points) > 0")
     assert page.inner_text("#sentiment-ewma") not in ("", "–")
+    # New tweets arrive live (the "tweet" messages of /ws/market), newest first.
+    newest = page.get_attribute("#tweets li.tweet", "data-id")
+    _wait(page, "(id) => document.querySelector('#tweets li.tweet').dataset.id !== id", newest)
     shoot(page, "sentiment")

@@ -33,29 +33,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from quantdesk.api.routers.klines import iso
+from quantdesk.api.hub import tweet_data
 from quantdesk.api.routers.stream import End, Limit, Start, _range
 from quantdesk.api.security import current_user
-from quantdesk.domain import ScoredTweet
 from quantdesk.storage.base import Store
 
 router = APIRouter(tags=["sentiment"], dependencies=[Depends(current_user)])
-
-
-def tweet_data(t: ScoredTweet) -> dict[str, Any]:
-    """A stored tweet as an API row (also the ``data`` of a WebSocket ``tweet`` message)."""
-    return {
-        "id": t.id,
-        "version_id": t.version_id or t.id,
-        "time": iso(t.time),
-        "time_ms": t.time,
-        "author_id": t.author_id,
-        "text": t.text,
-        "symbols": list(t.symbols),
-        "score": t.score,
-        "label": t.label,
-        "source": t.source,
-    }
 
 
 @router.get("/api/tweets")

@@ -11,7 +11,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from quantdesk.api.hub import Hub
-from quantdesk.domain import Bar, FactorValue, Signal
+from quantdesk.domain import Bar, FactorValue, ScoredTweet, Signal
 from quantdesk.runtime.pipeline import Output
 from tests.unit.api._app import build, token
 
@@ -90,6 +90,26 @@ def test_market_subscription_gets_bars_factors_signals(app_rt) -> None:
         assert got[0]["data"]["time"].endswith("Z")
         ws.send_json({"ping": 1})
         assert ws.receive_json() == {"type": "pong", "data": 1}
+
+
+def test_tweets_reach_subscribers_of_any_symbol_they_name(app_rt) -> None:
+    client, rt = app_rt
+    tok = token(client, "guest")
+    text = "<script>alert(1)</script> $600036 and $000001 both up"
+    both = ScoredTweet("9", T0, text, ("600036.SH", "000001.SZ"), 0.8, "positive", "mocker")
+    other = ScoredTweet("8", T0, "$600000 down", ("600000.SH",), -0.7, "negative", "mocker")
+    none = ScoredTweet("7", T0, "nice weather", (), 0.0, "neutral", "mocker")
+    with client.websocket_connect(f"/ws/market?token={tok}") as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json({"subscribe": {"symbols": ["000001.SZ"], "intervals": ["1m"]}})
+        ws.receive_json()
+        rt.emit(Output(tweets=[other, none, both]))
+        rt.emit(Output(signals=[Signal("000001.SZ", T0, "obi", 0.7, "buy", "obi")]))
+        got = [ws.receive_json() for _ in range(2)]
+    assert [m["type"] for m in got] == ["tweet", "signal"]  # exactly once, others filtered
+    data = got[0]["data"]
+    assert data["text"] == text and data["symbols"] == ["600036.SH", "000001.SZ"]
+    assert data["id"] == data["version_id"] == "9" and data["time"].endswith("Z")
 
 
 def test_enhanced_and_metrics_channels(app_rt) -> None:

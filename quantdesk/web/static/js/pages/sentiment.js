@@ -1,5 +1,6 @@
 // #/sentiment: a symbol's rolling tweet sentiment over its price, and its
-// recent tweets. Tweets are untrusted text: shown through text nodes only.
+// recent tweets (stored ones, then live "tweet" messages of /ws/market).
+// Tweets are untrusted text: shown through text nodes only.
 
 import { api, channel } from "../api.js";
 import { LWC, formatTime, lineData, makeChart, mergePoint, toTime, zoneOf, zoneOptions } from "../charts.js";
@@ -28,7 +29,7 @@ function tweetItem(t, zone) {
 }
 
 export function mount(root, { params }) {
-  const state = { symbols: [], meta: null, symbol: params.get("symbol"), gen: 0 };
+  const state = { symbols: [], meta: null, symbol: params.get("symbol"), tweets: [], gen: 0 };
   const picker = symbolPicker((s) => {
     state.symbol = s;
     load();
@@ -86,21 +87,33 @@ export function mount(root, { params }) {
     chartEl.dataset.points = String(data.ewma.length);
   }
 
+  function showTweets() {
+    const zone = zoneOf(state.meta);
+    replace(
+      list,
+      state.tweets.length
+        ? state.tweets.map((t) => tweetItem(t, zone))
+        : h("li", { class: "muted" }, "No tweets about this symbol yet."),
+    );
+    list.dataset.count = String(state.tweets.length);
+  }
+
   async function loadTweets(gen) {
     try {
       const tweets = await api("/api/tweets", { query: { symbol: state.symbol, limit: TWEET_LIMIT } });
       if (gen !== state.gen) return;
-      const zone = zoneOf(state.meta);
-      replace(
-        list,
-        tweets.length
-          ? tweets.slice().reverse().map((t) => tweetItem(t, zone))
-          : h("li", { class: "muted" }, "No tweets about this symbol yet."),
-      );
-      list.dataset.count = String(tweets.length);
+      state.tweets = tweets.reverse(); // newest first
+      showTweets();
     } catch (err) {
       if (gen === state.gen) error.textContent = err.message;
     }
+  }
+
+  /** A live tweet: newest first; an edit (same id) replaces its earlier version. */
+  function onTweet(t) {
+    if (!t.symbols.includes(state.symbol)) return;
+    state.tweets = [t, ...state.tweets.filter((x) => x.id !== t.id)].slice(0, TWEET_LIMIT);
+    showTweets();
   }
 
   async function load() {
@@ -132,11 +145,17 @@ export function mount(root, { params }) {
     } catch (err) {
       if (gen === state.gen) error.textContent = err.message;
     }
+    state.tweetsLoaded = true;
     loadTweets(gen);
   }
 
   function onMessage(type, d) {
-    if (state.disposed || d.symbol !== state.symbol) return;
+    if (state.disposed) return;
+    if (type === "tweet") {
+      onTweet(d);
+      return;
+    }
+    if (d.symbol !== state.symbol) return;
     let series = null;
     let target = null;
     let point = null;
@@ -158,9 +177,10 @@ export function mount(root, { params }) {
     onStatus(s) {
       status.textContent = s;
       status.className = `status ${s}`;
+      // after a reconnect, fetch what was missed while away
+      if (s === "live" && state.symbol && state.tweetsLoaded) loadTweets(state.gen);
     },
   });
-  const timer = setInterval(() => state.symbol && loadTweets(state.gen), 5000);
 
   loadSymbols()
     .then((symbols) => {
@@ -176,7 +196,6 @@ export function mount(root, { params }) {
   return () => {
     state.gen += 1; // pending loads see a new generation and drop their results
     state.disposed = true;
-    clearInterval(timer);
     ws.close();
     chart.remove();
   };
