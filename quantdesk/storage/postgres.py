@@ -561,7 +561,11 @@ def _staging(conn: Conn, fresh: list[int]) -> Iterator[dict[int, str]]:
         yield stages
     finally:
         try:
-            for name in stages.values():  # the attached ones were renamed
+            left = conn.execute(  # the attached ones were renamed
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname = ANY(%s)",
+                (list(stages.values()),),
+            ).fetchall()
+            for (name,) in left:
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_STAGE_LOCK_CLASS, token))
         except psycopg.Error:
