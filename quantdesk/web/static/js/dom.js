@@ -49,3 +49,15 @@ export function fmt(value, digits = 2) {
   }
   return f.format(value);
 }
+
+/** The "● live / connecting / closed" badge of a page's WebSocket; show(s) updates it. */
+export function statusBadge() {
+  const el = h("span", { id: "ws-status", class: "status" }, "connecting");
+  return {
+    el,
+    show(state) {
+      el.textContent = state;
+      el.className = `status ${state}`;
+    },
+  };
+}

@@ -2,7 +2,7 @@
 // tail new ones live (/ws/logs), seed B's log page.
 
 import { api, channel, session } from "../api.js";
-import { h, replace } from "../dom.js";
+import { h, replace, statusBadge } from "../dom.js";
 
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 const MAX_ROWS = 1000;
@@ -51,7 +51,7 @@ export function mount(root) {
     LEVELS.slice(1).map((l) => h("option", { value: l }, l)),
   );
   const live = h("input", { id: "log-live", type: "checkbox", checked: true });
-  const status = h("span", { id: "ws-status", class: "status" }, "connecting");
+  const status = statusBadge();
   const count = h("span", { id: "log-count", class: "muted small" });
   const body = h("tbody", { id: "log-rows" });
   const error = h("p", { class: "error", role: "alert" });
@@ -63,7 +63,7 @@ export function mount(root) {
     level,
     h("button", { type: "submit", id: "log-search-button" }, "Search"),
     h("label", { class: "check" }, live, "live tail"),
-    status,
+    status.el,
     count,
   );
   replace(
@@ -117,8 +117,7 @@ export function mount(root) {
       showCount();
     },
     onStatus(s) {
-      status.textContent = s;
-      status.className = `status ${s}`;
+      status.show(s);
     },
   });
   runSearch();

@@ -15,9 +15,9 @@ import {
   zoneOf,
   zoneOptions,
 } from "../charts.js";
-import { fmt, h, replace } from "../dom.js";
+import { fmt, h, replace, statusBadge } from "../dom.js";
 import { setParams } from "../route.js";
-import { loadSymbols, symbolPicker } from "./symbols.js";
+import { pickInitial, symbolPicker } from "./symbols.js";
 
 export const INTERVALS = ["1m", "5m", "15m", "30m", "60m", "120m", "1d"];
 const BAR_LIMIT = 1000;
@@ -81,7 +81,7 @@ export function mount(root, { params }) {
   };
 
   // -- layout -------------------------------------------------------------------
-  const status = h("span", { id: "ws-status", class: "status" }, "connecting");
+  const status = statusBadge();
   const picker = symbolPicker((symbol) => selectSymbol(symbol));
   const intervalButtons = INTERVALS.map((iv) =>
     h(
@@ -114,7 +114,7 @@ export function mount(root, { params }) {
         { class: "toolbar" },
         picker.element,
         h("div", { class: "segmented", role: "group", "aria-label": "interval" }, intervalButtons),
-        status,
+        status.el,
       ),
       error,
       legend,
@@ -530,8 +530,7 @@ export function mount(root, { params }) {
       else if (type === "signal") onSignal(data);
     },
     onStatus(s) {
-      status.textContent = s;
-      status.className = `status ${s}`;
+      status.show(s);
     },
   });
 
@@ -553,11 +552,9 @@ export function mount(root, { params }) {
     load();
   }
 
-  loadSymbols()
-    .then((symbols) => {
-      state.symbols = symbols;
-      picker.setOptions(symbols);
-      if (!symbols.some((m) => m.symbol === state.symbol)) state.symbol = symbols[0]?.symbol;
+  pickInitial(picker, state.symbol)
+    .then(({ symbols, symbol }) => {
+      Object.assign(state, { symbols, symbol });
       if (!state.symbol) {
         error.textContent = "No symbols in the store yet.";
         return;

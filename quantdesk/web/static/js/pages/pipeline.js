@@ -3,7 +3,7 @@
 
 import { api, channel } from "../api.js";
 import { LWC, makeChart } from "../charts.js";
-import { fmt, h, replace } from "../dom.js";
+import { fmt, h, replace, statusBadge } from "../dom.js";
 
 const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const HISTORY = 600;
@@ -26,12 +26,12 @@ export function mount(root) {
   const runtimeEl = h("dl", { id: "runtime", class: "kv" });
   const rejectsBody = h("tbody");
   const chartEl = h("div", { id: "rates-chart", class: "chart small-chart" });
-  const status = h("span", { id: "ws-status", class: "status" }, "connecting");
+  const status = statusBadge();
   const error = h("p", { class: "error", role: "alert" });
   const page = h(
     "section",
     { class: "pipeline", id: "pipeline" },
-    h("div", { class: "toolbar" }, h("h2", {}, "Pipeline"), status),
+    h("div", { class: "toolbar" }, h("h2", {}, "Pipeline"), status.el),
     error,
     h("div", { class: "stats" }, Object.values(cards).map((c) => c.el)),
     h(
@@ -155,8 +155,7 @@ export function mount(root) {
   const metrics = channel("stream-metrics", {
     onMessage: (type, data) => type === "stream_metrics" && onMetrics(data),
     onStatus: (s) => {
-      status.textContent = s;
-      status.className = `status ${s}`;
+      status.show(s);
     },
   });
   const pipeline = channel("pipeline-status", {

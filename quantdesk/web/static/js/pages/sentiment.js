@@ -4,9 +4,9 @@
 
 import { api, channel } from "../api.js";
 import { LWC, formatTime, lineData, makeChart, mergePoint, toTime, zoneOf, zoneOptions } from "../charts.js";
-import { fmt, h, replace } from "../dom.js";
+import { fmt, h, replace, statusBadge } from "../dom.js";
 import { setParams } from "../route.js";
-import { loadSymbols, symbolPicker } from "./symbols.js";
+import { pickInitial, symbolPicker } from "./symbols.js";
 
 const TWEET_LIMIT = 50;
 const POINTS = 2000;
@@ -34,7 +34,7 @@ export function mount(root, { params }) {
     state.symbol = s;
     load();
   });
-  const status = h("span", { id: "ws-status", class: "status" }, "connecting");
+  const status = statusBadge();
   const legend = h("div", { id: "sentiment-legend", class: "legend" });
   const chartEl = h("div", { id: "sentiment-chart", class: "chart price" });
   const list = h("ol", { id: "tweets", class: "tweets" });
@@ -44,7 +44,7 @@ export function mount(root, { params }) {
     h(
       "section",
       { class: "sentiment" },
-      h("div", { class: "toolbar" }, h("h2", {}, "Sentiment"), picker.element, status),
+      h("div", { class: "toolbar" }, h("h2", {}, "Sentiment"), picker.element, status.el),
       error,
       legend,
       chartEl,
@@ -175,18 +175,15 @@ export function mount(root, { params }) {
   const ws = channel("market", {
     onMessage,
     onStatus(s) {
-      status.textContent = s;
-      status.className = `status ${s}`;
+      status.show(s);
       // after a reconnect, fetch what was missed while away
       if (s === "live" && state.symbol && state.tweetsLoaded) loadTweets(state.gen);
     },
   });
 
-  loadSymbols()
-    .then((symbols) => {
-      state.symbols = symbols;
-      picker.setOptions(symbols);
-      if (!symbols.some((m) => m.symbol === state.symbol)) state.symbol = symbols[0]?.symbol;
+  pickInitial(picker, state.symbol)
+    .then(({ symbols, symbol }) => {
+      Object.assign(state, { symbols, symbol });
       if (state.symbol) load();
     })
     .catch((err) => {

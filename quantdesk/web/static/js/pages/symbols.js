@@ -10,6 +10,14 @@ export async function loadSymbols() {
   return cached;
 }
 
+/** Load the universe into a picker: {symbols, symbol} with the wanted symbol if known, else the first. */
+export async function pickInitial(picker, wanted) {
+  const symbols = await loadSymbols();
+  picker.setOptions(symbols);
+  const symbol = symbols.some((m) => m.symbol === wanted) ? wanted : symbols[0]?.symbol;
+  return { symbols, symbol };
+}
+
 /** Exact symbol, then a symbol prefix ("600036"), then a name substring, case-insensitive. */
 export function findSymbol(symbols, text) {
   const q = text.trim().toLowerCase();
