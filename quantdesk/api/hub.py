@@ -39,6 +39,7 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from quantdesk.api.logbook import LogRecord
 from quantdesk.domain import Bar, FactorValue, ScoredTweet, Signal
 
 log = logging.getLogger("quantdesk.api.hub")
@@ -327,15 +328,7 @@ class HubLogHandler(logging.Handler):
         if record.name.startswith("quantdesk.api.hub"):
             return  # never feed the hub's own records back into it
         try:
-            self.hub.publish(
-                "log",
-                {
-                    "time": iso(int(record.created * 1000)),
-                    "level": record.levelname,
-                    "logger": record.name,
-                    "message": record.getMessage(),
-                },
-            )
+            self.hub.publish("log", LogRecord.of(record).data())
         except Exception:
             self.handleError(record)
 

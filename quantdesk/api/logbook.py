@@ -27,6 +27,25 @@ class LogRecord:
     logger: str
     message: str
 
+    @classmethod
+    def of(cls, record: logging.LogRecord) -> LogRecord:
+        """A ``logging`` record as stored and shown (the exception's type and text appended)."""
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[0] is not None:
+            message += f" ({record.exc_info[0].__name__}: {record.exc_info[1]})"
+        stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC)
+        time = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return cls(time, record.levelname, record.levelno, record.name, message)
+
+    def data(self) -> dict[str, str]:
+        """The API / WebSocket form: time, level, logger, message."""
+        return {
+            "time": self.time,
+            "level": self.level,
+            "logger": self.logger,
+            "message": self.message,
+        }
+
 
 class LogBook(logging.Handler):
     """A bounded, thread-safe buffer of formatted records, searchable."""
@@ -38,17 +57,7 @@ class LogBook(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = record.getMessage()
-            if record.exc_info and record.exc_info[0] is not None:
-                message += f" ({record.exc_info[0].__name__}: {record.exc_info[1]})"
-            stamp = dt.datetime.fromtimestamp(record.created, tz=dt.UTC)
-            item = LogRecord(
-                stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                record.levelname,
-                record.levelno,
-                record.name,
-                message,
-            )
+            item = LogRecord.of(record)
         except Exception:
             self.handleError(record)
             return

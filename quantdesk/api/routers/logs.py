@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -30,4 +29,4 @@ def logs(
         records = book.search(q, level, limit)
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    return [{k: v for k, v in asdict(r).items() if k != "levelno"} for r in records]
+    return [r.data() for r in records]
