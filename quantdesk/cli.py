@@ -79,8 +79,16 @@ def run(
     symbols: Annotated[
         str | None, typer.Option(help="with --source finnhub: e.g. AAPL,GOOGL,TSLA")
     ] = None,
+    tweets: Annotated[
+        str | None,
+        typer.Option(
+            help="tweets into sentiment factors: mock (default QUANTDESK_TWEETS), file:PATH "
+            "(JSON lines, replayed in event time), http (Twitter v2 filtered stream; token "
+            "from QUANTDESK_TWITTER_BEARER_TOKEN) or none"
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole platform: backfill if empty, live simulated market, bars, API."""
+    """Run the whole platform: backfill if empty, live simulated market, bars, tweets, API."""
     from quantdesk.runtime.embedded import EmbeddedRuntime, serve_platform
 
     if clock not in ("virtual", "wall"):
@@ -88,10 +96,16 @@ def run(
     if source not in ("simulator", "finnhub"):
         raise _fail(ValueError(f"--source: use simulator or finnhub (got {source!r})"))
     if source == "finnhub":
+        if tweets is not None:
+            raise _fail(
+                ValueError("--tweets: only with --source simulator (Finnhub runs read no tweets)")
+            )
         _run_finnhub(port, host, symbols, api)
         return
     try:
-        settings = _settings(api_port=port, api_host=host, backfill_days=days, market=market)
+        settings = _settings(
+            api_port=port, api_host=host, backfill_days=days, market=market, tweets=tweets
+        )
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

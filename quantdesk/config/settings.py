@@ -49,6 +49,10 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
+#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.runtime.tweet_feeds`).
+TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads ``[quantdesk]`` (or top-level keys) from the TOML config file."""
 
@@ -127,6 +131,11 @@ class Settings(BaseSettings):
     )
     sentiment_rate: float = Field(
         1.0, description="Mocked tweets per second of event time in `run` (0 turns them off)."
+    )
+    tweets: str = Field(
+        "mock",
+        description="Tweets fed to `run`: mock, file:PATH (JSON lines, replayed in event time), "
+        "http (Twitter v2 filtered stream) or none.",
     )
     checkpoint_seconds: float = Field(
         1.0, description="How often a stream consumer checkpoints its state and offsets."
@@ -225,6 +234,18 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("tweets")
+    @classmethod
+    def _tweets(cls, v: str) -> str:
+        name, _, arg = v.strip().partition(":")
+        if name not in TWEET_FEEDS:
+            raise ValueError(f"use mock, file:PATH, http or none (got {v!r})")
+        if name == "file" and not arg.strip():
+            raise ValueError("file:PATH needs the path of a JSON-lines file (got 'file:')")
+        if name != "file" and arg:
+            raise ValueError(f"{name} takes no argument (got {v!r})")
+        return v.strip()
 
     @field_validator("api_port")
     @classmethod

@@ -42,9 +42,9 @@ from quantdesk.ingest.backfill import run_backfill
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import Output, StreamProcessor
-from quantdesk.runtime.sentiment_feed import SentimentFeed, ensure_model
 from quantdesk.runtime.server import api_config, freeze_startup_objects
 from quantdesk.runtime.sink import StoreSink
+from quantdesk.runtime.tweet_feeds import TweetFeed, open_feed
 from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
 from quantdesk.storage.base import MarketStatus, Store
@@ -169,16 +169,14 @@ class EmbeddedRuntime:
             self._symbols(),
             rules=merge_rules(self.settings.signal_rules, self.store.load_signal_rules()),
         )
-        self.sentiment: SentimentFeed | None = None
-        if self.settings.sentiment_rate > 0:
-            model = ensure_model(self.settings.data_dir / "models" / "sentiment", self.echo)
-            self.sentiment = SentimentFeed(
-                self.universe,
-                model,
-                seed=self.settings.seed,
-                rate_per_s=self.settings.sentiment_rate,
-                start_ms=start,
-            )
+        self.sentiment: TweetFeed | None = open_feed(
+            self.settings,
+            self.universe,
+            start_ms=start,
+            virtual_clock=self.clock_kind != "wall",
+            echo=self.echo,
+        )
+        self.echo(f"Tweets: {self.sentiment.describe() if self.sentiment else 'off'}")
         self.capture = (
             TickCapture(
                 self.settings.data_dir / "ticks", batch_rows=self.settings.capture_batch_rows
@@ -257,6 +255,9 @@ class EmbeddedRuntime:
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
+        if self.sentiment is not None:
+            self.sentiment.close()
+            self.echo(self.sentiment.summary())
         open_bars = [b for m in self.universe for b in self.processor.bars.open_bars(m.symbol)]
         self.sink.write(open_bars, [])
         self._save_state()
@@ -303,12 +304,18 @@ class EmbeddedRuntime:
             self.publish(events, t)
             self.drain()
             if self.sentiment is not None:
-                factors, tweets = self.sentiment.step(t)
-                if factors or tweets:
-                    out = Output(tweets=tweets)  # stored with the factors, one batch a slice
-                    self.processor.on_factors(factors, out)
-                    self.consumer.emit(out)
+                self._step_tweets(self.sentiment, t)
         self.sim_time = max(until, start)
+
+    def _step_tweets(self, feed: TweetFeed, until: int) -> None:
+        """The tweets that entered before ``until``: factors -> signals, tweets and bad lines
+        -> sinks, in one batch a slice."""
+        factors, tweets = feed.step(until)
+        out = Output(tweets=tweets)
+        for letter in feed.take_rejects():
+            self.processor.reject(letter, out)
+        self.processor.on_factors(factors, out)
+        self.consumer.emit(out)  # nothing happens for an empty Output
 
     def publish(self, events: list[Trade | BookSnapshot], until: int) -> None:
         """Send one slice of simulator events onto the bus, then a heartbeat per symbol."""
@@ -356,6 +363,7 @@ class EmbeddedRuntime:
             "sim_time": None if self.sim_time is None else _iso(self.sim_time),
             "trades": self.trades_seen,
             "bars_written": self.sink.bars_written,
+            "tweets": self.sentiment.tweets if self.sentiment is not None else 0,
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
@@ -407,11 +415,16 @@ async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bo
             server.should_exit = True
 
     with _signals(asyncio.get_running_loop(), on_signal):
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        on_signal_needed = any(t.get_name() == "api" for t in done)
-        if on_signal_needed:  # the API stopped on its own (e.g. port in use): stop the market too
-            runtime.stop()
-        await asyncio.gather(*tasks, return_exceptions=False)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        # one stopped on its own (the API: port in use; the market: e.g. the Twitter stream
+        # refused the token): stop the other too, then raise the first error
+        runtime.stop()
+        if server is not None:
+            server.should_exit = True
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 async def serve_finnhub(

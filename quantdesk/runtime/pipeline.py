@@ -185,9 +185,13 @@ class StreamProcessor:
             if signals:
                 out.signals.extend(signals)
 
+    def reject(self, letter: DeadLetter, out: Output) -> None:
+        """Count a message rejected elsewhere (e.g. a bad tweet line) and set it aside."""
+        self.rejects[letter.reason] += 1
+        out.dead.append(letter)
+
     def _dead(self, out: Output, reason: str, topic: str, raw: bytes, error: str) -> None:
-        self.rejects[reason] += 1
-        out.dead.append(DeadLetter(reason, topic, raw, error))
+        self.reject(DeadLetter(reason, topic, raw, error), out)
 
     # -- checkpoints ------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -41,9 +41,11 @@ __all__ = [
     "TOKEN_ENV",
     "StreamStats",
     "TweetReader",
+    "bearer_token",
     "iter_file",
     "iter_mock",
     "stream_http",
+    "stream_url",
 ]
 
 TOKEN_ENV: Final = "QUANTDESK_TWITTER_BEARER_TOKEN"
@@ -55,12 +57,17 @@ TWEET_FIELDS: Final = "created_at,author_id,edit_history_tweet_ids"
 
 @dataclass
 class TweetReader:
-    """Validates raw lines into tweets; ``rejects`` counts bad lines by reason."""
+    """Validates raw lines into tweets; ``rejects`` counts bad lines by reason.
+
+    ``on_reject(line, error)``, when given, is called with every rejected line
+    (to set it aside, e.g. as a dead letter).
+    """
 
     require_time: bool = False
     accepted: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
     blank: int = 0
+    on_reject: Callable[[bytes | str, TweetError], None] | None = None
 
     def read(self, line: bytes | str) -> Tweet | None:
         """A tweet, or None for a blank (keep-alive) or rejected line."""
@@ -71,6 +78,8 @@ class TweetReader:
             tweet = parse_tweet(line, require_time=self.require_time)
         except TweetError as exc:
             self.rejects[exc.reason] += 1
+            if self.on_reject is not None:
+                self.on_reject(line, exc)
             return None
         self.accepted += 1
         return tweet
@@ -90,7 +99,7 @@ def iter_mock(mocker: TweetMocker, count: int | None = None) -> Iterator[bytes]:
         n += 1
 
 
-def iter_file(path: str | Path) -> Iterator[bytes]:
+def iter_file(path: str | Path) -> Generator[bytes, None, None]:
     """The lines of a JSON-lines file, as bytes (invalid UTF-8 is left to the reader)."""
     p = Path(path)
     if not p.is_file():
@@ -98,6 +107,20 @@ def iter_file(path: str | Path) -> Iterator[bytes]:
     with p.open("rb") as f:
         for line in f:
             yield line.rstrip(b"\r\n")
+
+
+def bearer_token(token: str | None = None) -> str:
+    """``token``, else ``QUANTDESK_TWITTER_BEARER_TOKEN``; :class:`ConfigError` if neither."""
+    token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise ConfigError(f"no Twitter bearer token: set {TOKEN_ENV}")
+    return token
+
+
+def stream_url(base_url: str | None = None) -> str:
+    """The filtered-stream URL: ``base_url``, else ``QUANTDESK_TWITTER_BASE_URL``, else Twitter."""
+    base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    return base + STREAM_PATH
 
 
 @dataclass
@@ -128,13 +151,11 @@ def stream_http(
     """Yield the non-blank lines of the filtered stream, reconnecting on drops.
 
     ``timeout_s`` is the read timeout: Twitter sends a keep-alive every 20 s,
-    so a silent connection is treated as dropped.
+    so a silent connection is treated as dropped. ``stop`` is checked after
+    every line and keep-alive, and before each reconnect.
     """
-    token = token if token is not None else os.environ.get(TOKEN_ENV, "")
-    if not token:
-        raise ConfigError(f"no Twitter bearer token: set {TOKEN_ENV}")
-    base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    url = base + STREAM_PATH
+    token = bearer_token(token)
+    url = stream_url(base_url)
     stats = stats if stats is not None else StreamStats()
     own = client is None
     http = (
@@ -168,6 +189,8 @@ def stream_http(
                                     line = line.rstrip(b"\r")
                                     if not line.strip():
                                         stats.keepalives += 1
+                                        if stop is not None and stop.is_set():
+                                            return
                                         continue
                                     got_data = True
                                     stats.lines += 1
