@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -22,76 +20,31 @@ from quantdesk.sentiment.ingest import (
 )
 from quantdesk.sentiment.mocker import TweetMocker
 from quantdesk.sources.simulator.universe import default_universe
+from tests.unit.sentiment.fake_stream import TOKEN, Connection, StreamServer, stream_server
 
-TOKEN = "test-token-123"
 TWEETS = [orjson.dumps(t) for t in TweetMocker(default_universe("us"), seed=11).generate(6)]
-
-
-class StreamServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, script: list[str]) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.script = script  # what each successive connection does
-        self.requests: list[tuple[str, dict[str, str]]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: StreamServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
-    def do_GET(self) -> None:
-        self.server.requests.append((self.path, dict(self.headers)))
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            self.send_response(401)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        step = self.server.script.pop(0) if self.server.script else "busy"
-        if step == "busy":
-            self.send_response(429)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        if step == "drop":
-            self.chunk(TWEETS[0] + b"\r\n\r\n")  # a tweet, then a keep-alive
-            self.chunk(b"{malformed json\r\n" + TWEETS[1][:20])  # a line split across chunks
-            self.chunk(TWEETS[1][20:] + b"\r\n\r\n" + TWEETS[2][:15])  # ... then a partial line
-            self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-line
-        elif step == "clean":
-            for line in TWEETS[3:]:
-                self.chunk(line + b"\r\n")
-            self.chunk(b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
+# a tweet, then a keep-alive; a malformed line and a line split across chunks;
+# then a partial line when the connection drops
+DROP = Connection(
+    [
+        TWEETS[0] + b"\r\n\r\n",
+        b"{malformed json\r\n" + TWEETS[1][:20],
+        TWEETS[1][20:] + b"\r\n\r\n" + TWEETS[2][:15],
+    ],
+    end="drop",
+)
+CLEAN = Connection([*(line + b"\r\n" for line in TWEETS[3:]), b"\r\n"])
+BUSY = Connection(status=429)
 
 
 @pytest.fixture
 def server() -> Iterator[StreamServer]:
-    srv = StreamServer([])
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with stream_server() as srv:
+        yield srv
 
 
 def test_stream_with_keepalives_malformed_lines_and_a_drop(server: StreamServer) -> None:
-    server.script[:] = ["drop", "clean"]
+    server.script[:] = [DROP, CLEAN]
     stats = StreamStats()
     sleeps: list[float] = []
     lines = list(
@@ -120,7 +73,7 @@ def test_stream_with_keepalives_malformed_lines_and_a_drop(server: StreamServer)
 
 
 def test_retries_after_429_with_backoff(server: StreamServer) -> None:
-    server.script[:] = ["busy", "busy", "clean"]
+    server.script[:] = [BUSY, BUSY, CLEAN]
     stats = StreamStats()
     sleeps: list[float] = []
     lines = list(
@@ -140,7 +93,7 @@ def test_bad_token_is_a_config_error(server: StreamServer) -> None:
 
 
 def test_token_from_env(server: StreamServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    server.script[:] = ["clean"]
+    server.script[:] = [CLEAN]
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     assert list(stream_http(base_url=server.url, max_reconnects=0)) == TWEETS[3:]
     monkeypatch.delenv(TOKEN_ENV)
@@ -149,7 +102,7 @@ def test_token_from_env(server: StreamServer, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_stop_event(server: StreamServer) -> None:
-    server.script[:] = ["clean"]
+    server.script[:] = [CLEAN]
     stop = threading.Event()
     got = []
     for line in stream_http(base_url=server.url, token=TOKEN, stop=stop):
@@ -168,3 +121,12 @@ def test_file_and_mock_sources(tmp_path: Path) -> None:
         list(iter_file(tmp_path / "nope.jsonl"))
     mocked = list(iter_mock(TweetMocker(default_universe("cn"), seed=1), 5))
     assert len(mocked) == 5 and all(orjson.loads(m)["data"]["id"] for m in mocked)
+
+
+def test_stop_event_between_keepalives(server: StreamServer) -> None:
+    server.script[:] = [Connection([TWEETS[0] + b"\r\n"], end="hold")]
+    stop = threading.Event()
+    lines = stream_http(base_url=server.url, token=TOKEN, stop=stop)
+    assert next(lines) == TWEETS[0]
+    stop.set()
+    assert list(lines) == []  # it ends at the next keep-alive, not at the next tweet
