@@ -12,6 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from quantdesk.sentiment.ingest import BASE_URL_ENV, TOKEN_ENV
+from tests.unit.sentiment.fake_stream import TOKEN, Connection, stream_server, tweet_line
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -69,3 +72,50 @@ def test_run_serves_and_stops_cleanly(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Clock: virtual" in out and "Stopped cleanly." in out
+
+
+def _run_with_tweets(tmp_path: Path, url: str, token: str, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "QUANTDESK_DATA_DIR": str(tmp_path / "data"),
+        "QUANTDESK_BACKFILL_DAYS": "0",
+        TOKEN_ENV: token,
+        BASE_URL_ENV: url,
+    }
+    cmd = [sys.executable, "-m", "quantdesk", "run", "--market", "us", "--test", "--tweets", "http"]
+    return subprocess.Popen(
+        [*cmd, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_run_with_the_live_tweet_stream_stops_on_sigterm(tmp_path: Path) -> None:
+    now = int(time.time() * 1000)
+    script = [
+        Connection([tweet_line(1, "$AAPL to the moon 🚀", now) + b"\r\n", b"\xff\r\n"], "drop"),
+        Connection(
+            [tweet_line(i, f"$TSLA bearish {i}", now + i) + b"\r\n" for i in (2, 3)], "hold"
+        ),
+    ]
+    port = free_port()
+    with stream_server(script) as srv:
+        proc = _run_with_tweets(tmp_path, srv.url, TOKEN, "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            eventually(lambda: httpx.get(f"{base}/health", timeout=2).json()["tweets"] == 3)
+            metrics = httpx.get(f"{base}/metrics", timeout=2).text  # with the other rejects
+            assert 'quantdesk_rejects_total{reason="tweet_invalid_utf8"} 1.0' in metrics
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert f"Tweets: Twitter filtered stream at {srv.url}" in out
+    assert "3 scored; rejected: invalid_utf8 1" in out and "Stopped cleanly." in out
+
+
+def test_run_with_a_refused_twitter_token_stops_with_one_line(tmp_path: Path) -> None:
+    with stream_server() as srv:
+        proc = _run_with_tweets(tmp_path, srv.url, "wrong-token", "--no-api")
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "error: Twitter stream at" in out and f"check {TOKEN_ENV}" in out
+    assert "Traceback" not in out
