@@ -82,9 +82,9 @@ def run(
     tweets: Annotated[
         str | None,
         typer.Option(
-            help="tweets into sentiment factors: mock (default QUANTDESK_TWEETS), file:PATH "
-            "(JSON lines, replayed in event time), http (Twitter v2 filtered stream; token "
-            "from QUANTDESK_TWITTER_BEARER_TOKEN) or none"
+            help="tweets into sentiment factors: mock, file:PATH (JSON lines, replayed in "
+            "event time), http (Twitter v2 filtered stream; token from "
+            "QUANTDESK_TWITTER_BEARER_TOKEN) or none; default QUANTDESK_TWEETS (mock)"
         ),
     ] = None,
 ) -> None:
@@ -114,8 +114,8 @@ def run(
         runtime = EmbeddedRuntime(
             settings, store, clock=clock, speed=speed, test_mode=test, echo=typer.echo
         )
-        runtime.prepare()
         try:
+            runtime.prepare()
             asyncio.run(serve_platform(runtime, settings.api_host, settings.api_port, api=api))
         finally:
             store.close()

@@ -6,7 +6,10 @@ publishes its trades, book snapshots and clock heartbeats onto the bus,
 (3) consumes them as one member of the stream group (bars, factors,
 indicators, signals, dead letters; see :mod:`quantdesk.runtime.consumer`),
 upserting everything with the real-time price table, market status and
-simulator state, and (4) serves the API.
+simulator state, (4) steps the tweet feed (``--tweets``, see
+:mod:`quantdesk.runtime.tweet_feeds`) with the same event clock: sentiment
+factors through the signal rules, scored tweets and bad lines to the sinks,
+and (5) serves the API.
 
 With ``QUANTDESK_BUS=memory`` (default) everything stays in this process.
 With ``QUANTDESK_BUS=kafka`` the same process publishes to Kafka and is one
@@ -14,7 +17,8 @@ member of the consumer group; ``quantdesk worker`` processes join the group
 and take partitions (symbols) over.
 
 SIGINT/SIGTERM stop it cleanly: the last events are processed, every open
-bar is written as it stands, the simulator state is saved.
+bar is written as it stands, the simulator state is saved, the tweet feed is
+closed (a live stream's reader thread is never waited on for long).
 """
 
 from __future__ import annotations

@@ -194,3 +194,20 @@ def test_backfilled_aggregates_equal_the_rollup_of_their_1m_bars(env: Path) -> N
     hours = pd.to_datetime(stored[stored.interval == "60m"].time, unit="ms", utc=True)
     local = hours.dt.tz_convert("Asia/Shanghai").dt.strftime("%H:%M")
     assert set(local) == {"09:30", "10:30", "13:00", "14:00"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tweets", "twitter"], "QUANTDESK_TWEETS: use mock, file:PATH, http or none"),
+        (["--tweets", "file:nope.jsonl"], "tweet file nope.jsonl does not exist"),
+        (["--tweets", "http", "--source", "finnhub"], "--tweets: only with --source simulator"),
+    ],
+)
+def test_run_refuses_bad_tweet_feeds_in_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.delenv("QUANTDESK_TWEETS", raising=False)
+    result = runner.invoke(app, ["run", "--days", "0", "--no-api", "--test", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
