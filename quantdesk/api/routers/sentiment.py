@@ -34,7 +34,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from quantdesk.api.hub import tweet_data
-from quantdesk.api.routers.stream import End, Limit, Start, _range
+from quantdesk.api.routers.stream import End, Limit, Start, time_range
 from quantdesk.api.security import current_user
 from quantdesk.storage.base import Store
 
@@ -53,5 +53,5 @@ def tweets(
 ) -> list[dict[str, Any]]:
     """Stored scored tweets, the newest ``limit`` in ``[start, end)``, oldest first."""
     store: Store = request.app.state.store
-    s, e = _range(start, end)
+    s, e = time_range(start, end)
     return [tweet_data(t) for t in store.query_tweets(symbol or None, s, e, limit)]

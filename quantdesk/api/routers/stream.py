@@ -22,7 +22,7 @@ End = Annotated[
 ]
 
 
-def _range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+def time_range(start: str | None, end: str | None) -> tuple[int | None, int | None]:
     s, e = parse_time(start, "start"), parse_time(end, "end")
     if s is not None and e is not None and e <= s:
         raise DataError("end: must be after start")
@@ -46,7 +46,7 @@ def factors(
     """Stored factor values, the newest ``limit`` in ``[start, end)``, oldest first."""
     store: Store = request.app.state.store
     iv = normalize_interval(interval) if interval else interval
-    s, e = _range(start, end)
+    s, e = time_range(start, end)
     rows = store.query_factors(symbol, name, iv, s, e, limit)
     return [
         {
@@ -72,7 +72,7 @@ def signals(
 ) -> list[dict[str, Any]]:
     """Stored buy/sell signals, the newest ``limit`` in ``[start, end)``, oldest first."""
     store: Store = request.app.state.store
-    s, e = _range(start, end)
+    s, e = time_range(start, end)
     rows = store.query_signals(symbol or None, rule_id or None, s, e, limit)
     return [{**asdict(x), "ts": iso(x.ts), "ts_ms": x.ts, "value": _clean(x.value)} for x in rows]
 
