@@ -10,7 +10,7 @@ import pytest
 
 from quantdesk.errors import StorageError
 from quantdesk.storage import latest_version, open_store
-from quantdesk.storage.sqlite import SQLiteStore, select_bars_sql, sqlite_path
+from quantdesk.storage.sqlite import SQLiteStore, select_bars_query, sqlite_path
 
 from ._bars import T0, bar_frame
 
@@ -99,9 +99,11 @@ def test_schema(tmp_path: Path) -> None:
         "schema_version",
     } <= tables
     for start, end in [(True, True), (False, True), (True, False), (False, False)]:
-        params = ["A", "1m"] + [0] * (start + end) + [200]
-        sql = select_bars_sql(start, end, True)
-        plan = " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        query = select_bars_query(start, end, True)
+        params = query.args({"symbol": "A", "interval": "1m", "start": 0, "end": 0, "limit": 200})
+        plan = " ".join(
+            str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {query.sql}", params)
+        )
         assert "SEARCH market_klines USING PRIMARY KEY (symbol=? AND interval=?" in plan
         assert "TEMP B-TREE" not in plan  # no sort: the key order is the answer's order
     conn.close()
