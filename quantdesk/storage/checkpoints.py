@@ -50,10 +50,10 @@ _INT64: Final = (-(2**63), 2**63 - 1)
 
 
 def _enc(value: Any) -> Any:
-    if value is None or isinstance(value, bool | str):
-        return value
     if isinstance(value, np.generic):
         value = value.item()
+    if value is None or isinstance(value, bool | str):
+        return value
     if isinstance(value, int):
         value = int(value)
         if _INT64[0] <= value <= _INT64[1]:

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from quantdesk.errors import StorageError
 from quantdesk.storage import sql
-from quantdesk.storage.sql import METADATA, TimestampMs
+from quantdesk.storage.sql import TimestampMs
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "latest_version", "migrate"]
 
@@ -71,7 +71,7 @@ class Migration:
         for statement in self.statements(conn.dialect.name):
             conn.exec_driver_sql(statement)
         if self.tables:
-            METADATA.create_all(conn, tables=list(self.tables), checkfirst=False)
+            self.tables[0].metadata.create_all(conn, tables=list(self.tables), checkfirst=False)
 
 
 _SQLITE_V1: Final = (
