@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from quantdesk.domain import BAR_COLUMNS
 from quantdesk.storage import sql
 from quantdesk.storage.frames import BarArrays, prepare_bars
-from quantdesk.storage.sql import METADATA, Key, TimestampMs
+from quantdesk.storage.sql import METADATA, Key, Real, TimestampMs
 
 __all__ = ["BAR_KEY", "MARKET_KLINES", "BarRow", "Bars"]
 
@@ -45,12 +45,12 @@ MARKET_KLINES: Final = sa.Table(
     sa.Column("symbol", Key, nullable=False),
     sa.Column("interval", Key, nullable=False),
     sa.Column("time", TimestampMs, nullable=False),
-    sa.Column("open", sa.Double, nullable=False),
-    sa.Column("high", sa.Double, nullable=False),
-    sa.Column("low", sa.Double, nullable=False),
-    sa.Column("close", sa.Double, nullable=False),
-    sa.Column("volume", sa.Double, nullable=False),
-    sa.Column("vwap", sa.Double),
+    sa.Column("open", Real, nullable=False),
+    sa.Column("high", Real, nullable=False),
+    sa.Column("low", Real, nullable=False),
+    sa.Column("close", Real, nullable=False),
+    sa.Column("volume", Real, nullable=False),
+    sa.Column("vwap", Real),
     sa.Column("trades", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("source", Key, nullable=False),
     sa.PrimaryKeyConstraint("symbol", "interval", "time", name="market_klines_pkey"),
@@ -126,8 +126,8 @@ class Bars:
         PostgreSQL the output column is the converted epoch ms).
         """
         stmt = sa.select(*MARKET_KLINES.c).where(
-            _K.symbol == sa.bindparam("symbol", type_=Key),
-            _K.interval == sa.bindparam("interval", type_=Key),
+            _K.symbol == sa.bindparam("symbol", type_=sa.Text),
+            _K.interval == sa.bindparam("interval", type_=sa.Text),
         )
         if start:
             stmt = stmt.where(_K.time >= sa.bindparam("start", type_=TimestampMs))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from quantdesk.domain import StockMeta, StockState
 from quantdesk.storage import sql
-from quantdesk.storage.sql import METADATA, JsonDoc, Key, TimestampMs
+from quantdesk.storage.sql import METADATA, JsonDoc, Key, Real, TimestampMs
 
 __all__ = [
     "MARKET_STATUS",
@@ -57,9 +57,9 @@ STOCK_METADATA: Final = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("market", sa.Text, nullable=False),
     sa.Column("sector", sa.Text, nullable=False),
-    sa.Column("base_price", sa.Double, nullable=False),
-    sa.Column("volatility", sa.Double, nullable=False),
-    sa.Column("base_volume", sa.Double, nullable=False),
+    sa.Column("base_price", Real, nullable=False),
+    sa.Column("volatility", Real, nullable=False),
+    sa.Column("base_volume", Real, nullable=False),
     sa.Column("calendar", sa.Text, nullable=False),
 )
 
@@ -68,9 +68,9 @@ STOCK_STATE: Final = sa.Table(
     METADATA,
     sa.Column("symbol", Key, primary_key=True),
     sa.Column("time", TimestampMs, nullable=False),
-    sa.Column("price", sa.Double, nullable=False),
-    sa.Column("volatility", sa.Double, nullable=False),
-    sa.Column("trend", sa.Double, nullable=False),
+    sa.Column("price", Real, nullable=False),
+    sa.Column("volatility", Real, nullable=False),
+    sa.Column("trend", Real, nullable=False),
     sa.Column("regime", sa.Text, nullable=False),
     sa.Column("next_regime_check", TimestampMs, nullable=False),
     sa.Column("extra", JsonDoc, nullable=False),
@@ -91,11 +91,12 @@ REALTIME_PRICES: Final = sa.Table(
     METADATA,
     sa.Column("symbol", Key, primary_key=True),
     sa.Column("time", TimestampMs, nullable=False),
-    sa.Column("price", sa.Double, nullable=False),
-    sa.Column("volume", sa.Double, nullable=False),
+    sa.Column("price", Real, nullable=False),
+    sa.Column("volume", Real, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
 )
 
+_PRICE_COLS: Final = ("symbol", "time", "price", "volume", "source")
 _META_COLS: Final = (
     "symbol",
     "name",
@@ -175,14 +176,10 @@ class Market:
         return None if row is None else MarketStatus(row[0], row[1], row[2], int(row[3]))
 
     def upsert_prices(self, rows: Sequence[PriceRow]) -> None:
-        params = [
-            {"symbol": r.symbol, "time": r.time, "price": r.price, "volume": r.volume,
-             "source": r.source}
-            for r in rows
-        ]  # fmt: skip
-        if params:
+        values = [(r.symbol, r.time, r.price, r.volume, r.source) for r in rows]
+        if values:
             with sql.write(self.engine) as conn:
-                sql.upsert(conn, REALTIME_PRICES, params, ["symbol"])
+                sql.upsert_values(conn, REALTIME_PRICES, _PRICE_COLS, values, ["symbol"])
 
     def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]:
         t = REALTIME_PRICES.c

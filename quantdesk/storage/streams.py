@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from quantdesk.domain import FactorValue, Signal
 from quantdesk.errors import DataError
 from quantdesk.storage import checkpoints, sql
-from quantdesk.storage.sql import METADATA, Id, JsonDoc, Key, TimestampMs
+from quantdesk.storage.sql import METADATA, Id, JsonDoc, Key, Real, TimestampMs
 
 __all__ = [
     "DEAD_LETTERS",
@@ -57,7 +57,7 @@ FACTOR_VALUES: Final = sa.Table(
     sa.Column("name", Key, nullable=False),
     sa.Column("interval", Key, nullable=False),
     sa.Column("ts", TimestampMs, nullable=False),
-    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("value", Real, nullable=False),
     sa.PrimaryKeyConstraint("symbol", "name", "interval", "ts"),
     sqlite_with_rowid=False,
 )
@@ -70,7 +70,7 @@ SIGNALS: Final = sa.Table(
     sa.Column("ts", TimestampMs, nullable=False),
     sa.Column("factor", Key, nullable=False),
     sa.Column("side", sa.Text, nullable=False),
-    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("value", Real, nullable=False),
     sa.PrimaryKeyConstraint("rule_id", "symbol", "ts", "factor"),
     sa.Index("signals_by_symbol_time", "symbol", "ts"),
     sqlite_with_rowid=False,
@@ -111,6 +111,10 @@ SIGNAL_RULES: Final = sa.Table(
 )
 
 
+_FACTOR_COLS: Final = ("symbol", "name", "interval", "ts", "value")
+_SIGNAL_COLS: Final = ("rule_id", "symbol", "ts", "factor", "side", "value")
+
+
 def _newest(stmt: sa.Select[Any], time_col: sa.Column[Any], limit: int | None) -> Any:
     """``stmt`` ordered by time; with ``limit`` its newest rows, returned oldest first."""
     if limit is None:
@@ -138,14 +142,10 @@ class Streams:
     # -- factor values and signals ----------------------------------------------------
 
     def upsert_factors(self, factors: Sequence[FactorValue]) -> None:
-        rows = [
-            {"symbol": f.symbol, "name": f.name, "interval": f.interval, "ts": f.ts,
-             "value": f.value}
-            for f in factors
-        ]  # fmt: skip
+        rows = [(f.symbol, f.name, f.interval, f.ts, f.value) for f in factors]
         if rows:
             with sql.write(self.engine) as conn:
-                sql.upsert(conn, FACTOR_VALUES, rows, ["symbol", "name", "interval", "ts"])
+                sql.upsert_values(conn, FACTOR_VALUES, _FACTOR_COLS, rows, _FACTOR_COLS[:4])
 
     def query_factors(
         self,
@@ -169,14 +169,10 @@ class Streams:
         return [FactorValue(r[0], int(r[1]), r[2], float(r[3]), r[4]) for r in rows]
 
     def upsert_signals(self, signals: Sequence[Signal]) -> None:
-        rows = [
-            {"rule_id": s.rule_id, "symbol": s.symbol, "ts": s.ts, "factor": s.factor,
-             "side": s.side, "value": s.value}
-            for s in signals
-        ]  # fmt: skip
+        rows = [(s.rule_id, s.symbol, s.ts, s.factor, s.side, s.value) for s in signals]
         if rows:
             with sql.write(self.engine) as conn:
-                sql.upsert(conn, SIGNALS, rows, ["rule_id", "symbol", "ts", "factor"])
+                sql.upsert_values(conn, SIGNALS, _SIGNAL_COLS, rows, _SIGNAL_COLS[:4])
 
     def query_signals(
         self,

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from quantdesk.domain import ScoredTweet
 from quantdesk.errors import DataError
 from quantdesk.storage import sql
-from quantdesk.storage.sql import METADATA, Key, SafeText, TextList, TimestampMs
+from quantdesk.storage.sql import METADATA, Key, Real, SafeText, TextList, TimestampMs
 
 __all__ = ["TWEETS", "TWEET_SYMBOLS", "Tweets"]
 
@@ -48,7 +48,7 @@ TWEETS: Final = sa.Table(
     sa.Column("author_id", SafeText),
     sa.Column("text", SafeText, nullable=False),
     sa.Column("symbols", TextList, nullable=False),
-    sa.Column("score", sa.Double, sa.CheckConstraint("score BETWEEN -1 AND 1"), nullable=False),
+    sa.Column("score", Real, sa.CheckConstraint("score BETWEEN -1 AND 1"), nullable=False),
     sa.Column("label", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),
     sa.Index("tweets_by_time", "time", "id"),
