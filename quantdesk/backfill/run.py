@@ -35,9 +35,9 @@ from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import StockMeta, StockState
 from quantdesk.errors import NotFoundError
-from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
+from quantdesk.universe import universe_for
 
 CHUNK_DAYS = 40
 #: Complete months are written once at least this many rows wait (fewer, larger
