@@ -49,14 +49,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from quantdesk.errors import ConfigError, JobSkipped, NotFoundError, ScheduleError
+from quantdesk.errors import ConfigError, JobSkipped, ScheduleError
 from quantdesk.jobs.base import Job, JobContext, JobEnvironment
 from quantdesk.jobs.clock import running_ms, wall_ms, wall_seconds_until
 from quantdesk.jobs.schedule import Schedule, parse_schedule
 from quantdesk.plugins import Registry
 from quantdesk.storage.jobs import JobRepository, RunRow, ScheduleRow
 
-__all__ = ["JobStatus", "Scheduler", "SchedulerThread", "change_schedule"]
+__all__ = ["LEASE", "Scheduler", "SchedulerThread"]
 
 log = logging.getLogger("quantdesk.jobs")
 
@@ -76,18 +76,10 @@ class _Due:
     run_id: int | None = None  # a claimed manual run
 
 
-@dataclass(frozen=True)
-class JobStatus:
-    """One line of ``quantdesk jobs list``."""
-
-    name: str
-    title: str
-    spec: str
-    trading_days: bool
-    enabled: bool
-    origin: str
-    next_fire_ms: int | None
-    last: RunRow | None
+def check_once(job: type[Job], sched: Schedule) -> None:
+    """``once`` is only for a job that says when it is needed (``needed_at_start``)."""
+    if sched.kind == "once" and job.needed_at_start is Job.needed_at_start:
+        raise ScheduleError(f"schedule 'once' is only for a job run at start (not {job.name})")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -176,12 +168,12 @@ class Scheduler:
                 sched = self._parse(spec, job.trading_days)
             except ScheduleError as exc:
                 raise ScheduleError(f"QUANTDESK_JOBS_SCHEDULES: {name}: {exc}") from None
-            self._check_once(job, sched)
+            check_once(type(job), sched)
             out.append((name, sched.spec, job.trading_days))
         return out
 
-    def start(self) -> bool:
-        """Create the tables, store the default schedules, try the lease; True if held."""
+    def prepare(self) -> None:
+        """Create the tables and store the default schedules (no lease taken)."""
         if not self._started:
             self.jobs = {name: self.registry.get(name)() for name in self.registry.names()}
             self.repo.create_tables()
@@ -190,11 +182,16 @@ class Scheduler:
             PermissionRepository(self.env.engine).create_tables()
             self.repo.ensure_schedules(self.defaults(), self._wall())
             self._started = True
-            if self._keep_lease:
-                self._keeper = threading.Thread(
-                    target=self._keep, name="quantdesk-jobs-lease", daemon=True
-                )
-                self._keeper.start()
+
+    def start(self) -> bool:
+        """:meth:`prepare`, then try the lease (renewed by a thread from now on); True if
+        this scheduler holds it."""
+        self.prepare()
+        if self._keep_lease and self._keeper is None and not self._stop.is_set():
+            self._keeper = threading.Thread(
+                target=self._keep, name="quantdesk-jobs-lease", daemon=True
+            )
+            self._keeper.start()
         self._try_lease(force=True)
         return self.holding
 
@@ -260,37 +257,10 @@ class Scheduler:
             self._parsed[key] = sched
         return sched
 
-    @staticmethod
-    def _check_once(job: Job, sched: Schedule) -> None:
-        needs = type(job).needed_at_start is not Job.needed_at_start
-        if sched.kind == "once" and not needs:
-            raise ScheduleError(f"schedule 'once' is only for a job run at start (not {job.name})")
-
     def next_due_ms(self) -> int | None:
         """The earliest stored next fire time of an enabled job (as of the last step)."""
         times = [r.next_fire_ms for r in self._snapshot if r.enabled and r.next_fire_ms]
         return min(times) if times else None
-
-    def status(self) -> list[JobStatus]:
-        rows = {r.name: r for r in self.repo.schedules()}
-        last = self.repo.last_runs()
-        out = []
-        for name in sorted(self.jobs) if self.jobs else self.registry.names():
-            cls = self.registry.get(name)
-            row = rows.get(name)
-            out.append(
-                JobStatus(
-                    name,
-                    cls.title,
-                    row.spec if row else cls.default_schedule(self.env.market),
-                    row.trading_days if row else cls.trading_days,
-                    row.enabled if row else True,
-                    row.origin if row else "default",
-                    row.next_fire_ms if row else None,
-                    last.get(name),
-                )
-            )
-        return out
 
     # -- the step ---------------------------------------------------------------------
 
@@ -554,10 +524,10 @@ class Scheduler:
         return row
 
     def check_job(self, name: str) -> str:
-        key = name.strip().lower()
-        if key not in self.registry:
-            raise NotFoundError(f"unknown job {name!r}; known: {', '.join(self.registry.names())}")
-        return key
+        """``name`` normalised, or a one-line NotFoundError."""
+        from quantdesk.jobs.admin import check_job
+
+        return check_job(name, self.registry)
 
     def _notify(self, run_id: int | None) -> RunRow | None:
         if run_id is None:
@@ -578,55 +548,6 @@ class Scheduler:
             return None
         now = int(self.clock.now()) if now_ms is None else now_ms
         return wall_seconds_until(self.clock, now, nxt)
-
-
-def change_schedule(
-    repo: JobRepository,
-    env: JobEnvironment,
-    name: str,
-    *,
-    spec: str | None = None,
-    enabled: bool | None = None,
-    trading_days: bool | None = None,
-    by: str = "admin",
-    registry: Registry[type[Job]] | None = None,
-) -> ScheduleRow:
-    """An admin's change of one job's schedule, validated first; nothing changes on a bad
-    value (one-line :class:`ScheduleError` / :class:`NotFoundError`)."""
-    from quantdesk.jobs import JOBS
-
-    reg = registry if registry is not None else JOBS
-    key = name.strip().lower()
-    if key not in reg:
-        raise NotFoundError(f"unknown job {name!r}; known: {', '.join(reg.names())}")
-    cls = reg.get(key)
-    current = repo.schedule(key)
-    td = (
-        trading_days
-        if trading_days is not None
-        else (current.trading_days if current else cls.trading_days)
-    )
-    new_spec = (
-        spec
-        if spec is not None
-        else (current.spec if current else cls.default_schedule(env.market))
-    )
-    sched = parse_schedule(new_spec, env.calendar, trading_days=td)
-    Scheduler._check_once(cls(), sched)
-    if current is None:
-        repo.ensure_schedules(
-            [(key, cls.default_schedule(env.market), cls.trading_days)], wall_ms()
-        )
-    row = repo.update_schedule(
-        key,
-        now_ms=wall_ms(),
-        by=by,
-        spec=sched.spec if spec is not None else None,
-        enabled=enabled,
-        trading_days=trading_days,
-    )
-    assert row is not None
-    return row
 
 
 class SchedulerThread(threading.Thread):
