@@ -55,9 +55,18 @@ def test_a_fire_time_runs_once_even_when_stepped_again(
     assert run.started_ms == FIRE_MS + 5_000  # 5 s dispatch delay, on the exchange clock
     assert s.step() == [] and s.step(FIRE_MS + 10_000) == []
     # the repository itself refuses a second start of the same fire time
-    assert s.repo.begin_run(
-        "slow", fire_ms=FIRE_MS, trigger="schedule", attempt=1, owner="x", started_ms=0, wall_ms=0
-    ) is None
+    assert (
+        s.repo.begin_run(
+            "slow",
+            fire_ms=FIRE_MS,
+            trigger="schedule",
+            attempt=1,
+            owner="x",
+            started_ms=0,
+            wall_ms=0,
+        )
+        is None
+    )
     assert s.repo.schedule("slow").next_fire_ms == FIRE_MS + 86_400_000  # type: ignore[union-attr]
 
 

@@ -7,6 +7,7 @@ trading days, a weekend and holidays. Bars come from the simulator's backfill.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -72,7 +73,7 @@ def test_every_daily_job_runs_once_per_trading_day_in_order(
     assert all(r.status == "ok" for r in trains)
     # each version continues the previous one, on the data that came after it
     assert [r.outputs["parent"] for r in trains] == [None, "v1", "v2"]
-    for before, after in zip(trains, trains[1:], strict=False):
+    for before, after in itertools.pairwise(trains):
         assert after.outputs["data_start_ms"] == before.outputs["data_end_ms"]
         assert after.inputs["previous_version"] == before.outputs["version"]
 
