@@ -227,7 +227,7 @@ class Settings(BaseSettings):
     # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
     jobs_schedules: dict[str, str] = Field(
         default_factory=dict,
-        description='Job schedules replacing the defaults (JSON, e.g. {"sell": "cron:40 9 * * *"}).',
+        description='Job schedules replacing the defaults (JSON: {"sell": "cron:40 9 * * *"}).',
     )
     jobs_misfire_grace_seconds: float = Field(
         900.0,

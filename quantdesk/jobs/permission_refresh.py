@@ -16,6 +16,7 @@ Stored in ``stock_permissions`` (:class:`quantdesk.storage.permissions.Permissio
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import ClassVar
 
@@ -23,7 +24,8 @@ from quantdesk.errors import JobSkipped
 from quantdesk.jobs.base import Job, JobContext
 from quantdesk.jobs.sessions import last_completed_day, suspended_on
 
-_ST_PREFIXES = ("*ST", "S*ST", "SST", "ST")
+# ST, *ST, S*ST, SST: a prefix not followed by a latin letter ("Star Co" is no ST stock)
+_ST = re.compile(r"^(?:S\*ST|SST|\*ST|ST)(?![A-Z])")
 
 
 def board_of(symbol: str, market: str) -> str:
@@ -42,7 +44,7 @@ def board_of(symbol: str, market: str) -> str:
 
 def is_st(name: str) -> bool:
     """Whether an A-share name carries a special-treatment prefix."""
-    return name.strip().upper().startswith(_ST_PREFIXES)
+    return _ST.match(name.strip().upper()) is not None
 
 
 class PermissionRefresh(Job):
@@ -83,7 +85,7 @@ def refresh_permissions(ctx: JobContext) -> None:
         if suspended:
             reasons.append(f"no trade on {day} while the market traded")
         if is_st(name):
-            reasons.append(f"special treatment ({name.split()[0]})")
+            reasons.append("special treatment")
         perms.append(
             Permission(
                 sym,

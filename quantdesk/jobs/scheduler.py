@@ -438,6 +438,7 @@ class Scheduler:
                 wall_ms=wall,
                 inputs=item.inputs,
                 advance=item.advance,
+                unique_fire=item.trigger == "manual",
             )
             if run_id is None:  # this fire time was started before: never twice
                 if item.advance is not None:

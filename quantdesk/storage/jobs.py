@@ -177,6 +177,25 @@ def _run(row: sa.Row[Any]) -> RunRow:
     )
 
 
+def _free_fire(conn: sa.Connection, job: str, trigger: str, fire_ms: int) -> int:
+    """The first millisecond at or after ``fire_ms`` with no run of ``(job, trigger)``: a
+    key for a manual run (two of them at one instant stay distinct)."""
+    taken = {
+        int(r[0])
+        for r in conn.execute(
+            sa.select(JOB_RUNS.c.fire_ms).where(
+                JOB_RUNS.c.job == job,
+                JOB_RUNS.c.trigger == trigger,
+                JOB_RUNS.c.fire_ms >= fire_ms,
+                JOB_RUNS.c.fire_ms < fire_ms + 1000,
+            )
+        )
+    }
+    while fire_ms in taken:
+        fire_ms += 1
+    return fire_ms
+
+
 class JobRepository:
     """Schedules, runs and the lease on one database (SQLite or PostgreSQL)."""
 
@@ -299,14 +318,18 @@ class JobRepository:
         wall_ms: int,
         inputs: Mapping[str, Any] | None = None,
         advance: tuple[int | None, int | None] | None = None,
+        unique_fire: bool = False,
     ) -> int | None:
         """Store a run as ``started`` before it starts; None if this (job, trigger, fire
         time, attempt) was started already (by this or another scheduler).
 
         ``advance=(expect, next)`` moves the schedule's ``next_fire_ms`` from ``expect``
         to ``next`` in the same transaction, so a crash leaves both or neither.
+        ``unique_fire`` (manual runs) moves ``fire_ms`` on to the first free millisecond.
         """
         with self.engine.begin() as conn:
+            if unique_fire:
+                fire_ms = _free_fire(conn, job, trigger, fire_ms)
             insert_new(
                 conn,
                 JOB_RUNS,
@@ -451,18 +474,7 @@ class JobRepository:
     def queue_manual(self, job: str, requested_ms: int, by: str) -> int:
         """Ask the lease holder to run ``job`` now; returns the run id to watch."""
         with self.engine.begin() as conn:
-            fire = requested_ms
-            while True:  # two requests within the same millisecond get distinct keys
-                taken = conn.execute(
-                    sa.select(JOB_RUNS.c.id).where(
-                        JOB_RUNS.c.job == job,
-                        JOB_RUNS.c.trigger == "manual",
-                        JOB_RUNS.c.fire_ms == fire,
-                    )
-                ).first()
-                if taken is None:
-                    break
-                fire += 1
+            fire = _free_fire(conn, job, "manual", requested_ms)
             res = conn.execute(
                 JOB_RUNS.insert().values(
                     job=job,
@@ -488,13 +500,26 @@ class JobRepository:
         return [_run(r) for r in rows]
 
     def claim_queued(self, run_id: int, owner: str, started_ms: int, wall_ms: int) -> bool:
-        """Turn a queued manual run into a started one owned by ``owner`` (atomic)."""
+        """Turn a queued manual run into a started one owned by ``owner`` (atomic); its
+        fire time becomes the exchange-clock start (the queue only knew the wall clock)."""
         with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(JOB_RUNS.c.job).where(
+                    JOB_RUNS.c.id == run_id, JOB_RUNS.c.status == "queued"
+                )
+            ).first()
+            if row is None:
+                return False
+            fire = _free_fire(conn, row.job, "manual", started_ms)
             done = conn.execute(
                 JOB_RUNS.update()
                 .where(JOB_RUNS.c.id == run_id, JOB_RUNS.c.status == "queued")
                 .values(
-                    status="started", owner=owner, started_ms=started_ms, wall_started_ms=wall_ms
+                    status="started",
+                    owner=owner,
+                    fire_ms=fire,
+                    started_ms=started_ms,
+                    wall_started_ms=wall_ms,
                 )
             )
         return bool(done.rowcount)

@@ -80,9 +80,8 @@ def make_env(tmp_path: Path) -> Iterator[Callable[..., JobEnvironment]]:
     def make(
         services: Mapping[str, Any] | None = None, market: str = "cn", **overrides: Any
     ) -> JobEnvironment:
-        settings: Settings = load_settings(
-            data_dir=tmp_path / "data", backfill_days=0, market=market, **overrides
-        )
+        values = {"data_dir": tmp_path / "data", "backfill_days": 0, "market": market}
+        settings: Settings = load_settings(**{**values, **overrides})
         store = open_store(f"sqlite:///{tmp_path / 'q.db'}")
         opened.append(store)
         return JobEnvironment.open(settings, store, services=services)
