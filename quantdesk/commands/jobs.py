@@ -96,8 +96,10 @@ def run_job(
             from quantdesk.jobs.scheduler import Scheduler
             from quantdesk.runtime.clock import WallClock
 
-            scheduler = Scheduler(env, WallClock(), keep_lease=False, recover=False)
-            scheduler.prepare()
+            # the lease is renewed while the job runs, so no platform starting meanwhile
+            # takes this run for a dead one
+            scheduler = Scheduler(env, WallClock(), recover=False)
+            scheduler.start()
             try:
                 row = scheduler.run_now(name, by="cli")
             finally:

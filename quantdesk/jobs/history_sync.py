@@ -61,8 +61,10 @@ class HistorySync(Job):
         from quantdesk.storage.permissions import PermissionRepository
 
         symbols = [m.symbol for m in ctx.env.universe()]
-        perms = {p.symbol: p for p in PermissionRepository(ctx.env.engine).all(ctx.market)}
-        out = [s for s in symbols if s not in perms or perms[s].tradable]
+        repo = PermissionRepository(ctx.env.engine)
+        perms = {p.symbol: p for p in repo.all(ctx.market)}
+        delisted = {x.symbol for x in repo.listings(ctx.market) if x.status == "delisted"}
+        out = [s for s in symbols if s not in delisted and (s not in perms or perms[s].tradable)]
         skipped = sorted(set(symbols) - set(out))
         if skipped:
             ctx.inputs["not_tradable"] = skipped

@@ -61,6 +61,8 @@ class PriceSync(Job):
                 kept.append(sym)
                 continue
             rows.append(PriceRow(sym, t, float(bar[6]), float(bar[7]), str(bar[10])))
+        if len(missing) == len(symbols):
+            raise JobSkipped(f"no stored 1m bars before {iso(ctx.fire_ms)}: nothing to sync")
         store.upsert_prices(rows)
         ctx.outputs.update(
             prices_written=len(rows),
@@ -80,5 +82,3 @@ class PriceSync(Job):
                 )
                 ctx.outputs["suspended"] = sorted(s for s, v in flags.items() if v)
                 ctx.outputs["permissions_changed"] = changed
-        if missing and len(missing) == len(symbols):
-            raise JobSkipped(f"no stored 1m bars before {iso(ctx.fire_ms)}: nothing to sync")

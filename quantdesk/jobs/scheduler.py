@@ -141,6 +141,7 @@ class Scheduler:
         self._watch_from: int | None = None
         self._last_lease_try: int | None = None
         self._lease_lock = threading.Lock()
+        self._run_lock = threading.RLock()  # one job at a time, whichever thread asks
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
         self._parsed: dict[tuple[str, bool], Schedule] = {}
@@ -267,6 +268,10 @@ class Scheduler:
     def step(self, now_ms: int | None = None) -> list[RunRow]:
         """Run everything due at ``now_ms`` (default: the clock's now); returns the runs
         stored by this step, in order. Does nothing without the lease."""
+        with self._run_lock:
+            return self._step(now_ms)
+
+    def _step(self, now_ms: int | None) -> list[RunRow]:
         if not self._started:
             self.start()
         now = int(self.clock.now()) if now_ms is None else int(now_ms)
@@ -507,7 +512,15 @@ class Scheduler:
 
     def run_now(self, name: str, by: str = "admin") -> RunRow:
         """Trigger ``name`` by hand: run it here if this scheduler holds the lease,
-        else queue it for the holder (the returned run is then ``queued``)."""
+        else queue it for the holder (the returned run is then ``queued``).
+
+        It waits for a step in progress on another thread (one job at a time); a
+        server thread would rather queue (``repo.queue_manual``) and wake the
+        :class:`SchedulerThread`."""
+        with self._run_lock:
+            return self._run_now(name, by)
+
+    def _run_now(self, name: str, by: str) -> RunRow:
         if not self._started:
             self.start()
         key = self.check_job(name)
