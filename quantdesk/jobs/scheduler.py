@@ -2,6 +2,10 @@
 
 One call wires it into a runner::
 
+    thread = start_scheduler(settings, store, SharedClock(clock))   # ... thread.stop()
+
+or, step by step::
+
     scheduler = Scheduler(JobEnvironment.open(settings, store), clock)
     scheduler.start()              # tables, schedules, lease
     scheduler.step()               # run what is due now (call it from a loop) ...
@@ -47,7 +51,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantdesk.errors import ConfigError, JobSkipped, ScheduleError
 from quantdesk.jobs.base import Job, JobContext, JobEnvironment
@@ -56,7 +60,11 @@ from quantdesk.jobs.schedule import Schedule, parse_schedule
 from quantdesk.plugins import Registry
 from quantdesk.storage.jobs import JobRepository, RunRow, ScheduleRow
 
-__all__ = ["LEASE", "Scheduler", "SchedulerThread"]
+__all__ = ["LEASE", "Scheduler", "SchedulerThread", "start_scheduler"]
+
+if TYPE_CHECKING:
+    from quantdesk.config import Settings
+    from quantdesk.storage.base import Store
 
 log = logging.getLogger("quantdesk.jobs")
 
@@ -603,3 +611,25 @@ class SchedulerThread(threading.Thread):
         self._wake.set()
         self.join(timeout)
         self.scheduler.close()
+
+
+def start_scheduler(
+    settings: Settings,
+    store: Store,
+    clock: Any,
+    *,
+    market: str | None = None,
+    services: dict[str, Any] | None = None,
+) -> SchedulerThread:
+    """The one call a runner makes: the jobs of ``store`` stepping on their own thread on
+    ``clock`` (stop them with ``.stop()``).
+
+    ``clock`` is read from that thread too: pass a :class:`~quantdesk.jobs.clock.SharedClock`
+    and let the runner read the same object (a bare
+    :class:`~quantdesk.runtime.clock.VirtualClock` is not safe to read from two threads).
+    ``services`` hands the runner's live objects (``strategy``, ``broker``, ...) to the jobs.
+    """
+    env = JobEnvironment.open(settings, store, market=market, services=services)
+    thread = SchedulerThread(Scheduler(env, clock))
+    thread.start()
+    return thread

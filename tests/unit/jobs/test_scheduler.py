@@ -313,3 +313,35 @@ def test_job_statuses_show_next_and_last_runs(make_env: Callable[..., JobEnviron
     st = {x.name: x for x in job_statuses(s.repo, env, FIRE_MS, registry(Slow, Orders))}
     assert st["slow"].next_fire_ms == FIRE_MS + 86_400_000 and not st["slow"].next_estimated
     assert st["slow"].last is not None and st["slow"].last.status == "ok"
+
+
+def test_a_scheduler_thread_follows_a_fast_virtual_clock(
+    make_env: Callable[..., JobEnvironment],
+) -> None:
+    from quantdesk.jobs.clock import SharedClock, running_ms
+    from quantdesk.jobs.scheduler import SchedulerThread
+    from quantdesk.runtime.clock import VirtualClock
+    from tests.unit.jobs.conftest import CN
+
+    env = make_env(jobs_schedules={"slow": "every:1m"})
+    clock = SharedClock(VirtualClock(CN, local_ms(2024, 10, 8, 10, 0), speed=600))
+    sched = Scheduler(env, clock, registry(Slow))
+    events: list[str] = []
+    sched.listeners.append(lambda run: events.append(run.status))
+    sched.prepare()  # the tables exist before the test reads them
+    thread = SchedulerThread(sched, poll_s=0.5)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while len(sched.repo.runs("slow", statuses=["ok"], limit=None)) < 5:
+        assert time.monotonic() < deadline, "the thread ran too few jobs"
+        time.sleep(0.05)
+    thread.stop()
+    runs = sched.repo.runs("slow", limit=None, ascending=True)
+    fires = [r.fire_ms for r in runs]
+    assert len(fires) == len(set(fires)) and all(f % MIN == 0 for f in fires)
+    # it slept until each fire time: most start within seconds of exchange time at 600x
+    # (stepping every 0.25 s of wall time would make that 75 s on average)
+    delays = sorted(running_ms(clock, r.fire_ms, r.started_ms or 0) for r in runs)
+    assert delays[len(delays) // 2] < 30_000
+    assert events[:2] == ["started", "ok"]
+    assert not sched.holding  # stopping gave the lease back
