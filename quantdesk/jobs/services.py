@@ -13,7 +13,9 @@ model registry. Each is a small protocol below, found by name at run time:
 
 When the package, the registry, the name or the protocol is missing, the run is
 recorded ``skipped`` with that one-line reason (:class:`~quantdesk.errors.JobSkipped`),
-never with a made-up result.
+never with a made-up result. The live objects (the runner's trader with its
+broker and risk engine, the model service) are best handed over by the runner
+through ``services``: a registered strategy *class* alone cannot trade.
 
 ================  ==========================================  ===================  ===========
 key               protocol (methods)                          registry             setting
@@ -23,12 +25,12 @@ key               protocol (methods)                          registry          
                                                               STRATEGIES``
 ``broker``        :class:`Settler` (``settle_day``)           ``quantdesk.trading  ``broker``
                                                               .brokers:BROKERS``   (``paper``)
-``predictor``     :class:`Predictor` (``predict_day``)        ``quantdesk.models:  ``model``
-                                                              MODELS``             (``lstm``)
-``trainer``       :class:`Trainer` (``train_incremental``)    ``quantdesk.models:  ``model``
-                                                              MODELS``             (``lstm``)
-``model_versions``  :class:`ModelVersionPruner`               ``quantdesk.models:  ``model``
-                  (``prune_unaliased``)                       MODELS``             (``lstm``)
+``predictor``     :class:`Predictor` (``predict_day``)        ``quantdesk.models.  ``model``
+                                                              base:MODELS``        (``lstm``)
+``trainer``       :class:`Trainer` (``train_incremental``)    ``quantdesk.models.  ``model``
+                                                              base:MODELS``        (``lstm``)
+``model_versions`` :class:`ModelVersionPruner`                ``quantdesk.models.  ``model``
+                  (``prune_unaliased``)                       base:MODELS``        (``lstm``)
 ================  ==========================================  ===================  ===========
 """
 
@@ -148,9 +150,11 @@ SERVICES: Final[dict[str, Service]] = {
             "strategy", StrategyHalves, "quantdesk.trading.strategies:STRATEGIES", "strategy", "t1"
         ),
         Service("broker", Settler, "quantdesk.trading.brokers:BROKERS", "broker", "paper"),
-        Service("predictor", Predictor, "quantdesk.models:MODELS", "model", "lstm"),
-        Service("trainer", Trainer, "quantdesk.models:MODELS", "model", "lstm"),
-        Service("model_versions", ModelVersionPruner, "quantdesk.models:MODELS", "model", "lstm"),
+        Service("predictor", Predictor, "quantdesk.models.base:MODELS", "model", "lstm"),
+        Service("trainer", Trainer, "quantdesk.models.base:MODELS", "model", "lstm"),
+        Service(
+            "model_versions", ModelVersionPruner, "quantdesk.models.base:MODELS", "model", "lstm"
+        ),
     )
 }
 
