@@ -43,9 +43,11 @@ How to add a table family (orders and fills, model versions, job runs, ...)
        )
 
 2. A repository class takes the engine and writes each query once, with
-   :func:`~quantdesk.storage.sql.write` for a transaction (on SQLite it takes
-   the write lock first, so writers queue), :func:`~quantdesk.storage.sql.read`
-   for reads (both raise :class:`~quantdesk.errors.StorageError`, one line),
+   :func:`~quantdesk.storage.sql.write` for a transaction and
+   :func:`~quantdesk.storage.sql.read` for reads (both raise
+   :class:`~quantdesk.errors.StorageError`, one line; on SQLite a ``read`` never
+   waits, while ``write`` and any plain ``engine.begin()`` take the write lock
+   first, so a read-then-write transaction waits its turn instead of failing),
    :func:`~quantdesk.storage.sql.upsert` / ``insert_new`` for idempotent
    writes on a natural key, and :func:`~quantdesk.storage.sql.serialize` when
    writers of the family must take turns::

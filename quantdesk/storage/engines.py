@@ -13,10 +13,13 @@ pool            QueuePool, LIFO (a thread reading      QueuePool of ``pool_size`
                 ``sqlite://`` (in memory): one
                 connection, shared and taken in turn
 transactions    the driver never begins one itself;    psycopg's; :func:`raw` switches a
-                ``BEGIN`` on SA's begin, ``BEGIN       connection to autocommit for the
-                IMMEDIATE`` for :func:`write` (the     fast paths (one round trip per
-                write lock first: two writers queue    query, no BEGIN/ROLLBACK)
-                instead of failing to upgrade)
+                SQLAlchemy's begin is ``BEGIN          connection to autocommit for the
+                IMMEDIATE`` (the write lock first:     fast paths (one round trip per
+                a read-then-write transaction waits    query, no BEGIN/ROLLBACK)
+                for another writer instead of
+                failing on a stale snapshot),
+                except under :func:`read`: ``BEGIN``
+                (readers never wait)
 writers         one lock per engine in this process    the server's row locks
 file            created 0600 (the ``-wal``/``-shm``    (server side)
                 files take the database's mode), WAL,
@@ -64,8 +67,8 @@ log = logging.getLogger("quantdesk.storage")
 PAGE_SIZE: Final = 16_384
 #: SQLite connections kept open per engine (more are opened when more threads read at once).
 SQLITE_POOL_SIZE: Final = 8
-#: Execution option that makes the SQLite ``begin`` an ``IMMEDIATE`` one.
-_IMMEDIATE: Final = "quantdesk_immediate"
+#: Execution option that makes a SQLite transaction a DEFERRED one (reads only).
+_DEFERRED: Final = "quantdesk_deferred"
 
 
 @dataclass(eq=False)
@@ -260,13 +263,15 @@ def sqlite_engine(url: str) -> sa.Engine:
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
         # The driver runs in autocommit mode (isolation_level=None): SQLAlchemy's
-        # transactions are begun here, IMMEDIATE ones by write().
+        # transactions are begun here. IMMEDIATE unless read() asked otherwise: a
+        # transaction that reads and then writes takes the write lock first, so it
+        # waits for another writer rather than failing on a stale snapshot.
         # Straight on the DBAPI connection: a SQLAlchemy execution here would
         # cost more than the BEGIN itself (measured ~25 us a transaction).
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        deferred = conn.get_execution_options().get(_DEFERRED, False)
         dbapi = conn.connection.driver_connection
         assert dbapi is not None
-        dbapi.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        dbapi.execute("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     st.connect = connect
     _STATES[engine] = st
@@ -381,9 +386,16 @@ def _check_open(engine: sa.Engine) -> None:
 
 @contextmanager
 def read(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection for reads (errors as :class:`StorageError`)."""
+    """A connection for reads (errors as :class:`StorageError`).
+
+    On SQLite its transactions are DEFERRED: readers never wait for a writer
+    nor for each other (WAL). Any other SQLAlchemy transaction on a SQLite
+    engine begins IMMEDIATE (see :func:`sqlite_engine`).
+    """
     _check_open(engine)
     with errors(engine, "query failed"), engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.execution_options(**{_DEFERRED: True})
         yield conn
 
 
@@ -401,11 +413,13 @@ def write(engine: sa.Engine) -> Iterator[sa.Connection]:
     failing to upgrade a read transaction.
     """
     _check_open(engine)
-    with write_lock(engine), errors(engine, "write failed"), engine.connect() as conn:
-        if is_sqlite(engine):
-            conn.execution_options(**{_IMMEDIATE: True})
-        with conn.begin():
-            yield conn
+    with (
+        write_lock(engine),
+        errors(engine, "write failed"),
+        engine.connect() as conn,
+        conn.begin(),
+    ):
+        yield conn
 
 
 @contextmanager
