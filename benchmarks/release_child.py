@@ -35,7 +35,11 @@ T0 = 1_700_000_000_000 // 60_000 * 60_000
 def backfill(url: str, n_symbols: int, n_days: int) -> dict[str, Any]:
     from quantdesk.calendars import get_calendar
     from quantdesk.domain import StockMeta
-    from quantdesk.ingest.backfill import simulate_into
+
+    try:
+        from quantdesk.backfill.run import simulate_into
+    except ImportError:  # releases before the layout change
+        from quantdesk.ingest.backfill import simulate_into  # type: ignore[no-redef]
     from quantdesk.sources.simulator import SimulatorParams, default_universe
     from quantdesk.storage import open_store
 
