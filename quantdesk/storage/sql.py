@@ -311,19 +311,24 @@ def _batch(
     ``python -m benchmarks release``, "sink").
     """
     dialect = conn.dialect
+    if any(
+        c.name not in cols and (c.default is not None or c.onupdate is not None)
+        for c in table.columns
+    ):
+        # A Python-side default to fill in: SQLAlchemy's own execution does that.
+        stmt = _conflict(_insert(conn, table), key, changed)
+        result = conn.execute(
+            stmt.execution_options(preserve_rowcount=True),
+            [dict(zip(cols, r, strict=True)) for r in rows],
+        )
+        return max(0, int(result.rowcount))
     spec: _Batch = (dialect.name, str(dialect.paramstyle), table, cols, key, changed)
     query = _BATCHES.get(spec)
     if query is None:
-        stmt = _insert(conn, table).values(
+        values = _insert(conn, table).values(
             {c: sa.bindparam(c, type_=table.c[c].type) for c in cols}
         )
-        if changed:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(key), set_={c: stmt.excluded[c] for c in changed}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        query = _BATCHES[spec] = RawQuery(stmt, dialect)
+        query = _BATCHES[spec] = RawQuery(_conflict(values, key, changed), dialect)
     params = query.many(cols, rows)
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
@@ -336,6 +341,14 @@ def _batch(
         return max(0, int(cursor.rowcount))
     finally:
         cursor.close()
+
+
+def _conflict(stmt: Any, key: tuple[str, ...], changed: tuple[str, ...]) -> Any:
+    if changed:
+        return stmt.on_conflict_do_update(
+            index_elements=list(key), set_={c: stmt.excluded[c] for c in changed}
+        )
+    return stmt.on_conflict_do_nothing(index_elements=list(key))
 
 
 def delete_all(conn: sa.Connection, table: sa.Table) -> int:

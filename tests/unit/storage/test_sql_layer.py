@@ -258,3 +258,23 @@ def test_read_then_write_transactions_on_sqlite_take_turns(tmp_path: Any) -> Non
         assert not errors, errors
         status = store.get_market_status("x")
         assert status is not None and status.time == 30
+
+
+def test_upserts_fill_python_side_defaults(store: Store) -> None:
+    stamped = sa.Table(
+        "sql_layer_defaults",
+        sa.MetaData(),
+        sa.Column("id", sa.Text, primary_key=True),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("made", Millis, nullable=False, default=lambda: 1234),
+    )
+    with store.engine.begin() as conn:
+        stamped.create(conn)
+    with sql.write(store.engine) as conn:
+        sql.upsert(conn, stamped, [{"id": "a", "n": 1}, {"id": "b", "n": 2}], ["id"])
+        assert (
+            sql.insert_new(conn, stamped, [{"id": "a", "n": 9}, {"id": "c", "n": 3}], ["id"]) == 1
+        )
+    with sql.read(store.engine) as conn:
+        rows = conn.execute(sa.select(stamped).order_by(stamped.c.id)).all()
+    assert [tuple(r) for r in rows] == [("a", 1, 1234), ("b", 2, 1234), ("c", 3, 1234)]
