@@ -7,7 +7,9 @@ the previous release or better. Both releases run the same workloads
 each release's package) in alternating order, ``QUANTDESK_BENCH_ROUNDS``
 rounds (default 3): the figure is this release's median, the baseline the
 previous release's median, and the name carries both ranges (min-max), since
-the machine is shared and a single run proves little.
+the machine is shared and a single run proves little. Beside each wall-clock
+figure is the CPU time the workload took (the process's own, so less
+sensitive to other load on the machine than the wall clock).
 
 ``QUANTDESK_BASELINE`` names the previous release: a git revision (default
 ``main``; its ``quantdesk`` package is taken with ``git archive``) or a folder
@@ -89,14 +91,22 @@ def _child(tree: Path, *args: str, env: dict[str, str] | None = None) -> dict[st
     return result
 
 
-def _serve_and_load(tree: Path, url: str, tmp: Path, seconds: float) -> tuple[float, float]:
-    """(req/s, p95 ms) of ``/api/klines`` from 100 clients against ``tree``'s server."""
+def _serve_and_load(tree: Path, url: str, tmp: Path, seconds: float) -> tuple[float, float, float]:
+    """(req/s, p95 ms, server CPU us per request) of ``/api/klines`` from 100 clients
+    against ``tree``'s server."""
     import httpx
 
     from benchmarks.bench_api import SYMBOLS, _env, _free_port, _load
 
     port = _free_port()
-    env = {**_env(tmp), "QUANTDESK_DATABASE_URL": url, "PYTHONPATH": str(tree)}
+    tmp.mkdir(parents=True, exist_ok=True)
+    cpu_file = tmp / f"cpu-{port}.json"
+    env = {
+        **_env(tmp),
+        "QUANTDESK_DATABASE_URL": url,
+        "PYTHONPATH": str(tree),
+        "QD_BENCH_CPU_FILE": str(cpu_file),
+    }
     proc = subprocess.Popen(
         [sys.executable, str(CHILD), "serve", url, str(port)],
         env=env,
@@ -118,13 +128,15 @@ def _serve_and_load(tree: Path, url: str, tmp: Path, seconds: float) -> tuple[fl
                     raise
                 time.sleep(0.2)
         rps, lat = asyncio.run(_load(base, seconds))
-        return rps, percentile(lat, 95) * 1000
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+    # The serving CPU (warm-up second included) per request measured.
+    cpu_us = json.loads(cpu_file.read_text()) / (rps * seconds) * 1e6
+    return rps, percentile(lat, 95) * 1000, cpu_us
 
 
 @contextmanager
@@ -167,6 +179,9 @@ def run(quick: bool) -> list[Figure]:
                             samples[(f"backfill {backend} rows/s", name)].append(
                                 res["rows"] / res["seconds"]
                             )
+                            samples[(f"backfill {backend} CPU s per 1M rows", name)].append(
+                                res["cpu"] / res["rows"] * 1e6
+                            )
                             sink_url = (
                                 f"sqlite:///{(root / f'sink-{name}-{r}.db').as_posix()}"
                                 if backend == "SQLite"
@@ -176,17 +191,25 @@ def run(quick: bool) -> list[Figure]:
                             samples[(f"sink {backend} rows/s", name)].append(
                                 res["rows"] / res["seconds"]
                             )
+                            samples[(f"sink {backend} CPU ms per 1k rows", name)].append(
+                                res["cpu"] / res["rows"] * 1e6
+                            )
                         for f in root.glob(f"bf-{name}-{r}.db*"):
                             f.unlink()
                         for backend, url in (("SQLite", kl_sqlite), ("PostgreSQL", kl_pg)):
-                            lat = _child(tree, "query", url, str(n_queries), str(r))["latencies"]
+                            res = _child(tree, "query", url, str(n_queries), str(r))
+                            lat = res["latencies"]
                             for q in (50, 95):
                                 samples[(f"{backend} query_bars(limit=200) p{q} ms", name)].append(
                                     percentile(lat, q) * 1000
                                 )
-                        rps, p95 = _serve_and_load(tree, kl_sqlite, root / "api", seconds)
+                            samples[(f"{backend} query_bars CPU us per query", name)].append(
+                                res["cpu"] / len(lat) * 1e6
+                            )
+                        rps, p95, cpu = _serve_and_load(tree, kl_sqlite, root / "api", seconds)
                         samples[("/api/klines 100 clients req/s", name)].append(rps)
                         samples[("/api/klines 100 clients p95 ms", name)].append(p95)
+                        samples[("/api/klines server CPU us per request", name)].append(cpu)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -194,12 +217,12 @@ def run(quick: bool) -> list[Figure]:
     metrics = dict.fromkeys(metric for metric, _ in samples)
     for metric in metrics:
         this, prev = samples[(metric, "this")], samples[(metric, "previous")]
-        higher = not metric.endswith(" ms")
+        higher = metric.endswith("/s")
         figures.append(
             Figure(
                 f"{metric} [this {_range(this)} | previous {_range(prev)}]",
                 statistics.median(this),
-                "ms" if not higher else ("req/s" if "req/s" in metric else "rows/s"),
+                metric.rsplit(" ", 1)[-1] if higher else "",
                 baseline=statistics.median(prev),
                 baseline_name=f"previous ({old_name}) median",
                 higher_is_better=higher,

@@ -8,11 +8,13 @@ line on stdout.
 =========================================  ===========================================
 workload                                   result
 =========================================  ===========================================
-``backfill URL SYMBOLS DAYS``              ``simulate_into`` of SYMBOLS x DAYS: rows, s
+``backfill URL SYMBOLS DAYS``              ``simulate_into`` of SYMBOLS x DAYS: rows, s, cpu
 ``build URL BARS``                         the /api/klines store (10 symbols of 1m bars)
-``query URL COUNT SEED``                   ``query_bars(limit=200)`` latencies (s)
-``sink URL BATCHES``                       factor values + signals through the sink: s
-``serve URL PORT``                         serves the API as ``quantdesk serve`` does
+``query URL COUNT SEED``                   ``query_bars(limit=200)`` latencies (s), cpu
+``sink URL BATCHES``                       factor values + signals through the sink: s, cpu
+``serve URL PORT``                         serves the API as ``quantdesk serve`` does (the
+                                           CPU seconds it spent serving go to the file
+                                           ``QD_BENCH_CPU_FILE`` names)
 =========================================  ===========================================
 """
 
@@ -20,9 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
+import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,10 +60,10 @@ def backfill(url: str, n_symbols: int, n_days: int) -> dict[str, Any]:
     calendar = get_calendar("XSHG")
     days = calendar.last_trading_days(n_days, dt.date(2026, 1, 1))
     with open_store(url) as store:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _, rows, _ = simulate_into(store, stocks, calendar, days, seed=42, params=SimulatorParams())
-        seconds = time.perf_counter() - t0
-    return {"rows": rows, "seconds": seconds}
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"rows": rows, "seconds": seconds, "cpu": cpu}
 
 
 def build(url: str, n_bars: int) -> dict[str, Any]:
@@ -109,12 +114,14 @@ def query(url: str, count: int, seed: int) -> dict[str, Any]:
         for sym, start, end in queries[:200]:  # warm caches and prepared statements
             store.query_bars(sym, "1m", start, end, 200)
         out = []
+        c0 = time.process_time()
         for sym, start, end in queries:
             t0 = time.perf_counter()
             rows = store.query_bars(sym, "1m", start, end, 200)
             out.append(time.perf_counter() - t0)
             assert len(rows) == 200, len(rows)
-    return {"latencies": out}
+        cpu = time.process_time() - c0
+    return {"latencies": out, "cpu": cpu}
 
 
 def sink(url: str, batches: int) -> dict[str, Any]:
@@ -123,15 +130,15 @@ def sink(url: str, batches: int) -> dict[str, Any]:
     from quantdesk.storage import open_store
 
     with open_store(url) as store:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for b in range(batches):
             ts = T0 + b * 60_000
             store.upsert_factors(
                 [FactorValue(s, ts, f"f{k}", 0.1 * k + b, "1m") for s in SYMBOLS for k in range(20)]
             )
             store.upsert_signals([Signal(s, ts, "f1", 0.5, "buy", "r1") for s in SYMBOLS[:5]])
-        seconds = time.perf_counter() - t0
-    return {"rows": batches * 205, "seconds": seconds}
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"rows": batches * 205, "seconds": seconds, "cpu": cpu}
 
 
 def serve(url: str, port: int) -> None:
@@ -146,6 +153,15 @@ def serve(url: str, port: int) -> None:
     app = create_app(store, load_settings(), echo=lambda _m: None)
     server = uvicorn.Server(api_config(app, "127.0.0.1", port))
     freeze_startup_objects()
+    cpu_file = os.environ.get("QD_BENCH_CPU_FILE")
+    start = time.process_time()
+
+    def done(*_: Any) -> None:  # uvicorn raises SIGTERM again once it has shut down
+        if cpu_file:  # the CPU seconds spent serving
+            Path(cpu_file).write_text(json.dumps(time.process_time() - start))
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, done)
     server.run()
 
 
