@@ -71,6 +71,26 @@ SQLITE_POOL_SIZE: Final = 8
 _DEFERRED: Final = "quantdesk_deferred"
 
 
+class _Pin:
+    """A pool connection one thread keeps for :func:`raw` (returned when the thread ends)."""
+
+    __slots__ = ("__weakref__", "proxied")
+
+    def __init__(self, proxied: Any) -> None:
+        self.proxied: Any = proxied
+        weakref.finalize(self, _give_back, proxied)
+
+    def release(self) -> None:
+        proxied, self.proxied = self.proxied, None
+        if proxied is not None:
+            _give_back(proxied)
+
+
+def _give_back(proxied: Any) -> None:
+    with suppress(Exception):  # a closed engine or connection: nothing to give back
+        proxied.close()
+
+
 @dataclass(eq=False)
 class _EngineState:
     """What quantdesk keeps beside an engine: its name in messages, closed flag, write lock."""
@@ -87,6 +107,9 @@ class _EngineState:
     watch_lock: threading.Lock = field(default_factory=threading.Lock)
     #: Opens a new DBAPI connection (the pool's creator).
     connect: Callable[..., Any] | None = None
+    #: SQLite files: the pool connection each thread keeps for :func:`raw` reads.
+    pins: threading.local = field(default_factory=threading.local)
+    all_pins: weakref.WeakSet[_Pin] = field(default_factory=weakref.WeakSet)
 
     def closed_error(self) -> StorageError:
         return StorageError(f"the store {self.url} is closed; open a new one with open_store()")
@@ -348,6 +371,8 @@ def close(engine: sa.Engine) -> None:
     """Close ``engine`` for good: later connections raise "the store ... is closed"."""
     st = state(engine)
     st.closed = True
+    for pin in list(st.all_pins):
+        pin.release()
     with st.watch_lock:
         if st.watcher is not None:
             st.watcher.close()
@@ -431,7 +456,20 @@ def raw(engine: sa.Engine) -> Iterator[Any]:
     query is one round trip (no BEGIN, no ROLLBACK when it goes back to the
     pool), and switched back before it returns to the pool.
     """
-    _check_open(engine)
+    st = state(engine)
+    if st.closed:
+        raise st.closed_error()
+    if st.dialect == "sqlite" and not st.memory:
+        # Each thread keeps one pool connection for these reads, as SQLite
+        # readers never block anyone: a pool check-out and check-in around
+        # every query cost ~20 us (measured), 8% of a newest-200 query.
+        pin: _Pin | None = getattr(st.pins, "pin", None)
+        with errors(engine, "query failed"):
+            if pin is None or pin.proxied is None:
+                pin = st.pins.pin = _Pin(engine.raw_connection())
+                st.all_pins.add(pin)
+            yield pin.proxied.driver_connection
+        return
     with errors(engine, "query failed"):
         proxied = engine.raw_connection()
         try:

@@ -225,3 +225,22 @@ def test_a_world_readable_database_of_an_earlier_release_is_closed_to_others(
         if (tmp_path / name).exists():
             assert stat.S_IMODE((tmp_path / name).stat().st_mode) & 0o007 == 0, name
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_reader_threads_give_their_connection_back(tmp_path: Path) -> None:
+    """Each reading thread keeps one connection for the fast reads, and the pool
+    gets it back when the thread ends (or when the store closes)."""
+    import gc
+
+    with open_store(f"sqlite:///{tmp_path.as_posix()}/q.db") as store:
+        store.upsert_bars(bar_frame(["A"], 5))
+        store.query_bars("A", "1m")  # this thread's
+        threads = [threading.Thread(target=store.query_bars, args=("A", "1m")) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+        pool = store.engine.pool
+        assert pool.checkedout() == 1  # type: ignore[attr-defined]
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
