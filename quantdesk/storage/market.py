@@ -178,7 +178,7 @@ class Market:
     def upsert_prices(self, rows: Sequence[PriceRow]) -> None:
         values = [(r.symbol, r.time, r.price, r.volume, r.source) for r in rows]
         if values:
-            with sql.write(self.engine) as conn:
+            with sql.raw_write(self.engine) as conn:
                 sql.upsert_values(conn, REALTIME_PRICES, _PRICE_COLS, values, ["symbol"])
 
     def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]:

@@ -55,7 +55,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from quantdesk.errors import StorageError
-from quantdesk.storage.engines import engine_for, errors, raw, read, write
+from quantdesk.storage.engines import RawWrite, engine_for, errors, raw, raw_write, read, write
 
 __all__ = [
     "METADATA",
@@ -64,6 +64,7 @@ __all__ = [
     "Key",
     "Millis",
     "RawQuery",
+    "RawWrite",
     "Real",
     "SafeText",
     "TextList",
@@ -73,6 +74,7 @@ __all__ = [
     "errors",
     "insert_new",
     "raw",
+    "raw_write",
     "read",
     "serialize",
     "upsert",
@@ -147,9 +149,17 @@ class TimestampMs(sa.types.TypeDecorator[int]):
         return dialect.type_descriptor(sa.BigInteger())
 
     def bind_processor(self, dialect: sa.Dialect) -> Any:
+        # One plain function per value (no TypeDecorator layers): the sink binds
+        # thousands of these a second. SQLite: ints as they are.
         if dialect.name != "postgresql":
-            return None  # ints as they are (no per-row call: the sink writes thousands)
-        return super().bind_processor(dialect)
+            return None
+
+        def to_datetime(value: Any) -> Any:
+            if value is None or isinstance(value, datetime):
+                return value
+            return EPOCH + timedelta(milliseconds=int(value))
+
+        return to_datetime
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None:
@@ -240,7 +250,7 @@ class SafeText(sa.types.TypeDecorator[str]):
         return str(value).replace("\x00", "\ufffd")
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+def _insert(conn: sa.Connection | RawWrite, table: sa.Table) -> Any:
     name = conn.dialect.name
     if name == "sqlite":
         return sqlite_dialect.insert(table)
@@ -264,7 +274,7 @@ def upsert(
 
 
 def upsert_values(
-    conn: sa.Connection,
+    conn: sa.Connection | RawWrite,
     table: sa.Table,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
@@ -295,7 +305,7 @@ _BATCHES: dict[_Batch, RawQuery] = {}
 
 
 def _batch(
-    conn: sa.Connection,
+    conn: sa.Connection | RawWrite,
     table: sa.Table,
     cols: tuple[str, ...],
     key: tuple[str, ...],
@@ -316,6 +326,8 @@ def _batch(
         for c in table.columns
     ):
         # A Python-side default to fill in: SQLAlchemy's own execution does that.
+        if isinstance(conn, RawWrite):
+            raise StorageError(f"{table.name} has Python-side defaults: write it with sql.write")
         stmt = _conflict(_insert(conn, table), key, changed)
         result = conn.execute(
             stmt.execution_options(preserve_rowcount=True),
@@ -330,7 +342,7 @@ def _batch(
         )
         query = _BATCHES[spec] = RawQuery(_conflict(values, key, changed), dialect)
     params = query.many(cols, rows)
-    dbapi = conn.connection.driver_connection
+    dbapi = conn.dbapi if isinstance(conn, RawWrite) else conn.connection.driver_connection
     assert dbapi is not None
     cursor = dbapi.cursor()
     try:

@@ -144,7 +144,7 @@ class Streams:
     def upsert_factors(self, factors: Sequence[FactorValue]) -> None:
         rows = [(f.symbol, f.name, f.interval, f.ts, f.value) for f in factors]
         if rows:
-            with sql.write(self.engine) as conn:
+            with sql.raw_write(self.engine) as conn:
                 sql.upsert_values(conn, FACTOR_VALUES, _FACTOR_COLS, rows, _FACTOR_COLS[:4])
 
     def query_factors(
@@ -171,7 +171,7 @@ class Streams:
     def upsert_signals(self, signals: Sequence[Signal]) -> None:
         rows = [(s.rule_id, s.symbol, s.ts, s.factor, s.side, s.value) for s in signals]
         if rows:
-            with sql.write(self.engine) as conn:
+            with sql.raw_write(self.engine) as conn:
                 sql.upsert_values(conn, SIGNALS, _SIGNAL_COLS, rows, _SIGNAL_COLS[:4])
 
     def query_signals(

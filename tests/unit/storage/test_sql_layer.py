@@ -278,3 +278,20 @@ def test_upserts_fill_python_side_defaults(store: Store) -> None:
     with sql.read(store.engine) as conn:
         rows = conn.execute(sa.select(stamped).order_by(stamped.c.id)).all()
     assert [tuple(r) for r in rows] == [("a", 1, 1234), ("b", 2, 1234), ("c", 3, 1234)]
+
+
+def test_a_failed_raw_write_leaves_nothing(store: Store) -> None:
+    from quantdesk.storage.streams import FACTOR_VALUES
+
+    cols = ("symbol", "name", "interval", "ts", "value")
+    with pytest.raises(RuntimeError, match="boom"), sql.raw_write(store.engine) as conn:
+        sql.upsert_values(conn, FACTOR_VALUES, cols, [("A", "x", "1m", T0, 1.0)], cols[:4])
+        raise RuntimeError("boom")
+    assert store.query_factors("A") == []
+    with pytest.raises(StorageError, match="write failed"), sql.raw_write(store.engine) as conn:
+        sql.upsert_values(conn, FACTOR_VALUES, cols, [("A", "x", "1m", T0, None)], cols[:4])
+    assert store.query_factors("A") == []
+    store.upsert_factors([])  # the engine is still usable
+    with sql.raw_write(store.engine) as conn:
+        sql.upsert_values(conn, FACTOR_VALUES, cols, [("A", "x", "1m", T0, 2.0)], cols[:4])
+    assert [f.value for f in store.query_factors("A")] == [2.0]
