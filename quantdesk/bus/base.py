@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from types import TracebackType
@@ -81,15 +80,10 @@ from quantdesk.bus.codec import (
     message_key,
     message_type,
 )
-from quantdesk.errors import ConfigError, QuantdeskError
-
-
-class BusError(QuantdeskError):
-    """The bus cannot be reached, or a message could not be delivered or committed."""
-
-
-class BusFullError(BusError):
-    """A partition stayed full for longer than the publish timeout (back-pressure)."""
+from quantdesk.errors import BusError as BusError
+from quantdesk.errors import BusFullError as BusFullError
+from quantdesk.errors import ConfigError
+from quantdesk.plugins import Registry
 
 
 class Partition(NamedTuple):
@@ -264,33 +258,26 @@ def dead_letter(
 # ---------------------------------------------------------------------------
 # registry
 
-_REGISTRY: dict[str, str | type[Bus]] = {
-    "memory": "quantdesk.bus.memory:MemoryBus",
-    "kafka": "quantdesk.bus.kafka:KafkaBus",
-}
+#: Bus implementations by name (``QUANTDESK_BUS``); a user's package adds one with
+#: ``BUSES.register("name", "pkg.module:Class")`` or the ``quantdesk.buses`` entry points.
+BUSES: Registry[type[Bus]] = Registry("bus", "QUANTDESK_BUS", group="quantdesk.buses")
+BUSES.register("memory", "quantdesk.bus.memory:MemoryBus")
+BUSES.register("kafka", "quantdesk.bus.kafka:KafkaBus")
 
 
 def register_bus(name: str, cls: type[Bus] | str) -> None:
     """Register a bus implementation (a class or ``"module:Class"``) under ``name``."""
-    _REGISTRY[name] = cls
+    BUSES.register(name, cls)
 
 
 def bus_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return BUSES.names()
 
 
 def bus_class(name: str) -> type[Bus]:
-    try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"QUANTDESK_BUS: unknown bus {name!r}; choose one of {', '.join(bus_names())}"
-        ) from None
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-        assert isinstance(entry, type) and issubclass(entry, Bus)
-        _REGISTRY[name] = entry
+    entry = BUSES.get(name)
+    if not (isinstance(entry, type) and issubclass(entry, Bus)):
+        raise ConfigError(f"QUANTDESK_BUS: {name!r} is registered as {entry!r}, not a Bus class")
     return entry
 
 

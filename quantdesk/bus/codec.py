@@ -70,26 +70,12 @@ import numpy.typing as npt
 import orjson
 
 from quantdesk.domain.messages import Bar, BookSnapshot, FactorValue, Signal, Trade
-from quantdesk.errors import DataError
+from quantdesk.errors import MessageError as MessageError
 
 SCHEMA_VERSION: Final = 1
 
 #: Every reason a :class:`MessageError` can carry.
 REASONS: Final = ("bad_json", "missing_field", "bad_type", "unknown_type", "bad_version")
-
-
-class MessageError(DataError):
-    """A payload on the bus is not a valid message.
-
-    ``reason`` is one of :data:`REASONS`; ``field`` names the offending field
-    when there is one; ``raw`` is the payload as received.
-    """
-
-    def __init__(self, reason: str, detail: str, *, field: str | None = None, raw: bytes = b""):
-        self.reason = reason
-        self.field = field
-        self.raw = raw
-        super().__init__(f"{reason}: {detail}")
 
 
 class TradeBatch:

@@ -12,12 +12,13 @@ environment or ``.env``, never from the TOML file, and are never logged.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +26,9 @@ from pydantic_settings import (
 )
 
 from quantdesk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from quantdesk.plugins import Registry
 
 ENV_PREFIX = "QUANTDESK_"
 
@@ -49,8 +53,42 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
-#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.sources.tweets`).
-TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
+#: Settings that name a plug-in, and the registry (``"module:NAME"``, imported only when
+#: the setting is checked) their name must be in; a value may be ``name:argument``
+#: (``replay:PATH``). A plug point adds its setting here and to the validator below
+#: (e.g. ``"broker": "quantdesk.trading.brokers.base:BROKERS"``).
+PLUGIN_SETTINGS: dict[str, str] = {
+    "bus": "quantdesk.bus.base:BUSES",
+    "source": "quantdesk.sources.base:SOURCES",
+    "tweets": "quantdesk.sources.tweets:TWEET_SOURCES",
+}
+#: The value that turns an optional plug point off.
+OFF = "none"
+#: Plug points that may be off.
+OPTIONAL_PLUGINS: frozenset[str] = frozenset({"tweets"})
+
+
+def plugin_registry(setting: str) -> Registry[Any]:
+    """The registry the value of ``setting`` is checked against."""
+    module_name, _, attr = PLUGIN_SETTINGS[setting].partition(":")
+    registry: Registry[Any] = getattr(importlib.import_module(module_name), attr)
+    return registry
+
+
+def check_plugin(setting: str, value: str) -> str:
+    """``value`` (``name`` or ``name:argument``) with its name normalised; ``ValueError``
+    with one line listing the known names if nothing is registered under it."""
+    name, sep, arg = value.strip().partition(":")
+    name = name.strip().lower()
+    if setting in OPTIONAL_PLUGINS and name == OFF:
+        if arg:
+            raise ValueError(f"{OFF} takes no argument (got {value!r})")
+        return OFF
+    registry = plugin_registry(setting)
+    if name not in registry:
+        known = [*registry.names(), *([OFF] if setting in OPTIONAL_PLUGINS else [])]
+        raise ValueError(f"unknown {registry.kind} {name!r}; known: {', '.join(sorted(known))}")
+    return f"{name}{sep}{arg.strip()}" if sep else name
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -118,7 +156,7 @@ class Settings(BaseSettings):
     sim_jump_rate: float = Field(
         0.0005, description="Probability of an intraday jump per stock-minute."
     )
-    bus: Literal["memory", "kafka"] = Field("memory", description="Message bus implementation.")
+    bus: str = Field("memory", description="Message bus implementation: memory or kafka.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_session_timeout_ms: int = Field(
         10_000, description="Kafka session timeout: how soon a dead worker's partitions move."
@@ -224,6 +262,15 @@ class Settings(BaseSettings):
         50_000, description="Tick capture: rows buffered before a Parquet part is written."
     )
 
+    # -- the live source of `run` (quantdesk.sources) ---------------------------
+    source: str = Field(
+        "simulator",
+        description="Live source of `run`: simulator, finnhub or replay:PATH (a tick capture).",
+    )
+    symbols: str = Field(
+        "", description="Symbols of `run` (comma-separated); empty = the source's default."
+    )
+
     @field_validator("argon2_memory_kib")
     @classmethod
     def _argon_memory(cls, v: int) -> int:
@@ -235,17 +282,11 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
-    @field_validator("tweets")
+    @field_validator("bus", "source", "tweets")
     @classmethod
-    def _tweets(cls, v: str) -> str:
-        name, _, arg = v.strip().partition(":")
-        if name not in TWEET_FEEDS:
-            raise ValueError(f"use mock, file:PATH, http or none (got {v!r})")
-        if name == "file" and not arg.strip():
-            raise ValueError("file:PATH needs the path of a JSON-lines file (got 'file:')")
-        if name != "file" and arg:
-            raise ValueError(f"{name} takes no argument (got {v!r})")
-        return v.strip()
+    def _plugin(cls, v: str, info: ValidationInfo) -> str:
+        assert info.field_name is not None
+        return check_plugin(info.field_name, v)
 
     @field_validator("api_port")
     @classmethod

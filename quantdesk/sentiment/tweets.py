@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import orjson
 
-from quantdesk.errors import DataError
+from quantdesk.errors import TweetError as TweetError
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -46,14 +46,6 @@ REJECT_REASONS: Final = (
     "missing_created_at",
     "bad_field",
 )
-
-
-class TweetError(DataError):
-    """One tweet was rejected; ``reason`` is a short key from :data:`REJECT_REASONS`."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"tweet rejected ({reason}){': ' + detail if detail else ''}")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,8 @@ import pandas as pd
 
 from quantdesk.config import Settings
 from quantdesk.domain import normalize_interval
-from quantdesk.errors import NotFoundError, QuantdeskError
+from quantdesk.errors import NoHistoryError as NoHistoryError
+from quantdesk.errors import QuantdeskError
 from quantdesk.sources.history.base import (
     DEFAULT_ORDER,
     HistoryProvider,
@@ -35,15 +36,6 @@ log = logging.getLogger("quantdesk.history")
 
 #: Default "absurd jump": a close-to-close move of more than 50 % bar to bar.
 MAX_JUMP = 0.5
-
-
-class NoHistoryError(NotFoundError):
-    """No provider could answer; ``attempts`` holds (provider, reason) pairs."""
-
-    def __init__(self, symbol: str, interval: str, attempts: list[tuple[str, str]]) -> None:
-        self.attempts = attempts
-        why = "; ".join(f"{p}: {r}" for p, r in attempts) or "no provider configured"
-        super().__init__(f"no history for {symbol} {interval} from any source ({why})")
 
 
 def _iso(t_ms: int) -> str:
