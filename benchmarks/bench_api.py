@@ -390,8 +390,8 @@ def _ws_server_app(store: Any, settings: Any) -> Any:
     """The app plus the real stream path fed by a paced trade publisher thread."""
     from quantdesk.api.app import create_app
     from quantdesk.bus import TradeBatch, bus_from_settings
-    from quantdesk.runtime.embedded import _PublishingConsumer
     from quantdesk.runtime.pipeline import StreamProcessor
+    from quantdesk.runtime.runner import PublishingConsumer as _PublishingConsumer
     from quantdesk.runtime.sink import StoreSink
 
     store.migrate()

@@ -22,7 +22,7 @@ SLICE_MS = 60_000
 ReplayEvent = Trade | BookSnapshot
 
 
-def _files(root: Path, kind: str) -> list[Path]:
+def capture_files(root: Path, kind: str) -> list[Path]:
     if (root / kind).is_dir():
         base = root / kind
     elif root.name == kind or any(p.name == kind for p in root.parents):
@@ -76,8 +76,8 @@ def read_events(
     if not root.exists():
         raise NotFoundError(f"{root}: no such capture folder")
     streams = [
-        _trades(_read(_files(root, "trades"))),
-        _books(_read(_files(root, "books"))),
+        _trades(_read(capture_files(root, "trades"))),
+        _books(_read(capture_files(root, "books"))),
     ]
     for _ts, _k, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1] % 2, x[1])):
         if symbols is not None and ev.symbol not in symbols:

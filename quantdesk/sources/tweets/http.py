@@ -55,7 +55,7 @@ class HttpFeed(TweetFeed):
         super().__init__()
         token = bearer_token(token)  # no token: fail at start, not in the thread
         self.url = stream_url(base_url)
-        self.stats = StreamStats()
+        self.stream_stats = StreamStats()
         self._queue: queue.Queue[bytes] = queue.Queue(queue_size)
         self._stop = threading.Event()
         self._error: Exception | None = None
@@ -96,7 +96,7 @@ class HttpFeed(TweetFeed):
             for line in stream_http(
                 base_url=base_url,
                 token=token,
-                stats=self.stats,
+                stats=self.stream_stats,
                 stop=stop,
                 backoff_s=backoff_s,
                 sleep=wait,
