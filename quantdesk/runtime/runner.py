@@ -38,12 +38,15 @@ Finnhub: the wall time, so a restart fills everything since from REST), and
 the operators' state (open bars, indicators, signal series, sentiment). A
 restart restores all of it and continues at that event time: a deterministic
 source makes again exactly the messages the killed process made after the
-checkpoint, the same operators turn them into the same rows, and the
-idempotent upserts write them over what was stored. So no stored final bar
-changes, no trade is counted twice, every roll-up equals its 1m bars. (Dead
-letters are appended, not upserted: one that arose between the last
-checkpoint and a SIGKILL is stored again.) Then the source's display state
-(``stock_state``, market status) is written. A store without a run checkpoint
+checkpoint and the same operators turn them into the same bars. Until the run
+is past the newest stored minute (the *catch-up*), it writes no open bar (the
+stored ones are fuller) and no final bar whose stored version has the same
+trades (its VWAP could differ in the last bits: float sums depend on how the
+clock sliced the trades), so no stored final bar changes, no trade is counted
+twice, and every roll-up equals its 1m bars. Factors, signals and tweets are
+upserted on their keys; dead letters are appended, so one that arose between
+the last checkpoint and a SIGKILL is stored again. After the checkpoint the
+source's display state (``stock_state``, market status) is written. A store without a run checkpoint
 (from an earlier release) continues from ``stock_state`` and the stored open
 bars as before.
 """
@@ -62,7 +65,7 @@ import numpy as np
 
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Heartbeat, TradeBatch, bus_from_settings
-from quantdesk.calendars import ExchangeCalendar, get_calendar
+from quantdesk.calendars import DAY_MS, ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.domain.time import iso, local_minute, now_ms
@@ -117,8 +120,24 @@ class PublishingConsumer(StreamConsumer):
     """
 
     listeners: list[Callable[[Output], None]]
+    #: False while a restart makes again what the store already holds: then only final
+    #: bars are written (open bars as they stood then would replace fuller stored ones),
+    #: and only those whose trades differ from the stored bar's
+    partials: bool = True
+    #: the stored bars of the catch-up: key -> (open, high, low, close, volume, trades)
+    stored: dict[tuple[str, str, int], tuple[float, float, float, float, float, int]]
 
     def emit(self, out: Output) -> None:
+        if out and not self.partials:
+            stored = self.stored
+            out.bars = [
+                b
+                for b in out.bars
+                if b.final
+                and stored.get((b.symbol, b.interval, b.time))
+                != (b.open, b.high, b.low, b.close, b.volume, b.trades)
+            ]
+            out.prices.clear()
         if out:
             for listener in self.listeners:
                 listener(out)
@@ -170,6 +189,7 @@ class Runner:
         self.sim_time: int | None = None
         self.started_at = time.time()
         self.restored = False
+        self.catch_up_until: int | None = None
         self._stop = asyncio.Event()
         self._last_checkpoint = time.monotonic()
         #: called with each processed Output (bars, factors, signals, dead letters, tweets)
@@ -278,8 +298,14 @@ class Runner:
             checkpoint_seconds=None if self.in_process else self.settings.checkpoint_seconds,
         )
         self.consumer.listeners = self.output_listeners
+        self.consumer.stored = {}
         if self.in_process and saved is None and src.clocked:
             self._seed_open_bars(position)  # a store from before run checkpoints
+        # a restart from a checkpoint first makes again what the killed process stored
+        # after it: until this event time only final bars are written
+        self.catch_up_until = self._catch_up_point(position) if saved is not None else None
+        if self.catch_up_until is not None:
+            self.consumer.stored = self._stored_bars(position, self.catch_up_until)
         self.checkpoint()  # a kill before the first step restarts from here
 
     def _make_clock(self, resume: int | None) -> int:
@@ -354,6 +380,36 @@ class Runner:
                 rows = self.store.query_bars(meta.symbol, interval, start, start + 1, 1)
                 if rows:
                     self.processor.bars.seed(Bar(*rows[0]), resume)
+
+    def _catch_up_point(self, position: int) -> int | None:
+        """The end of the newest stored minute of this source, if after ``position``."""
+        newest: int | None = None
+        for meta in self.universe:
+            rows = self.store.query_bars(meta.symbol, "1m", None, None, 1)
+            if rows and rows[-1][10] == self.source.origin:
+                newest = max(newest or 0, int(rows[-1][2]))
+        if newest is None or newest + 60_000 <= position:
+            return None
+        return newest + 60_000
+
+    def _stored_bars(
+        self, position: int, until: int
+    ) -> dict[tuple[str, str, int], tuple[float, float, float, float, float, int]]:
+        """What the catch-up may make again: the stored bars that can hold trades of
+        ``[position, until)``."""
+        out = {}
+        for meta in self.universe:
+            for interval in INTERVALS:
+                for r in self.store.query_bars(meta.symbol, interval, position - DAY_MS, until):
+                    out[(r[0], r[1], int(r[2]))] = (r[3], r[4], r[5], r[6], r[7], int(r[9]))
+        return out
+
+    def _catching_up(self, until: int) -> None:
+        """Write open bars again once the run is past what the store held at the start."""
+        if self.catch_up_until is not None and until > self.catch_up_until:
+            self.catch_up_until = None
+            self.consumer.stored = {}
+        self.consumer.partials = self.catch_up_until is None
 
     # -- checkpoints -------------------------------------------------------------
 
@@ -440,8 +496,9 @@ class Runner:
             self.tweets.close()
             more = self.processor.sentiment.rejects if self.processor.sentiment else None
             self.echo(self.tweets.summary(more))
-        open_bars = [b for m in self.universe for b in self.processor.bars.open_bars(m.symbol)]
-        self.sink.write(open_bars, [])
+        if self.catch_up_until is None:  # else the stored open bars are the fuller ones
+            open_bars = [b for m in self.universe for b in self.processor.bars.open_bars(m.symbol)]
+            self.sink.write(open_bars, [])
         self.checkpoint()
         self.consumer.close()
         self.bus.close()
@@ -465,6 +522,7 @@ class Runner:
                 nxt = min(until, max(nxt, quiet_until))
             t = nxt
             events = src.step(t)
+            self._catching_up(t)
             self._publish(events)
             for meta in self.universe:
                 self.bus.send(Heartbeat(meta.symbol, t))
@@ -479,6 +537,7 @@ class Runner:
                 position = max(position, msg.ts)
             elif isinstance(msg, TradeBatch) and len(msg):
                 position = max(position, int(msg.ts.max()))
+        self._catching_up(position)
         self._publish(batch)
         self.sim_time = position
         self._after(position)
