@@ -5,6 +5,7 @@ message is one line: what was wrong, with which value, and what to do::
 
     QuantdeskError
     ├── ConfigError            a setting is missing or invalid (names the setting)
+    │   └── ScheduleError      a job schedule is not one of the allowed forms (names it)
     ├── DataError              input data is malformed (names the row / field)
     │   ├── ImportFileError    a user's CSV/Parquet file was rejected (row number)
     │   ├── MessageError       a bus payload is not a valid message (``reason``)
@@ -21,7 +22,9 @@ message is one line: what was wrong, with which value, and what to do::
     │   └── BusFullError       a partition stayed full past the publish timeout
     ├── ProviderError          one history provider could not answer (``reason``)
     ├── CandleFetchError       a Finnhub candle request failed (``retry_after``)
-    └── TokenError             an API token is missing, malformed, expired or forged
+    ├── TokenError             an API token is missing, malformed, expired or forged
+    └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
+                               missing, nothing to act on): its run is recorded ``skipped``
 
 Classes are importable from here and, where they were public before, from the
 module that raises them (``quantdesk.bus.BusError``, ``quantdesk.auth.TokenError``,
@@ -144,3 +147,12 @@ class CandleFetchError(QuantdeskError):
 
 class TokenError(QuantdeskError):
     """A token that is missing, malformed, expired or wrongly signed."""
+
+
+class ScheduleError(ConfigError):
+    """A job schedule is invalid: bad cron expression, bad interval, or a form not allowed."""
+
+
+class JobSkipped(QuantdeskError):
+    """Raised by a job that cannot do its work now; the run is stored as ``skipped`` with
+    this one-line reason (never as a fake result)."""
