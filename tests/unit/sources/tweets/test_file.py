@@ -90,3 +90,20 @@ def test_a_backlog_drains_over_several_steps(
 def test_a_missing_file_fails_at_start(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match=r"nope\.jsonl"):
         FileFeed(tmp_path / "nope.jsonl")
+
+
+def test_a_restored_snapshot_continues_at_the_next_line(tmp_path: Path) -> None:
+    lines = [tweet_line(i, f"$AAPL buy {i}", T0 + i * 10_000) for i in range(1, 10)]
+    lines.insert(3, b"{bad")
+    path = write(tmp_path / "t.jsonl", lines)
+    first = FileFeed(path)
+    got = [t.id for t in first.step(T0 + 45_000)]  # 1..4 and the bad line
+    state = first.snapshot()
+    assert state == {"lines": 5}
+    first.close()
+    again = FileFeed(path)
+    again.restore(state)
+    got += [t.id for t in again.step(T0 + 200_000)]
+    assert got == [str(i) for i in range(1, 10)]
+    assert not again.take_rejects()  # the bad line is not read (nor counted) again
+    again.close()

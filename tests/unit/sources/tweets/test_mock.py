@@ -34,3 +34,20 @@ def test_a_long_gap_is_skipped(scored: Callable[[MockFeed, int], Scored]) -> Non
     _, tweets = scored(feed, T0 + 16 * 60 * MIN)  # a night on the virtual clock
     assert all(t.time >= T0 + 16 * 60 * MIN - MAX_GAP_MS for t in tweets)
     assert len(tweets) < 2.0 * MAX_GAP_MS / 1000 * 1.3
+
+
+def test_a_restored_snapshot_makes_the_same_tweets() -> None:
+    import json
+
+    def feed() -> MockFeed:
+        return MockFeed(default_universe("us"), seed=3, rate_per_s=2.0, start_ms=T0)
+
+    whole = feed()
+    expected = [t.id for k in range(1, 7) for t in whole.step(T0 + k * MIN)]
+    first = feed()
+    got = [t.id for k in (1, 2, 3) for t in first.step(T0 + k * MIN)]
+    state = json.loads(json.dumps(first.snapshot()))
+    second = feed()
+    second.restore(state)
+    got += [t.id for k in (4, 5, 6) for t in second.step(T0 + k * MIN)]
+    assert got == expected and len(set(got)) == len(got)
