@@ -47,52 +47,40 @@ def replay(
     symbol: Annotated[list[str] | None, typer.Option(help="only these symbols")] = None,
     test: Annotated[bool, typer.Option("--test", help="bars without sessions")] = False,
 ) -> None:
-    """Republish captured trades and books onto the bus in event-time order (with heartbeats).
-
-    With the in-memory bus the bars are also computed and stored here.
+    """Replay captured trades and books in event-time order (with heartbeats) through the
+    runner: bars, factors and signals stored, published on the bus (no API, no tweets;
+    `run --source replay:PATH` is the same with both).
     """
-    from quantdesk.bus import bus_from_settings
-    from quantdesk.calendars import get_calendar
+    import asyncio
+
     from quantdesk.config import load_settings
-    from quantdesk.runtime.consumer import StreamConsumer
-    from quantdesk.runtime.pipeline import Output, StreamProcessor
-    from quantdesk.runtime.sink import StoreSink
-    from quantdesk.sources.replay.reader import Replayer, read_events
+    from quantdesk.runtime.platform import serve_platform
+    from quantdesk.runtime.runner import Runner
 
     if speed < 0:
         raise _fail(DataError(f"--speed: must be >= 0 (got {speed})"))
     try:
-        settings = load_settings(market=market)
-        events = read_events(path, symbols=set(symbol) if symbol else None)
-        bus = bus_from_settings(settings)
-        bus.start()
-        consumer = None
-        store = None
-        if settings.bus == "memory":
-            store = _open(settings)
-            calendar = None if test else get_calendar(settings.market)
-            processor = StreamProcessor(calendar, None)
-            consumer = StreamConsumer(bus, processor, StoreSink(store), checkpoint_seconds=None)
-
-        def drain(_until: int) -> None:
-            if consumer is not None:
-                while consumer.poll_once(timeout=0.0):
-                    pass
-
-        player = Replayer(events, bus.send, speed=speed, after_slice=drain)
-        sent = player.run()
-        if consumer is not None:
-            out = Output()
-            consumer.processor.flush(out)
-            consumer.emit(out)
-            consumer.close(final_checkpoint=False)
-        bus.flush()
-        bus.close()
-        if store is not None:
+        settings = load_settings(market=market, source=f"replay:{path}", tweets="none")
+        store = _open(settings)
+        try:
+            runner = Runner(
+                settings,
+                store,
+                symbols=symbol or [],
+                speed=speed,
+                test_mode=test,
+                echo=lambda _m: None,
+            )
+            runner.prepare()
+            asyncio.run(serve_platform(runner, settings.api_host, settings.api_port, api=False))
+        finally:
             store.close()
     except QuantdeskError as exc:
         raise _fail(exc) from None
-    typer.echo(f"replayed {sent:,} events ({player.trades:,} trades, {player.books:,} books)")
+    produced = int(runner.source.stats().get("events", 0))
+    typer.echo(
+        f"replayed {produced:,} events ({runner.trades_seen:,} trades, {runner.books_seen:,} books)"
+    )
 
 
 @app.command()

@@ -26,7 +26,9 @@ def run(
     clock: Annotated[
         str, typer.Option(help="virtual: continue the history, skip closed hours; wall: real time")
     ] = "virtual",
-    speed: Annotated[float | None, typer.Option(help="virtual clock: N x real time")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="virtual clock: N x real time; 0 = as fast as possible")
+    ] = None,
     test: Annotated[
         bool, typer.Option("--test", help="ignore sessions: trade continuously")
     ] = False,

@@ -93,6 +93,8 @@ __all__ = ["SLICE_MS", "TICK_SECONDS", "PublishingConsumer", "Runner", "market_p
 TICK_SECONDS = 0.25
 #: Event time published per slice, so a fast clock never floods the bus.
 SLICE_MS = 60_000
+#: Event time per step at ``--speed 0`` (as fast as possible).
+FAST_STEP_MS = 10 * 60_000
 
 
 def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
@@ -179,8 +181,12 @@ class Runner:
         self.symbols = tuple(s.strip().upper() for s in symbols if s.strip())
         self.clock_kind = clock
         self.speed = speed if speed is not None else settings.sim_speed
-        if self.speed <= 0:
-            raise ConfigError(f"--speed: must be > 0 (got {self.speed:g})")
+        if self.speed < 0:
+            raise ConfigError(f"--speed: must be >= 0 (got {self.speed:g})")
+        #: ``--speed 0``: no pacing, each step takes the next FAST_STEP_MS of event time
+        self.fast = self.speed == 0
+        if self.fast and clock == "wall":
+            raise ConfigError("--speed 0 (as fast as possible) needs --clock virtual")
         self.test_mode = test_mode
         self.echo = echo
         self.trades_seen = 0
@@ -314,10 +320,12 @@ class Runner:
             self.echo("Clock: wall (real exchange time; nothing trades while the market is closed)")
             return self.clock.start if resume is None else min(resume, self.clock.start)
         start = resume if resume is not None else now_ms()
-        self.clock = VirtualClock(self.exchange, start, self.speed, test_mode=self.test_mode)
+        speed = self.speed or 1.0
+        self.clock = VirtualClock(self.exchange, start, speed, test_mode=self.test_mode)
         mode = "sessions ignored, --test" if self.test_mode else "closed periods skipped"
+        pace = "as fast as possible" if self.fast else f"{self.speed:g}x real time"
         self.echo(
-            f"Clock: virtual, {self.speed:g}x real time, continuing the stored history at "
+            f"Clock: virtual, {pace}, continuing the stored history at "
             f"{self._fmt(self.clock.start)} ({mode})"
         )
         return self.clock.start
@@ -468,14 +476,18 @@ class Runner:
 
     async def _run_clocked(self) -> None:
         while not self._stop.is_set():
-            await asyncio.to_thread(self.step, self.clock.now())
+            if self.fast:
+                until = (self.sim_time or self.clock.start) + FAST_STEP_MS
+            else:
+                until = self.clock.now()
+            await asyncio.to_thread(self.step, until)
             if self.source.finished:
                 self.echo("Source finished: nothing more to replay")
                 return
             if self._checkpoint_due():
                 await asyncio.to_thread(self.checkpoint)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), TICK_SECONDS)
+                await asyncio.wait_for(self._stop.wait(), 0 if self.fast else TICK_SECONDS)
 
     async def _run_streaming(self) -> None:
         async for batch in self.source.stream(self._stop):
@@ -527,6 +539,9 @@ class Runner:
             for meta in self.universe:
                 self.bus.send(Heartbeat(meta.symbol, t))
             self._after(t)
+            if src.finished:  # a replay's end: no more slices to cross
+                self.sim_time = t
+                return
         self.sim_time = max(until, start)
 
     def feed(self, batch: Sequence[Any]) -> None:

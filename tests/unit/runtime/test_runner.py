@@ -154,6 +154,8 @@ def test_bad_clock_and_speed_are_one_line(tmp_path: Path) -> None:
     store = open_store(s.resolved_database_url)
     with pytest.raises(ConfigError, match="--clock: use virtual or wall"):
         Runner(s, store, clock="sundial")
-    with pytest.raises(ConfigError, match="--speed: must be > 0"):
-        Runner(s, store, speed=0)
+    with pytest.raises(ConfigError, match="--speed: must be >= 0"):
+        Runner(s, store, speed=-1)
+    with pytest.raises(ConfigError, match=r"--speed 0 .* needs --clock virtual"):
+        Runner(s, store, speed=0, clock="wall")
     store.close()
