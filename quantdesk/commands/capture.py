@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,19 +23,6 @@ def _open(settings: Any) -> Any:
     store = open_store(settings.resolved_database_url)
     store.migrate()
     return store
-
-
-def parse_time(text: str | None, option: str) -> int | None:
-    """ISO 8601 date or date-time (UTC unless it has an offset) -> epoch ms."""
-    if text is None:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"{option}: not an ISO 8601 date or time (got {text!r})") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return int(value.timestamp() * 1000)
 
 
 @app.command()
@@ -100,6 +86,8 @@ def export(
 
     try:
         settings = load_settings()
+        from quantdesk.domain.time import parse_time
+
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
         with _open(settings) as store:
             symbols = symbol or [m.symbol for m in store.list_metadata()]

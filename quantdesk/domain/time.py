@@ -44,6 +44,7 @@ UTC = dt.UTC
 #: Years 1..9999: what :class:`datetime.datetime` can represent.
 MIN_MS = -62_135_596_800_000
 MAX_MS = 253_402_300_799_999
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def now_ms() -> int:
@@ -55,13 +56,13 @@ def to_ms(value: dt.datetime) -> int:
     """An aware datetime (a naive one is taken as UTC) in epoch milliseconds."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=UTC)
-    return delta // dt.timedelta(milliseconds=1)
+    return (value - _EPOCH) // dt.timedelta(milliseconds=1)
 
 
 def from_ms(ms: int, tz: dt.tzinfo = UTC) -> dt.datetime:
-    """Epoch milliseconds as an aware datetime in ``tz``."""
-    return dt.datetime.fromtimestamp(ms / 1000, tz=tz)
+    """Epoch milliseconds as an aware datetime in ``tz`` (exact: no float on the way)."""
+    utc = _EPOCH + dt.timedelta(milliseconds=ms)
+    return utc if tz is UTC else utc.astimezone(tz)
 
 
 def iso(ms: int) -> str:

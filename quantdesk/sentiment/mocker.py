@@ -38,10 +38,10 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from quantdesk.domain.messages import StockMeta
+from quantdesk.domain.time import from_ms
 
 __all__ = [
     "LabeledTweet",
@@ -353,7 +353,7 @@ class TweetMocker:
                 for _ in range(n)
             )
             history = [str(e) for e in sorted(int(x) for x in earlier)] + [tid]
-        created = datetime.fromtimestamp(ts / 1000, tz=UTC)
+        created = from_ms(ts)
         return {
             "data": {
                 "id": tid,

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from quantdesk.domain.time import to_ms
 from quantdesk.errors import TweetError as TweetError
 
 __all__ = [
@@ -142,4 +143,4 @@ def _parse_time(value: Any) -> int:
         raise TweetError("bad_created_at", f"not ISO 8601: {value!r}") from None
     if dt.tzinfo is None:
         raise TweetError("bad_created_at", f"no time zone in {value!r} (use ...Z)")
-    return round(dt.timestamp() * 1000)
+    return to_ms(dt)
