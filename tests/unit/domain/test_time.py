@@ -57,5 +57,5 @@ def test_parse_time(text: str | None, ms: int | None) -> None:
 
 @pytest.mark.parametrize("text", ["--5", "---1", "tomorrow", "2024-13-01", "99999999999999999"])
 def test_parse_time_is_total(text: str) -> None:
-    with pytest.raises(DataError, match="^--start: "):
+    with pytest.raises(DataError, match=r"^--start: "):
         parse_time(text, "--start")
