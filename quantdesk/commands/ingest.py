@@ -6,8 +6,6 @@ The same runner as ``quantdesk run --source finnhub --no-api``
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 import typer
@@ -37,6 +35,9 @@ def finnhub(
     ] = None,
 ) -> None:
     """Stream Finnhub trades (token from FINNHUB_TOKEN) into bars until Ctrl-C."""
+    import asyncio
+    import logging
+
     from quantdesk.config import load_settings
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 import typer
@@ -60,6 +58,9 @@ def run(
 ) -> None:
     """Run the whole platform: a live source (simulated market by default), bars, factors,
     signals, tweets, storage and the API."""
+    import asyncio
+    import logging
+
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner
 
@@ -102,6 +103,8 @@ def worker(
     ] = False,
 ) -> None:
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
+    import logging
+
     from quantdesk.runtime.worker import run_worker
 
     try:

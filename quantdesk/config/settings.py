@@ -54,13 +54,23 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 
 
 #: Settings that name a plug-in, and the registry (``"module:NAME"``, imported only when
-#: the setting is checked) their name must be in; a value may be ``name:argument``
-#: (``replay:PATH``). A plug point adds its setting here and to the validator below
-#: (e.g. ``"broker": "quantdesk.trading.brokers.base:BROKERS"``).
+#: needed) their name must be in; a value may be ``name:argument`` (``replay:PATH``). A
+#: plug point adds its setting here and to the validator below (e.g.
+#: ``"broker": "quantdesk.trading.brokers.base:BROKERS"``).
 PLUGIN_SETTINGS: dict[str, str] = {
     "bus": "quantdesk.bus.base:BUSES",
     "source": "quantdesk.sources.base:SOURCES",
     "tweets": "quantdesk.sources.tweets:TWEET_SOURCES",
+}
+#: Names the registries above register themselves: accepted without importing the
+#: registry's module (the bus pulls NumPy in), so ``quantdesk config`` starts fast. Any
+#: other name is looked up in the registry, with the plug-ins of installed packages
+#: (entry points) and those a user's package registered. A test keeps these equal to
+#: what the registries register.
+BUILTIN_PLUGINS: dict[str, frozenset[str]] = {
+    "bus": frozenset({"memory", "kafka"}),
+    "source": frozenset({"simulator", "finnhub", "replay"}),
+    "tweets": frozenset({"mock", "file", "http"}),
 }
 #: The value that turns an optional plug point off.
 OFF = "none"
@@ -84,6 +94,8 @@ def check_plugin(setting: str, value: str) -> str:
         if arg:
             raise ValueError(f"{OFF} takes no argument (got {value!r})")
         return OFF
+    if name in BUILTIN_PLUGINS.get(setting, ()):
+        return f"{name}{sep}{arg.strip()}" if sep else name
     registry = plugin_registry(setting)
     if name not in registry:
         known = [*registry.names(), *([OFF] if setting in OPTIONAL_PLUGINS else [])]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from quantdesk.config import load_settings
-from quantdesk.config.settings import PLUGIN_SETTINGS, plugin_registry
+from quantdesk.config.settings import BUILTIN_PLUGINS, PLUGIN_SETTINGS, plugin_registry
 from quantdesk.errors import ConfigError
 from quantdesk.runtime.runner import Runner
 from quantdesk.sources.base import SOURCES
@@ -52,6 +52,8 @@ def test_every_plugin_setting_has_a_registry_and_a_valid_default() -> None:
         assert registry.setting == f"QUANTDESK_{setting.upper()}"
         name = getattr(settings, setting).partition(":")[0]
         assert name in registry
+        # the names accepted without importing the registry are the ones it registers
+        assert BUILTIN_PLUGINS[setting] <= set(registry.names())
 
 
 def test_names_are_normalised_and_keep_their_argument() -> None:
