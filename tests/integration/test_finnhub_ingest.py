@@ -41,22 +41,25 @@ def _settings(ws_url: str, rest_url: str):  # type: ignore[no-untyped-def]
     )
 
 
-async def ingest(
+async def start(
     settings,  # type: ignore[no-untyped-def]
     symbols: list[str],
     store: Store,
-    stop: asyncio.Event,
+    fake: FakeFinnhub,
+    clock: SimClock,
     **source_options,
-) -> Runner:
-    """The runner over a Finnhub source (24h buckets, the fake's clock) until ``stop``."""
-    source = FinnhubSource(settings, symbols, token=TOKEN, calendar=None, **source_options)
+) -> tuple[Runner, asyncio.Task[None]]:
+    """The runner over a Finnhub source (24h buckets, the fake's clock), running. The fake
+    waits while the runner prepares, then both start at the clock's start."""
+    fake.pause()
+    source = FinnhubSource(
+        settings, symbols, token=TOKEN, calendar=None, clock=clock, **source_options
+    )
     runner = Runner(settings, store, source=source, test_mode=True, echo=lambda _m: None)
     await asyncio.to_thread(runner.prepare)
-    task = asyncio.create_task(runner.run())
-    await stop.wait()
-    runner.stop()
-    await task
-    return runner
+    clock.restart()
+    fake.resume()
+    return runner, asyncio.create_task(runner.run())
 
 
 @pytest.mark.timeout(60)
@@ -75,9 +78,8 @@ def test_drop_and_stall_leave_no_hole_and_no_double_count(tmp_path, caplog, caps
                 (500, "oops", {}),
             ]
             settings = _settings(fake.url, rest.url)
-            stop = asyncio.Event()
-            task = asyncio.create_task(
-                ingest(settings, [*SYMBOLS, QUIET], store, stop, clock=clock, margin_ms=10_000)
+            runner, task = await start(
+                settings, [*SYMBOLS, QUIET], store, fake, clock, margin_ms=10_000
             )
             await asyncio.sleep(2.2)
             await fake.send_raw("this is not json")
@@ -91,11 +93,10 @@ def test_drop_and_stall_leave_no_hole_and_no_double_count(tmp_path, caplog, caps
             fake.stall_all()  # silent connection: no trade, no ping
             await asyncio.sleep(3.0)
             stopped_at = clock()
-            stop.set()
-            report = await asyncio.wait_for(task, 10)
-            n_requests = len(rest.requests)
+            runner.stop()
+            await asyncio.wait_for(task, 10)
         await fake.stop()
-        return report, fake, store, stopped_at + 0 * n_requests
+        return runner, fake, store, stopped_at
 
     runner, fake, store, stopped_at = asyncio.run(scenario())
     src = runner.source.stats()  # type: ignore[attr-defined]
@@ -155,16 +156,13 @@ def test_token_without_candle_access_switches_rest_off_and_keeps_live_trades(tmp
         store = open_store(f"sqlite:///{tmp_path / 'fh.db'}")
         with rest_server(fake, TOKEN) as rest:
             rest.script = [(403, '{"error":"You don\'t have access to this resource."}', {})]
-            stop = asyncio.Event()
-            task = asyncio.create_task(
-                ingest(_settings(fake.url, rest.url), ["AAPL"], store, stop, clock=clock)
-            )
+            runner, task = await start(_settings(fake.url, rest.url), ["AAPL"], store, fake, clock)
             await asyncio.sleep(2.8)
             stopped_at = clock()
-            stop.set()
-            report = await asyncio.wait_for(task, 10)
+            runner.stop()
+            await asyncio.wait_for(task, 10)
         await fake.stop()
-        return report, fake, store, stopped_at
+        return runner, fake, store, stopped_at
 
     runner, fake, store, stopped_at = asyncio.run(scenario())
     src = runner.source.stats()  # type: ignore[attr-defined]
