@@ -10,7 +10,9 @@ message is one line: what was wrong, with which value, and what to do::
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
-    └── NotFoundError          a symbol, interval or record does not exist
+    ├── NotFoundError          a symbol, interval or record does not exist
+    └── TradingError           an invalid trading operation (impossible fill, bad request)
+        └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
 """
 
 from __future__ import annotations
@@ -46,3 +48,15 @@ class DependencyError(QuantdeskError):
 
 class NotFoundError(QuantdeskError):
     """A symbol, interval or record does not exist."""
+
+
+class TradingError(QuantdeskError):
+    """A trading operation is invalid (an impossible fill, an unknown order, a bad request)."""
+
+
+class OrderRejected(TradingError):
+    """An order was refused; ``reason`` says why (stored with the order)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
