@@ -1,0 +1,17 @@
+"""Trading: market rules per market, the ledger, brokers, strategies.
+
+=====================  ===============================================================
+module                 what
+=====================  ===============================================================
+``market``             :class:`MarketRules` per market (``cn``, ``us``): T+1, lots,
+                       price limits, sessions; ``costs``: the fee schedule
+``ledger``             cash and positions rebuilt from fills; freezes of open orders
+``orders``             :class:`OrderRequest`, order ids
+``quotes``             :class:`MarketView`: last prices, previous closes, books
+``journal``            where orders, fills and alerts are written
+``brokers``            the broker interface and registry (``paper``)
+``strategies``         the strategy interface and registry (``t1``, ``signals``,
+                       ``buy_and_hold``, ``ma_cross``)
+``trader``             strategy -> risk engine -> broker, the same live and in backtests
+=====================  ===============================================================
+"""
