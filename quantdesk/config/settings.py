@@ -295,7 +295,9 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a number >= 0 (got {v})")
         return v
 
-    @field_validator("price_limit_main", "price_limit_star", "price_limit_chinext", "price_limit_st")
+    @field_validator(
+        "price_limit_main", "price_limit_star", "price_limit_chinext", "price_limit_st"
+    )
     @classmethod
     def _limit_pct(cls, v: Decimal) -> Decimal:
         if not v.is_finite() or not 0 < v < 1:

@@ -51,13 +51,21 @@ ZERO: Final = Decimal("0.00")
 
 def money(value: Decimal | int | float | str) -> Decimal:
     """``value`` rounded half up to the cent (floats go through their shortest repr)."""
-    d = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
+    d = (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else value)
+    )
     return d.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def price(value: Decimal | int | float | str, tick: Decimal = CENT) -> Decimal:
     """``value`` rounded half up to ``tick`` (floats go through their shortest repr)."""
-    d = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
+    d = (
+        value
+        if isinstance(value, Decimal)
+        else Decimal(repr(value) if isinstance(value, float) else value)
+    )
     return (d / tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * tick
 
 

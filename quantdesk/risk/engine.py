@@ -51,7 +51,6 @@ from quantdesk.domain.trading import (
     Side,
     TradingState,
 )
-from quantdesk.errors import OrderRejected
 from quantdesk.risk.limits import RiskLimits
 from quantdesk.trading.brokers.base import Broker
 from quantdesk.trading.journal import TradingJournal
@@ -134,7 +133,9 @@ class RiskEngine:
         old, self.state = self.state, state
         self._alert(now, AlertKind.STATE, f"trading state {old.value} -> {state.value}: {reason}")
 
-    def _alert(self, now: int, kind: AlertKind, message: str, symbol: str = "", oid: str = "") -> None:
+    def _alert(
+        self, now: int, kind: AlertKind, message: str, symbol: str = "", oid: str = ""
+    ) -> None:
         alert = RiskAlert(self._alert_ids(), now, kind, message, symbol, oid, self.state)
         self.alerts.append(alert)
         self.journal.save_alert(alert)
@@ -190,9 +191,7 @@ class RiskEngine:
             cash = float(ledger.cash)
             return Exposure(cash + gross, gross, float(ledger.available_cash), by_symbol)
         acct = self.broker.account()
-        by_symbol = {
-            p.symbol: float(p.market_value) for p in self.broker.positions() if p.quantity
-        }
+        by_symbol = {p.symbol: float(p.market_value) for p in self.broker.positions() if p.quantity}
         return Exposure(
             float(acct.equity), sum(by_symbol.values()), float(acct.available_cash), by_symbol
         )
@@ -277,7 +276,11 @@ class RiskEngine:
                 sellable = ledger.sellable(req.symbol, day)
             else:
                 sellable = next(
-                    (p.sellable_quantity for p in self.broker.positions() if p.symbol == req.symbol),
+                    (
+                        p.sellable_quantity
+                        for p in self.broker.positions()
+                        if p.symbol == req.symbol
+                    ),
                     0,
                 )
             if req.quantity > sellable:

@@ -98,8 +98,10 @@ class Ledger:
                     f"fill {fill.id}: sells {fill.quantity} {fill.symbol} but {h.quantity} held"
                 )
             proceeds = money(value - fees)
-            released = h.cost if fill.quantity == h.quantity else money(
-                h.cost * fill.quantity / h.quantity
+            released = (
+                h.cost
+                if fill.quantity == h.quantity
+                else money(h.cost * fill.quantity / h.quantity)
             )
             self.cash += proceeds
             h.realised += proceeds - released
@@ -110,9 +112,7 @@ class Ledger:
         return True
 
     @classmethod
-    def rebuild(
-        cls, rules: MarketRules, initial_cash: Decimal, fills: Iterable[Fill]
-    ) -> Ledger:
+    def rebuild(cls, rules: MarketRules, initial_cash: Decimal, fills: Iterable[Fill]) -> Ledger:
         """A ledger from ``fills`` (applied in time order, ties by id)."""
         ledger = cls(rules, initial_cash)
         for f in sorted(fills, key=lambda f: (f.time, f.id)):

@@ -78,9 +78,7 @@ class MarketView:
             mid = (snapshot.bids[0][0] + snapshot.asks[0][0]) / 2
             self.on_price(snapshot.symbol, snapshot.ts, mid)
 
-    def on_cross_section(
-        self, idx: npt.NDArray[np.intp], t_ms: int, day: int, close: F64
-    ) -> None:
+    def on_cross_section(self, idx: npt.NDArray[np.intp], t_ms: int, day: int, close: F64) -> None:
         """Closes of the symbols at positions ``idx`` (one step of a backtest)."""
         if len(idx) == 0:
             return

@@ -263,12 +263,14 @@ class PaperBroker(Broker):
         fills: list[Fill] = []
         for sym in [s for s, ids in self._by_symbol.items() if ids]:
             i = index.get(sym)
-            if i is None or not open_[i] == open_[i]:
+            if i is None or np.isnan(open_[i]):
                 expired = [
                     o for oid in self._by_symbol[sym] if self._expired(o := self._open[oid], day)
                 ]
                 if expired:
-                    changed = [self._close(o, OrderStatus.CANCELLED, _EXPIRED, t_ms) for o in expired]
+                    changed = [
+                        self._close(o, OrderStatus.CANCELLED, _EXPIRED, t_ms) for o in expired
+                    ]
                     self.journal.save_execution([], changed)
                     self._emit(changed)
                 continue

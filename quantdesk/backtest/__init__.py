@@ -1,0 +1,15 @@
+"""Backtests: stored bars through the same strategy, risk engine and paper broker as live.
+
+::
+
+    import quantdesk
+    result = quantdesk.backtest(strategy="ma_cross", start="2026-01-01", market="cn")
+    result.fills      # DataFrame: time, symbol, side, quantity, price, commission, ...
+    result.equity     # Series of account equity by bar time (UTC)
+    result.stats      # total/annual return, Sharpe, max drawdown, ...; ["buy_and_hold"]
+"""
+
+from quantdesk.backtest.engine import FILL_COLUMNS, Backtester
+from quantdesk.backtest.runner import BacktestResult, backtest, run_backtest
+
+__all__ = ["FILL_COLUMNS", "BacktestResult", "Backtester", "backtest", "run_backtest"]
