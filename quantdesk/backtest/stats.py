@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from quantdesk.domain.trading import Fill, Side
 from quantdesk.trading.ledger import Ledger
@@ -90,12 +91,7 @@ def benchmark_curve(close: F64, cash: float) -> F64:
     """Equity of equal-weight buy-and-hold of every column from its first close."""
     if close.size == 0:
         return np.empty(0)
-    filled = close.copy()
-    # forward fill along time
-    mask = np.isnan(filled)
-    idx = np.where(~mask, np.arange(len(filled))[:, None], 0)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    filled = filled[idx, np.arange(filled.shape[1])]
+    filled = pd.DataFrame(close).ffill().to_numpy()
     ok = ~np.isnan(filled)
     first_row = np.argmax(ok, axis=0)
     has = ok.any(axis=0)

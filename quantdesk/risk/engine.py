@@ -216,10 +216,12 @@ class RiskEngine:
             order = self.broker.submit(req, now)
             if order.status is not OrderStatus.REJECTED:
                 self._accepted.append(now)
+                # exposure after the order: buys add, sells take away (once they fill)
+                signed = value if req.side is Side.BUY else -value
+                exp.gross += signed
+                exp.by_symbol[req.symbol] = exp.by_symbol.get(req.symbol, 0.0) + signed
                 if req.side is Side.BUY:
-                    exp.gross += value
                     exp.available_cash -= value
-                    exp.by_symbol[req.symbol] = exp.by_symbol.get(req.symbol, 0.0) + value
             out.append(order)
         return out
 

@@ -55,6 +55,8 @@ __all__ = ["MARKETS", "MarketRules", "PriceBand", "rules_for"]
 STAMP_DUTY_CUT: Final = dt.date(2023, 8, 28)
 STAMP_DUTY_BEFORE_CUT: Final = Decimal("0.001")
 MARKETS: Final = ("cn", "us")
+#: (calendar, instant) -> trading day: the same instants come back many times per step.
+_DAY_CACHE: dict[tuple[str, int], int] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +164,15 @@ class MarketRules:
 
     def day_of(self, t_ms: int) -> int:
         """Index of the trading day an instant belongs to (the next session's when closed)."""
-        cal = self.calendar
-        return int(cal.day_index[cal.next_segment(t_ms)])
+        key = (self.calendar_name, t_ms)
+        day = _DAY_CACHE.get(key)
+        if day is None:
+            cal = self.calendar
+            day = int(cal.day_index[cal.next_segment(t_ms)])
+            if len(_DAY_CACHE) > 100_000:
+                _DAY_CACHE.clear()
+            _DAY_CACHE[key] = day
+        return day
 
     def date_of_day(self, day: int) -> dt.date:
         return self.calendar.days[day]

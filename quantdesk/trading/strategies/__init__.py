@@ -8,6 +8,7 @@ name              strategy
 ``signals``       trade the factor signal rules' buy and sell signals
 ``buy_and_hold``  the benchmark: equal weights once, then hold
 ``ma_cross``      a moving-average cross per symbol
+``momentum``      daily cross-sectional: hold the top-k by past return
 ================  ============================================================
 """
 
@@ -42,6 +43,7 @@ STRATEGIES.register("t1", "quantdesk.trading.strategies.t1:T1Strategy")
 STRATEGIES.register("signals", "quantdesk.trading.strategies.signals:SignalStrategy")
 STRATEGIES.register("buy_and_hold", "quantdesk.trading.strategies.buy_and_hold:BuyAndHold")
 STRATEGIES.register("ma_cross", "quantdesk.trading.strategies.ma_cross:MovingAverageCross")
+STRATEGIES.register("momentum", "quantdesk.trading.strategies.momentum:Momentum")
 
 
 def make_strategy(name: str, settings: Settings | None = None, **params: Any) -> Strategy:
