@@ -10,7 +10,11 @@ Crash safety (what a SIGKILL at any moment leaves behind is consistent):
    insert-if-new, so a fill is never booked twice.
 4. Cash and positions are never stored: at start the broker rebuilds its
    :class:`~quantdesk.trading.ledger.Ledger` from the stored fills, freezes
-   again what the open orders froze, and acts on orders still ``new``.
+   again what the open orders froze, and acts on orders still ``new``. (A
+   limit buy freezes ``remaining x limit + fees`` again exactly; a market
+   buy's freeze is an estimate at the reference price of the moment, so after
+   a restart it is estimated again once prices are known. Cash can never go
+   negative either way: a buy fill is cut to what the cash pays for.)
 5. A market event at or before the newest stored fill time of its symbol was
    processed before the crash and is ignored, so a replayed book or bar does
    not fill again.
