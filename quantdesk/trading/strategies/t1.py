@@ -52,8 +52,8 @@ class T1Strategy(Strategy):
         self._bought_day = -1
 
     def on_step(self, ctx: StepContext) -> list[OrderRequest]:
-        if ctx.session < 0:
-            return []
+        if ctx.session < 0 or ctx.rules.calendar.date_of(ctx.time) != ctx.date:
+            return []  # closed, or at the close (an order now would be for tomorrow)
         out: list[OrderRequest] = []
         if ctx.day != self._sold_day and self.sell_time <= ctx.local_time < self.buy_time:
             self._sold_day = ctx.day

@@ -424,9 +424,7 @@ class PaperBroker(Broker):
                 break
             q = self._fill_quantity(order, px, size - used[i], day)
             if q <= 0:
-                if buy:
-                    break  # cash or lots: a worse level will not help
-                continue
+                continue  # less than a lot here (or no cash): try the next level
             used[i] += q
             fill = self._book_fill(order, now, day, px, q)
             fills.append(fill)
