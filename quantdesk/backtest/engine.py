@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from quantdesk.domain.intervals import interval_ms
-from quantdesk.domain.trading import Fill, Order, RiskAlert, money
+from quantdesk.domain.trading import Fill, Order, RiskAlert, Side, money
 from quantdesk.risk.engine import RiskEngine
 from quantdesk.risk.limits import RiskLimits
 from quantdesk.trading.brokers.paper import PaperBroker
@@ -77,6 +77,7 @@ class RawResult:
     notes: list[str]
     elapsed: float
     bars: int
+    cpu: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -116,6 +117,17 @@ class Backtester:
         self.risk = RiskEngine(
             rules, self.broker, self.journal, limits, ids=ids, alert_ids=counter_ids("a")
         )
+        # shares held per symbol (history order), kept by the fills: values the account
+        # in one dot product per step
+        self._quantities = np.zeros(len(history.symbols))
+        index = history.index
+
+        def _on_fill(update: object) -> None:
+            if isinstance(update, Fill):
+                sign = 1 if update.side is Side.BUY else -1
+                self._quantities[index[update.symbol]] += sign * update.quantity
+
+        self.broker.add_listener(_on_fill)
         self.trader = Trader(
             strategy,
             self.risk,
@@ -168,14 +180,13 @@ class Backtester:
         ledger = broker.ledger
         risk = self.risk
         trader = self.trader
-        mindex = market.index
-        last = market.last
+        qty = self._quantities
         equity = np.empty(n)
-        cash0 = float(ledger.cash)
         all_idx = np.arange(len(h.symbols))
         valid_close = ~np.isnan(cl)
         bars = int(valid_close.sum())
         t0 = time.perf_counter()
+        c0 = time.process_time()
         for i in range(n):
             t = int(times[i])
             d = int(bar_day[i])
@@ -184,11 +195,12 @@ class Backtester:
             ok = valid_close[i]
             idx = all_idx[ok]
             market.on_cross_section(idx, t, d, cl[i][ok])
-            last = market.last
-            eq = float(ledger.cash) if ledger.holdings else cash0
-            for sym, hold in ledger.holdings.items():
-                if hold.quantity:
-                    eq += hold.quantity * last[mindex[sym]]
+            held = np.flatnonzero(qty)
+            eq = (
+                float(ledger.cash) + float(qty[held] @ market.last[held])
+                if len(held)
+                else (float(ledger.cash))
+            )
             equity[i] = eq
             now = int(decision[i])
             risk.on_equity(now, eq, d)
@@ -202,6 +214,7 @@ class Backtester:
             )
             trader.decide(ctx, eq)
         elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         return RawResult(
             times=times,
             equity=equity,
@@ -213,6 +226,7 @@ class Backtester:
             notes=list(trader.notes),
             elapsed=elapsed,
             bars=bars,
+            cpu=cpu,
         )
 
 

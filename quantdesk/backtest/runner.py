@@ -54,6 +54,7 @@ class BacktestResult:
     settings: dict[str, Any] = field(default_factory=dict)
     bars: int = 0
     elapsed: float = 0.0
+    cpu: float = 0.0
 
     def __repr__(self) -> str:
         s = self.stats
@@ -163,6 +164,7 @@ def _result(
         settings=_run_settings(settings, bt, strat),
         bars=raw.bars,
         elapsed=raw.elapsed,
+        cpu=raw.cpu,
     )
 
 

@@ -20,7 +20,7 @@ Times are epoch milliseconds UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Final
@@ -51,6 +51,8 @@ ZERO: Final = Decimal("0.00")
 
 def money(value: Decimal | int | float | str) -> Decimal:
     """``value`` rounded half up to the cent (floats go through their shortest repr)."""
+    if type(value) is Decimal:
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
     d = (
         value
         if isinstance(value, Decimal)
@@ -162,8 +164,13 @@ class Order:
         return (self.filled_value / self.filled_quantity).quantize(PRICE_QUANTUM, ROUND_HALF_UP)
 
     def evolve(self, **changes: object) -> Order:
-        """A copy with ``changes`` applied."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with ``changes`` applied (what ``dataclasses.replace`` does, faster)."""
+        values = {name: getattr(self, name) for name in _ORDER_FIELDS}
+        values.update(changes)
+        return Order(**values)  # type: ignore[arg-type]
+
+
+_ORDER_FIELDS: Final = tuple(f.name for f in fields(Order))
 
 
 @dataclass(frozen=True, slots=True)

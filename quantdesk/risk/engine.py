@@ -40,7 +40,6 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from quantdesk.domain.trading import (
@@ -252,18 +251,25 @@ class RiskEngine:
         err = self.rules.quantity_error(req.side, req.quantity, held)
         if err:
             return f"bad quantity: {err}", 0.0
-        quote = self.broker.quote(req.symbol)
-        if quote is None:
-            return f"unknown symbol: no price for {req.symbol!r}", 0.0
         market = getattr(self.broker, "market", None)
-        band = market.band(req.symbol, day) if market is not None else None
+        if market is not None:  # the paper broker: read its market view directly
+            last = market.last_price(req.symbol)
+            book = market.books.get(req.symbol)
+            ask = book.asks[0][0] if book is not None and book.asks else None
+            band = market.band(req.symbol, day) if last is not None else None
+        else:
+            quote = self.broker.quote(req.symbol)
+            last = quote.last if quote is not None else None
+            ask, band = (quote.ask if quote is not None else None), None
+        if last is None:
+            return f"unknown symbol: no price for {req.symbol!r}", 0.0
         if req.limit_price is not None and band is not None and not band.contains(req.limit_price):
             return (
                 f"price outside the day's limits: {req.limit_price} not in"
                 f" [{band.low}, {band.high}]",
                 0.0,
             )
-        px = float(req.limit_price) if req.limit_price is not None else (quote.ask or quote.last)
+        px = float(req.limit_price) if req.limit_price is not None else (ask or last)
         value = px * req.quantity
         lim = self._limits
         if lim.max_order_value > 0 and value > float(lim.max_order_value):
@@ -300,14 +306,14 @@ class RiskEngine:
         gross = (exp.gross + value) / eq
         if gross > lim.max_gross_exposure + 1e-12:
             return f"gross exposure: {gross:.2%} exceeds {lim.max_gross_exposure:.2%}", value
-        cost = value + self._fee_estimate(req, px, day)
+        cost = value + self._fee_estimate(req, px, day) if value > 0 else 0.0
         if cost > exp.available_cash + 1e-9:
             return f"cash: needs {cost:,.2f}, available {exp.available_cash:,.2f}", value
         return None, value
 
     def _fee_estimate(self, req: OrderRequest, px: float, day: int) -> float:
-        price = Decimal(repr(px))
-        fees = self.rules.costs.fill_fees(
-            req.side, req.quantity, price, self.rules.date_of_day(day)
-        )
-        return float(fees.total)
+        """A buy's fees, estimated in floats (the broker books the exact ones)."""
+        c = self.rules.costs
+        value = px * req.quantity
+        commission = max(float(c.min_commission), float(c.commission_rate) * value)
+        return commission + float(c.transfer_fee_rate) * value + 0.01

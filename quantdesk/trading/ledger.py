@@ -58,6 +58,7 @@ class Ledger:
         self.holdings: dict[str, Holding] = {}
         self.applied: set[str] = set()
         self.frozen_cash: dict[str, Decimal] = {}
+        self._frozen_total = ZERO
         self._frozen_sell: dict[str, tuple[str, int]] = {}
         self.fees_paid = ZERO
 
@@ -123,10 +124,11 @@ class Ledger:
 
     def freeze_cash(self, order_id: str, amount: Decimal) -> None:
         """Set the cash frozen by an open buy order (0 frees it)."""
+        old = self.frozen_cash.pop(order_id, ZERO)
+        self._frozen_total -= old
         if amount > 0:
             self.frozen_cash[order_id] = amount
-        else:
-            self.frozen_cash.pop(order_id, None)
+            self._frozen_total += amount
 
     def freeze_shares(self, order_id: str, symbol: str, quantity: int) -> None:
         """Set the shares frozen by an open sell order (0 frees them)."""
@@ -142,7 +144,7 @@ class Ledger:
 
     def release(self, order_id: str) -> None:
         """Free everything an order froze (it filled, was cancelled or rejected)."""
-        self.frozen_cash.pop(order_id, None)
+        self._frozen_total -= self.frozen_cash.pop(order_id, ZERO)
         old = self._frozen_sell.pop(order_id, None)
         if old is not None:
             self.holdings[old[0]].frozen -= old[1]
@@ -151,7 +153,7 @@ class Ledger:
 
     @property
     def total_frozen_cash(self) -> Decimal:
-        return sum(self.frozen_cash.values(), ZERO)
+        return self._frozen_total
 
     @property
     def available_cash(self) -> Decimal:

@@ -57,6 +57,7 @@ STAMP_DUTY_BEFORE_CUT: Final = Decimal("0.001")
 MARKETS: Final = ("cn", "us")
 #: (calendar, instant) -> trading day: the same instants come back many times per step.
 _DAY_CACHE: dict[tuple[str, int], int] = {}
+_NONE: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class MarketRules:
     board_limits: tuple[tuple[str, Decimal], ...] = ()
     st_limit: Decimal | None = None
     st_symbols: frozenset[str] = frozenset()
+    _pct: dict[str, Decimal | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def calendar(self) -> ExchangeCalendar:
@@ -105,12 +107,20 @@ class MarketRules:
 
     def limit_pct(self, symbol: str) -> Decimal | None:
         """The symbol's daily limit as a fraction, or None (no limits)."""
+        pct = self._pct.get(symbol, _NONE)
+        if pct is not _NONE:
+            return pct  # type: ignore[return-value]
         if not self.board_limits:
-            return None
-        board = self.board(symbol)
-        if board == "main" and self.st_limit is not None and self.is_st(symbol):
-            return self.st_limit
-        return dict(self.board_limits).get(board, dict(self.board_limits).get("main"))
+            pct = None
+        else:
+            board = self.board(symbol)
+            limits = dict(self.board_limits)
+            if board == "main" and self.st_limit is not None and self.is_st(symbol):
+                pct = self.st_limit
+            else:
+                pct = limits.get(board, limits.get("main"))
+        self._pct[symbol] = pct
+        return pct
 
     def is_st(self, symbol: str) -> bool:
         return symbol in self.st_symbols or symbol.split(".")[0] in self.st_symbols

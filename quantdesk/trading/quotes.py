@@ -22,6 +22,8 @@ from quantdesk.trading.market import MarketRules, PriceBand
 
 __all__ = ["MarketView"]
 
+_MISSING = object()
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -39,6 +41,7 @@ class MarketView:
         self.day: I64 = np.full(n, -1, dtype=np.int64)
         self.time: I64 = np.zeros(n, dtype=np.int64)
         self.books: dict[str, BookSnapshot] = {}
+        self._bands: dict[tuple[str, int, float], PriceBand | None] = {}
         for s in symbols:
             self.add(s)
 
@@ -138,7 +141,13 @@ class MarketView:
         pc = self.prev_close_for(symbol, day)
         if pc is None:
             return None
-        return self.rules.price_band(symbol, Decimal(repr(pc)))
+        key = (symbol, day, pc)
+        band = self._bands.get(key, _MISSING)
+        if band is _MISSING:
+            if len(self._bands) > 50_000:
+                self._bands.clear()
+            band = self._bands[key] = self.rules.price_band(symbol, Decimal(repr(pc)))
+        return band  # type: ignore[return-value]
 
     def quote(self, symbol: str) -> Quote | None:
         i = self.index.get(symbol)

@@ -265,7 +265,7 @@ class PaperBroker(Broker):
         if not self._open:
             return []
         fills: list[Fill] = []
-        for sym in [s for s, ids in self._by_symbol.items() if ids]:
+        for sym in list(self._by_symbol):
             i = index.get(sym)
             if i is None or np.isnan(open_[i]):
                 expired = [
@@ -390,6 +390,8 @@ class PaperBroker(Broker):
         ids = self._by_symbol.get(order.symbol)
         if ids is not None and order.id in ids:
             ids.remove(order.id)
+            if not ids:
+                del self._by_symbol[order.symbol]
         self._order_day.pop(order.id, None)
         self._ref.pop(order.id, None)
         self.ledger.release(order.id)
