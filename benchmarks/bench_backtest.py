@@ -123,7 +123,7 @@ def _backtrader_ma_cross(history: BarHistory, cash: float) -> tuple[float, int]:
         cerebro.adddata(bt.feeds.PandasData(dataname=df), name=sym)
     cerebro.addstrategy(MaCross)
     t0 = time.process_time()
-    cerebro.run(runonce=False)
+    cerebro.run()
     return time.process_time() - t0, len(history.times) * len(history.symbols)
 
 

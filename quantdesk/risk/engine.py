@@ -36,6 +36,7 @@ Limits are changed at run time with :meth:`RiskEngine.set_limits`.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -182,10 +183,12 @@ class RiskEngine:
         market = getattr(self.broker, "market", None)
         if ledger is not None and market is not None:
             by_symbol = {}
+            index, last = market.index, market.last
             for sym, h in ledger.holdings.items():
                 if h.quantity:
-                    p = market.last_price(sym)
-                    by_symbol[sym] = h.quantity * p if p is not None else float(h.cost)
+                    i = index.get(sym)
+                    p = float(last[i]) if i is not None else math.nan
+                    by_symbol[sym] = h.quantity * p if p == p else float(h.cost)
             gross = sum(by_symbol.values())
             cash = float(ledger.cash)
             return Exposure(cash + gross, gross, float(ledger.available_cash), by_symbol)

@@ -36,10 +36,12 @@ class MovingAverageCross(Strategy):
         if len(w) < self.slow + 1:
             return []
         f, s = self.fast, self.slow
-        fast_now = w[-f:].mean(axis=0)
-        fast_prev = w[-f - 1 : -1].mean(axis=0)
-        slow_now = w[-s:].mean(axis=0)
-        slow_prev = w[:-1].mean(axis=0)
+        total = w.sum(axis=0)  # the slow + 1 rows
+        slow_now = (total - w[0]) / s
+        slow_prev = (total - w[-1]) / s
+        fast_sum = w[-f:].sum(axis=0)
+        fast_now = fast_sum / f
+        fast_prev = (fast_sum - w[-1] + w[-f - 1]) / f
         with np.errstate(invalid="ignore"):
             up = (fast_prev <= slow_prev) & (fast_now > slow_now)
             down = (fast_prev >= slow_prev) & (fast_now < slow_now)

@@ -100,6 +100,8 @@ class PaperBroker(Broker):
         self._bar_used: dict[str, tuple[int, float]] = {}
         self._ref: dict[str, Decimal] = {}
         self.now = 0
+        self._cost_key: tuple[int, Decimal, int] | None = None
+        self._cost = ZERO
         self._recover(money(cash))
 
     @classmethod
@@ -356,6 +358,14 @@ class PaperBroker(Broker):
         return None if last is None else self.rules.round_price(last)
 
     def _buy_cost(self, quantity: int, price: Decimal, day: int) -> Decimal:
+        key = (quantity, price, day)
+        if key == self._cost_key:
+            return self._cost
+        self._cost_key = key
+        self._cost = self._buy_cost_now(quantity, price, day)
+        return self._cost
+
+    def _buy_cost_now(self, quantity: int, price: Decimal, day: int) -> Decimal:
         value = price * quantity
         date = self.rules.date_of_day(day)
         fees = self.rules.costs.fill_fees(Side.BUY, quantity, price, date)
