@@ -57,7 +57,9 @@ STAMP_DUTY_BEFORE_CUT: Final = Decimal("0.001")
 MARKETS: Final = ("cn", "us")
 #: (calendar, instant) -> trading day: the same instants come back many times per step.
 _DAY_CACHE: dict[tuple[str, int], int] = {}
+_SESSION_CACHE: dict[tuple[str, int], bool] = {}
 _NONE: Final = object()
+_DECIMAL_TICKS: Final = frozenset(Decimal(10) ** -k for k in range(5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +169,10 @@ class MarketRules:
         return int(quantity // lot) * lot if quantity > 0 else 0
 
     def round_price(self, value: Decimal | float) -> Decimal:
-        d = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+        """``value`` rounded half up to the tick (a float through its shortest repr)."""
+        d = value if type(value) is Decimal else Decimal(repr(float(value)))
+        if self.tick in _DECIMAL_TICKS:  # 0.01, 0.001 ...: one quantize
+            return d.quantize(self.tick, rounding=ROUND_HALF_UP)
         return (d / self.tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * self.tick
 
     # -- days -------------------------------------------------------------------
@@ -189,7 +194,14 @@ class MarketRules:
 
     def in_session(self, t_ms: int) -> bool:
         """Fills happen only inside continuous sessions."""
-        return self.calendar.is_open(t_ms)
+        key = (self.calendar_name, t_ms)
+        open_ = _SESSION_CACHE.get(key)
+        if open_ is None:
+            open_ = self.calendar.is_open(t_ms)
+            if len(_SESSION_CACHE) > 100_000:
+                _SESSION_CACHE.clear()
+            _SESSION_CACHE[key] = open_
+        return open_
 
 
 def rules_for(market: str, settings: Settings | None = None) -> MarketRules:

@@ -47,12 +47,23 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_backtest_api_result_and_stored_run(db: str) -> None:
     syms = [f"{600000 + k:06d}.SH" for k in range(6)]
-    r = quantdesk.backtest(strategy="ma_cross", symbols=syms, market="cn", cash=500_000, fast=5, slow=15)
+    r = quantdesk.backtest(
+        strategy="ma_cross", symbols=syms, market="cn", cash=500_000, fast=5, slow=15
+    )
     assert tuple(r.fills.columns) == FILL_COLUMNS
     assert str(r.fills["time"].dt.tz) == "UTC"
     assert set(r.fills["side"]) <= {"buy", "sell"} and len(r.fills) > 0
     assert isinstance(r.equity, pd.Series) and len(r.equity) == 80
-    for key in ("total_return", "annual_return", "sharpe", "max_drawdown", "turnover", "fees", "trades", "win_rate"):
+    for key in (
+        "total_return",
+        "annual_return",
+        "sharpe",
+        "max_drawdown",
+        "turnover",
+        "fees",
+        "trades",
+        "win_rate",
+    ):
         assert key in r.stats and key in r.stats["buy_and_hold"]
     assert r.stats["trades"] == len(r.fills)
     # the last equity is the ledger's cash plus the shares at the last closes
@@ -88,8 +99,19 @@ def test_cli(db: str, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     res = runner.invoke(
         app,
-        ["backtest", "--strategy", "momentum", "--symbols", "600000.SH,600001.SH,600002.SH",
-         "--cash", "300000", "--json", str(out), "--start", "2024-01-01"],
+        [
+            "backtest",
+            "--strategy",
+            "momentum",
+            "--symbols",
+            "600000.SH,600001.SH,600002.SH",
+            "--cash",
+            "300000",
+            "--json",
+            str(out),
+            "--start",
+            "2024-01-01",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "buy-and-hold" in res.output and "run " in res.output
@@ -125,6 +147,8 @@ def test_fees_in_the_result_equal_the_formulas() -> None:
     sells = r.fills[r.fills.side == "sell"]
     assert len(sells) > 0
     for row in sells.itertuples():
-        rate = 0.001 if row.time.tz_convert("Asia/Shanghai").date() < dt.date(2023, 8, 28) else 0.0005
+        rate = (
+            0.001 if row.time.tz_convert("Asia/Shanghai").date() < dt.date(2023, 8, 28) else 0.0005
+        )
         value = D(str(row.price)) * row.quantity
         assert D(str(row.stamp_duty)) == money(D(str(rate)) * value)

@@ -38,8 +38,12 @@ ORDER = Order(
     D("3003.00"),
     D("5.00"),
 )
-FILL = Fill("o1-1", "o1", 2, "600000.SH", Side.SELL, 300, D("10.01"), D("5.00"), D("1.50"), D("0.03"))
-ALERT = RiskAlert("a1", 3, AlertKind.DENIED, "order denied: cash", "600000.SH", "o2", TradingState.REDUCING)
+FILL = Fill(
+    "o1-1", "o1", 2, "600000.SH", Side.SELL, 300, D("10.01"), D("5.00"), D("1.50"), D("0.03")
+)
+ALERT = RiskAlert(
+    "a1", 3, AlertKind.DENIED, "order denied: cash", "600000.SH", "o2", TradingState.REDUCING
+)
 
 
 @pytest.mark.parametrize("obj", [ORDER, FILL, ALERT])

@@ -27,10 +27,24 @@ def test_trading_store_round_trips_exact_money(store_url: str) -> None:
         st = TradingStore(engine)
         assert st.initial_cash(D("1000000.01")) == D("1000000.01")
         assert st.initial_cash(D("5")) == D("1000000.01")  # stored once
-        o = Order("o1", "c1", "600000.SH", Side.BUY, OrderType.LIMIT, 300, D("10.01"), created=5, updated=5)
+        o = Order(
+            "o1",
+            "c1",
+            "600000.SH",
+            Side.BUY,
+            OrderType.LIMIT,
+            300,
+            D("10.01"),
+            created=5,
+            updated=5,
+        )
         st.save_order(o)
-        f1 = Fill("o1-1", "o1", 7, "600000.SH", Side.BUY, 100, D("10.01"), D("5.00"), D("0"), D("0.01"))
-        f2 = Fill("o1-2", "o1", 8, "600000.SH", Side.BUY, 200, D("9.9999"), D("0"), D("0"), D("0.02"))
+        f1 = Fill(
+            "o1-1", "o1", 7, "600000.SH", Side.BUY, 100, D("10.01"), D("5.00"), D("0"), D("0.01")
+        )
+        f2 = Fill(
+            "o1-2", "o1", 8, "600000.SH", Side.BUY, 200, D("9.9999"), D("0"), D("0"), D("0.02")
+        )
         done = o.evolve(
             status=OrderStatus.FILLED,
             filled_quantity=300,
@@ -48,7 +62,18 @@ def test_trading_store_round_trips_exact_money(store_url: str) -> None:
         with pytest.raises(NotFoundError):
             st.get_order("nope")
         assert st.query_fills(start=8) == [f2] and st.query_fills(limit=1) == [f2]
-        st.save_order(Order("o2", "c2", "X", Side.SELL, OrderType.MARKET, 100, status=OrderStatus.DENIED, reason="cash: needs more"))
+        st.save_order(
+            Order(
+                "o2",
+                "c2",
+                "X",
+                Side.SELL,
+                OrderType.MARKET,
+                100,
+                status=OrderStatus.DENIED,
+                reason="cash: needs more",
+            )
+        )
         assert st.denial_counts() == {"cash": 1}
         alert = RiskAlert("a1", 9, AlertKind.STATE, "active -> halted", state=TradingState.HALTED)
         st.save_alert(alert)
@@ -78,7 +103,10 @@ def test_trading_store_round_trips_exact_money(store_url: str) -> None:
         row = runs.get_run("r1")
         assert row.strategy == "t1" and row.stats == {"total_return": 0.1} and row.end == 10
         assert [r.id for r in runs.list_runs()] == ["r1"]
-        assert [(f.quantity, f.price) for f in runs.run_fills("r1")] == [(100, D("10.01")), (200, D("9.9999"))]
+        assert [(f.quantity, f.price) for f in runs.run_fills("r1")] == [
+            (100, D("10.01")),
+            (200, D("9.9999")),
+        ]
         with pytest.raises(NotFoundError):
             runs.get_run("nope")
     finally:

@@ -35,7 +35,9 @@ def trading_days(n: int, start: dt.date = dt.date(2024, 3, 4), market: str = "cn
     return cal.trading_days(start, start + dt.timedelta(days=3 * n + 10))[:n]
 
 
-def book(symbol: str, ts: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> BookSnapshot:
+def book(
+    symbol: str, ts: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]]
+) -> BookSnapshot:
     return BookSnapshot(symbol, ts, tuple(bids), tuple(asks))
 
 

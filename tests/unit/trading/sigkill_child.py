@@ -51,7 +51,9 @@ def main(db: str, steps: int) -> None:
         qty = rnd.choice([100, 200, 500, 1000])
         if side is Side.SELL:
             qty = broker.ledger.sellable(sym, rules.day_of(t)) or qty
-        limit = None if rnd.random() < 0.5 else Decimal("10.00") + Decimal("0.01") * rnd.randint(-8, 8)
+        limit = (
+            None if rnd.random() < 0.5 else Decimal("10.00") + Decimal("0.01") * rnd.randint(-8, 8)
+        )
         req = OrderRequest(
             sym,
             side,

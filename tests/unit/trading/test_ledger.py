@@ -14,7 +14,9 @@ from tests.unit.trading.helpers import at, cn, trading_days
 DAYS = trading_days(3)
 
 
-def fill(fid: str, t: int, side: Side, q: int, px: str, comm: str = "5.00", stamp: str = "0") -> Fill:
+def fill(
+    fid: str, t: int, side: Side, q: int, px: str, comm: str = "5.00", stamp: str = "0"
+) -> Fill:
     return Fill(fid, "o" + fid, t, "600000.SH", side, q, D(px), D(comm), D(stamp), D("0.01"))
 
 

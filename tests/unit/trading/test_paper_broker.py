@@ -193,7 +193,9 @@ def test_new_orders_left_by_a_crash_are_acted_on_at_restart(tmp_path: Path) -> N
     store = TradingStore(engine)
     store.initial_cash(D("100000"))
     t = at(DAYS[0], 10, 0)
-    store.save_order(Order("x1", "x1", SYM, Side.BUY, OrderType.LIMIT, 100, D("10"), created=t, updated=t))
+    store.save_order(
+        Order("x1", "x1", SYM, Side.BUY, OrderType.LIMIT, 100, D("10"), created=t, updated=t)
+    )
     store.save_order(Order("x2", "x2", SYM, Side.SELL, OrderType.MARKET, 100, created=t, updated=t))
     b = make(store)
     status = {o.id: o.status for o in b.journal.load_orders()}

@@ -7,6 +7,7 @@ the ledger rebuilt from the stored fills is the account the broker holds.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from decimal import Decimal as D
 
@@ -92,10 +93,8 @@ def run(stream: Stream, cash: str) -> PaperBroker:
                 limit,
                 tif,  # type: ignore[arg-type]
             )
-            try:
+            with contextlib.suppress(OrderRejected):
                 submitted.append(broker.submit(req, t).id)
-            except OrderRejected:
-                pass
         elif kind == "book":
             _, sym, levels = ev
             asks = [(10.0 + 0.01 * k + 0.01, float(s)) for k, s in sorted(levels)]  # type: ignore[union-attr]

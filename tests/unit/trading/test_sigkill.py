@@ -73,7 +73,12 @@ def committed(db: Path) -> tuple[Decimal, dict[str, int], set[str], int]:
             if status in ("new", "accepted", "partially_filled"):
                 open_ids.add(oid)
         assert not per_order, f"fills of unknown orders: {sorted(per_order)}"
-        return cash.quantize(Decimal("0.01")), {s: q for s, q in pos.items() if q}, open_ids, len(rows)
+        return (
+            cash.quantize(Decimal("0.01")),
+            {s: q for s, q in pos.items() if q},
+            open_ids,
+            len(rows),
+        )
     finally:
         con.close()
 

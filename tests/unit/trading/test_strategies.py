@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -50,12 +51,14 @@ def predictions(days: list[dt.date], skip: set[dt.date] = frozenset()) -> pd.Dat
     """Made at noon of D for D+1: symbol k is predicted to gain k percent (60000[5] best)."""
     cal = get_calendar("cn")
     rows = []
-    for d, nxt in zip(days, days[1:], strict=False):
+    for d, nxt in itertools.pairwise(days):
         if d in skip:
             continue
         noon = int(dt.datetime.combine(d, dt.time(12, 0), cal.tz).timestamp() * 1000)
         for k, sym in enumerate(SYMS):
-            rows.append({"symbol": sym, "target": nxt, "value": 1e6 if k >= 4 else 1.0, "made": noon})
+            rows.append(
+                {"symbol": sym, "target": nxt, "value": 1e6 if k >= 4 else 1.0, "made": noon}
+            )
     return pd.DataFrame(rows)
 
 
@@ -97,7 +100,9 @@ def test_signals_buy_value_and_sell_sellable() -> None:
     days = trading_days(3)
     h = history_from_frame(intraday_panel(days, seed=5))
     rule = SignalRule("rsi", "rsi_14", buy_below=45.0, sell_above=55.0)
-    r = run_backtest(h, "signals", market="cn", interval="5m", signal_rules=[rule.to_dict()], order_value=20_000)
+    r = run_backtest(
+        h, "signals", market="cn", interval="5m", signal_rules=[rule.to_dict()], order_value=20_000
+    )
     assert not r.fills.empty
     buys = r.fills[r.fills.side == "buy"]
     assert (buys.quantity * buys.price <= 20_000).all() and (buys.quantity % 100 == 0).all()
@@ -113,7 +118,15 @@ def test_buy_and_hold_buys_once() -> None:
 
 def _decisions(result: object, upto: int) -> list[tuple[object, ...]]:
     return [
-        (o.created, o.symbol, o.side, o.quantity, o.type, o.limit_price, o.status is OrderStatus.DENIED)
+        (
+            o.created,
+            o.symbol,
+            o.side,
+            o.quantity,
+            o.type,
+            o.limit_price,
+            o.status is OrderStatus.DENIED,
+        )
         for o in result.orders  # type: ignore[attr-defined]
         if o.created <= upto
     ]

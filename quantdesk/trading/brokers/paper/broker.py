@@ -266,21 +266,20 @@ class PaperBroker(Broker):
         self.now = max(self.now, t_ms)
         if not self._open:
             return []
+        # the whole cross-section is one market event: one transaction for its effects
         fills: list[Fill] = []
+        changed: list[Order] = []
+        touched: list[str] = []
         for sym in list(self._by_symbol):
             i = index.get(sym)
             if i is None or np.isnan(open_[i]):
-                expired = [
-                    o for oid in self._by_symbol[sym] if self._expired(o := self._open[oid], day)
-                ]
-                if expired:
-                    changed = [
-                        self._close(o, OrderStatus.CANCELLED, _EXPIRED, t_ms) for o in expired
-                    ]
-                    self.journal.save_execution([], changed)
-                    self._emit(changed)
+                for oid in list(self._by_symbol[sym]):
+                    o = self._open[oid]
+                    if self._expired(o, day):
+                        changed.append(self._close(o, OrderStatus.CANCELLED, _EXPIRED, t_ms))
                 continue
-            fills += self._match_bar_orders(
+            n = len(fills)
+            self._match_bar_orders(
                 sym,
                 list(self._by_symbol[sym]),
                 t_ms,
@@ -289,7 +288,15 @@ class PaperBroker(Broker):
                 float(high[i]),
                 float(low[i]),
                 float(volume[i]),
+                sink=(fills, changed),
             )
+            if len(fills) > n:
+                touched.append(sym)
+        if fills or changed:
+            self.journal.save_execution(fills, changed)
+            for sym in touched:
+                self._seen[sym] = max(self._seen.get(sym, -1), t_ms)
+            self._emit([*changed, *fills])
         return fills
 
     # -- acting on an order -------------------------------------------------------------
@@ -453,11 +460,12 @@ class PaperBroker(Broker):
         h: float,
         lo: float,
         v: float,
+        sink: tuple[list[Fill], list[Order]] | None = None,
     ) -> list[Fill]:
         if t <= self._seen.get(sym, -1):
             return []
-        fills: list[Fill] = []
-        changed: list[Order] = []
+        fills: list[Fill] = sink[0] if sink is not None else []
+        changed: list[Order] = sink[1] if sink is not None else []
         in_session = not self.sessions or self.rules.in_session(t)
         band = self.market.band(sym, day)
         for oid in ids:
@@ -493,7 +501,8 @@ class PaperBroker(Broker):
             if new or not order.is_open:
                 changed.append(order)
                 fills += new
-        self._commit(fills, changed, sym, t)
+        if sink is None:
+            self._commit(fills, changed, sym, t)
         return fills
 
     def _bar_capacity(self, sym: str, t: int, volume: float) -> float:
