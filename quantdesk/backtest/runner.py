@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from quantdesk.backtest.engine import Backtester, RawResult, fills_frame
@@ -36,7 +37,8 @@ __all__ = ["BacktestResult", "backtest", "run_backtest"]
 class BacktestResult:
     """A finished run: ``fills`` (DataFrame), ``equity`` (Series, tz-aware UTC index),
     ``benchmark`` (equal-weight buy-and-hold equity), ``stats`` (dict; the benchmark's
-    under ``stats["buy_and_hold"]``), plus orders, risk alerts, denials and notes."""
+    under ``stats["buy_and_hold"]``), plus orders, risk alerts, denials, notes and
+    ``times`` (the bar times, epoch ms UTC)."""
 
     run_id: str
     strategy: str
@@ -55,6 +57,7 @@ class BacktestResult:
     bars: int = 0
     elapsed: float = 0.0
     cpu: float = 0.0
+    times: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
 
     def __repr__(self) -> str:
         s = self.stats
@@ -165,6 +168,7 @@ def _result(
         bars=raw.bars,
         elapsed=raw.elapsed,
         cpu=raw.cpu,
+        times=raw.times,
     )
 
 
@@ -286,7 +290,7 @@ def backtest(
                     "settings": result.settings,
                     "stats": result.stats,
                     "equity": {
-                        "time": result.equity.index.asi8 // 1_000_000,
+                        "time": result.times,
                         "equity": result.equity.to_numpy(),
                         "buy_and_hold": result.benchmark.to_numpy(),
                     },

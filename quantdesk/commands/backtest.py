@@ -101,7 +101,7 @@ def backtest_command(
             "stats": s,
             "settings": result.settings,
             "equity": {
-                "time": (result.equity.index.asi8 // 1_000_000).tolist(),
+                "time": result.times.tolist(),
                 "equity": result.equity.tolist(),
                 "buy_and_hold": result.benchmark.tolist(),
             },

@@ -167,7 +167,7 @@ class Order:
         """A copy with ``changes`` applied (what ``dataclasses.replace`` does, faster)."""
         values = {name: getattr(self, name) for name in _ORDER_FIELDS}
         values.update(changes)
-        return Order(**values)  # type: ignore[arg-type]
+        return Order(**values)
 
 
 _ORDER_FIELDS: Final = tuple(f.name for f in fields(Order))
