@@ -184,6 +184,7 @@ def _run_settings(s: Settings, bt: Backtester, strat: Strategy) -> dict[str, Any
         "price_limit_star",
         "price_limit_chinext",
         "price_limit_st",
+        "price_limit_bse",
         "st_symbols",
         "fill_volume_share",
         "slippage_ticks",

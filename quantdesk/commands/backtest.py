@@ -7,14 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from quantdesk.commands._common import _fail
 from quantdesk.errors import DataError, QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=2)
 
 
 def _predictions(path: Path | None) -> Any:
@@ -58,7 +54,7 @@ def backtest_command(
     import orjson
 
     from quantdesk.backtest import backtest
-    from quantdesk.capture.cli import parse_time
+    from quantdesk.commands.capture import parse_time
 
     try:
         if cash <= 0:

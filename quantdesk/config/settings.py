@@ -50,7 +50,7 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
-#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.runtime.tweet_feeds`).
+#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.sources.tweets`).
 TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
 
 
@@ -248,6 +248,9 @@ class Settings(BaseSettings):
         Decimal("0.20"), description="ChiNext (300xxx/301xxx) daily limit."
     )
     price_limit_st: Decimal = Field(Decimal("0.05"), description="ST-flagged stocks' limit.")
+    price_limit_bse: Decimal = Field(
+        Decimal("0.30"), description="Beijing Stock Exchange daily limit."
+    )
     st_symbols: str = Field("", description="Comma-separated symbols flagged ST.")
     fill_volume_share: float = Field(
         0.25, description="Backtest fills: at most this share of a bar's volume."
@@ -296,7 +299,11 @@ class Settings(BaseSettings):
         return v
 
     @field_validator(
-        "price_limit_main", "price_limit_star", "price_limit_chinext", "price_limit_st"
+        "price_limit_main",
+        "price_limit_star",
+        "price_limit_chinext",
+        "price_limit_st",
+        "price_limit_bse",
     )
     @classmethod
     def _limit_pct(cls, v: Decimal) -> Decimal:
@@ -348,6 +355,42 @@ class Settings(BaseSettings):
         if not name:
             raise ValueError("must be a non-empty name")
         return name
+
+    # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
+    jobs_schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description='Job schedules replacing the defaults (JSON: {"sell": "cron:40 9 * * *"}).',
+    )
+    jobs_misfire_grace_seconds: float = Field(
+        900.0,
+        description="A fire time missed while no scheduler ran still runs if at most this late.",
+    )
+    jobs_lease_seconds: float = Field(
+        30.0, description="Scheduler lease: a dead scheduler's store is taken over after this."
+    )
+    jobs_poll_seconds: float = Field(
+        1.0, description="Longest wall wait between scheduler checks (manual runs, changes)."
+    )
+    jobs_sync_source: str = Field(
+        "",
+        description="History providers price_sync/history_sync fetch from (e.g. auto); "
+        "empty = the store as the runtime fills it.",
+    )
+    retention_factor_days: float = Field(
+        7.0, description="cleanup: factor values older than this many days (0 = keep all)."
+    )
+    retention_dead_letter_days: float = Field(
+        30.0, description="cleanup: dead letters older than this many days (0 = keep all)."
+    )
+    retention_tick_days: float = Field(
+        7.0, description="cleanup: captured tick days older than this many days (0 = keep all)."
+    )
+    retention_job_run_days: float = Field(
+        180.0, description="cleanup: job runs older than this many days (0 = keep all)."
+    )
+    retention_model_versions: int = Field(
+        5, description="cleanup: unaliased model versions kept per model (0 = keep all)."
+    )
 
     @field_validator("argon2_memory_kib")
     @classmethod
@@ -427,6 +470,27 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
+
+    @field_validator(
+        "jobs_misfire_grace_seconds",
+        "retention_factor_days",
+        "retention_dead_letter_days",
+        "retention_tick_days",
+        "retention_job_run_days",
+        "retention_model_versions",
+    )
+    @classmethod
+    def _jobs_non_negative(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("jobs_lease_seconds", "jobs_poll_seconds")
+    @classmethod
+    def _jobs_positive(cls, v: float) -> float:
         if v <= 0:
             raise ValueError(f"must be > 0 (got {v})")
         return v

@@ -10,9 +10,10 @@ lots                   buys in lots of 100; a sell is whole lots    1 share
                        or includes the whole odd-lot remainder
                        (holding 250: sell 100, 200, 50, 150 or 250)
 daily price limits     previous close x (1 +/- pct), rounded half   none
-                       up to 0.01: main board 10%, STAR (688xxx)
-                       and ChiNext (300xxx, 301xxx) 20%, ST-flagged
-                       main-board stocks 5% (settings)
+                       up to 0.01: main board 10%, STAR (688/689)
+                       and ChiNext (300xxx, 301xxx) 20%, Beijing
+                       30%, ST-flagged main-board stocks 5%
+                       (settings)
 fills                  only inside continuous sessions (9:30-11:30,  9:30-16:00 ET
                        13:00-15:00 Asia/Shanghai)
 costs                  :mod:`quantdesk.trading.costs`: commission    zero commission by
@@ -31,8 +32,8 @@ previous close is the last close of the day before the order's day, known
 when the order is placed (never the whole day's change, which looks ahead).
 
 Not modelled: the STAR market's 200-share minimum with 1-share steps, the
-first days of a new listing without limits, the Beijing exchange's 30%,
-auctions, and US SEC/TAF fees (tiny; add them to :class:`CostModel` if needed).
+first days of a new listing without limits, the Beijing exchange's own lot
+rules, auctions, and US SEC/TAF fees (tiny; add them to :class:`CostModel` if needed).
 """
 
 from __future__ import annotations
@@ -97,14 +98,18 @@ class MarketRules:
     # -- boards and price limits ------------------------------------------------
 
     def board(self, symbol: str) -> str:
-        """``star``, ``chinext`` or ``main`` for A-shares (by the code's prefix); ``main`` else."""
+        """``star`` (688, 689), ``chinext`` (300, 301), ``bse`` (Beijing: 920, 4xx, 8xx, .BJ)
+        or ``main`` for A-shares, by the code (as :mod:`quantdesk.jobs.permission_refresh`
+        classifies boards); ``main`` for other markets."""
         if self.name != "cn":
             return "main"
         code = symbol.split(".")[0]
-        if code.startswith("688"):
+        if code.startswith(("688", "689")):
             return "star"
         if code.startswith(("300", "301")):
             return "chinext"
+        if code.startswith(("920", "4", "8")) or symbol.upper().endswith(".BJ"):
+            return "bse"
         return "main"
 
     def limit_pct(self, symbol: str) -> Decimal | None:
@@ -229,6 +234,7 @@ def rules_for(market: str, settings: Settings | None = None) -> MarketRules:
                 ("main", Decimal(str(s.price_limit_main))),
                 ("star", Decimal(str(s.price_limit_star))),
                 ("chinext", Decimal(str(s.price_limit_chinext))),
+                ("bse", Decimal(str(s.price_limit_bse))),
             ),
             st_limit=Decimal(str(s.price_limit_st)),
             st_symbols=frozenset(x.strip() for x in s.st_symbols.split(",") if x.strip()),

@@ -22,6 +22,7 @@ from tests.unit.trading.helpers import at, cn, us
         ("688981.SH", "50.05", "40.04", "60.06"),  # STAR 20%
         ("300750.SZ", "10.00", "8.00", "12.00"),  # ChiNext 20%
         ("301001.SZ", "3.33", "2.66", "4.00"),  # ChiNext 301, 3.996 -> 4.00
+        ("920001.BJ", "10.00", "7.00", "13.00"),  # Beijing 30%
     ],
 )
 def test_price_band(symbol: str, prev: str, low: str, high: str) -> None:
