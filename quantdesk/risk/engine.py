@@ -178,7 +178,8 @@ class RiskEngine:
     # -- the submit path ----------------------------------------------------------
 
     def exposure(self) -> Exposure:
-        """The account valued at last prices (fast path for the paper broker)."""
+        """The account valued at last prices, with the open orders' effect on exposure
+        (fast path for the paper broker)."""
         ledger = getattr(self.broker, "ledger", None)
         market = getattr(self.broker, "market", None)
         if ledger is not None and market is not None:
@@ -189,9 +190,20 @@ class RiskEngine:
                     i = index.get(sym)
                     p = float(last[i]) if i is not None else math.nan
                     by_symbol[sym] = h.quantity * p if p == p else float(h.cost)
+            equity = float(ledger.cash) + sum(by_symbol.values())
+            # exposure after the open orders: resting buys add, resting sells take away
+            for o in getattr(self.broker, "_open", {}).values():
+                p = (
+                    float(o.limit_price)
+                    if o.limit_price is not None
+                    else market.last_price(o.symbol)
+                )
+                if p is None:
+                    continue
+                signed = o.remaining * p * (1 if o.side is Side.BUY else -1)
+                by_symbol[o.symbol] = by_symbol.get(o.symbol, 0.0) + signed
             gross = sum(by_symbol.values())
-            cash = float(ledger.cash)
-            return Exposure(cash + gross, gross, float(ledger.available_cash), by_symbol)
+            return Exposure(equity, gross, float(ledger.available_cash), by_symbol)
         acct = self.broker.account()
         by_symbol = {p.symbol: float(p.market_value) for p in self.broker.positions() if p.quantity}
         return Exposure(

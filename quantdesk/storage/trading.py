@@ -321,6 +321,7 @@ class WalCheckpointer:
         self.engine = engine
         self.seconds = seconds
         self._stop = threading.Event()
+        self.runs = 0
 
         @sa.event.listens_for(engine, "connect")
         def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
@@ -337,6 +338,7 @@ class WalCheckpointer:
             try:
                 with self.engine.connect() as conn:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.runs += 1
             except Exception:  # a busy or closing database: try again next time
                 continue
 

@@ -61,9 +61,9 @@ def test_denials_are_stored_counted_and_alerted(
 
 
 def test_cash_not_frozen_by_open_orders() -> None:
-    risk, _broker, _ = setup()
+    risk, _broker, _ = setup(max_gross_exposure=2.0)
     assert risk.submit(req(Side.BUY, 5000, limit="9.50"), T + 1).status is OrderStatus.ACCEPTED
-    denied = risk.submit(req(Side.BUY, 5500), T + 2)
+    denied = risk.submit(req(Side.BUY, 5500, sym=OTHER), T + 2)
     assert denied.status is OrderStatus.DENIED and denied.reason.startswith("cash"), denied.reason
 
 
@@ -72,6 +72,14 @@ def test_gross_exposure_counts_orders_of_the_same_batch() -> None:
     orders = risk.submit_many([req(Side.BUY, 3000), req(Side.BUY, 3000, sym=OTHER)], T + 1)
     assert orders[0].status is OrderStatus.FILLED
     assert orders[1].status is OrderStatus.DENIED and "gross exposure" in orders[1].reason
+
+
+def test_gross_exposure_counts_resting_orders() -> None:
+    risk, _broker, _ = setup(max_gross_exposure=0.5)
+    resting = risk.submit(req(Side.BUY, 3000, limit="9.90"), T + 1)
+    assert resting.status is OrderStatus.ACCEPTED
+    later = risk.submit(req(Side.BUY, 3000, sym=OTHER), T + 2)
+    assert later.status is OrderStatus.DENIED and "gross exposure" in later.reason
 
 
 def test_orders_per_minute() -> None:

@@ -111,3 +111,27 @@ def test_trading_store_round_trips_exact_money(store_url: str) -> None:
             runs.get_run("nope")
     finally:
         engine.dispose()
+
+
+def test_wal_checkpoints_leave_the_commit_path(tmp_path: object) -> None:
+    import time
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "paper.db"
+    engine = engine_for(f"sqlite:///{path}")
+    st = TradingStore(engine, checkpoint_seconds=0.05)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        for i in range(50):
+            st.save_order(Order(f"o{i}", f"c{i}", "X", Side.BUY, OrderType.MARKET, 100))
+        checkpointer = st._checkpointer
+        assert checkpointer is not None
+        deadline = time.time() + 5
+        while checkpointer.runs < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert checkpointer.runs >= 2
+        assert len(st.load_orders()) == 50
+    finally:
+        st.close()
+        engine.dispose()
