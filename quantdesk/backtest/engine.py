@@ -21,7 +21,6 @@ objects as in live trading.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,7 +30,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from quantdesk.domain.intervals import interval_ms
 from quantdesk.domain.trading import Fill, Order, RiskAlert, Side, money
 from quantdesk.risk.engine import RiskEngine
 from quantdesk.risk.limits import RiskLimits
@@ -42,6 +40,7 @@ from quantdesk.trading.market import MarketRules
 from quantdesk.trading.orders import counter_ids
 from quantdesk.trading.quotes import MarketView
 from quantdesk.trading.signal_feed import SignalList
+from quantdesk.trading.steps import schedule
 from quantdesk.trading.strategies.base import Strategy
 from quantdesk.trading.strategies.predictions import PredictionSource
 from quantdesk.trading.trader import Trader
@@ -137,33 +136,6 @@ class Backtester:
             signals=signals,
         )
 
-    # -- precomputed per step --------------------------------------------------------
-
-    def _schedule(self, times: I64) -> tuple[I64, I64, I64, list[dt.time], I64]:
-        """Per bar: its trading day, the decision time (bar end), the day of an order
-        placed then, the decision's local clock time and its session index."""
-        cal = self.rules.calendar
-        seg = np.clip(np.searchsorted(cal.opens, times, side="right") - 1, 0, len(cal.opens) - 1)
-        bar_day = cal.day_index[seg]
-        if self.interval == "1d":
-            last = np.searchsorted(cal.day_index, bar_day, side="right") - 1
-            decision = cal.closes[last]
-        else:
-            decision = np.minimum(times + interval_ms(self.interval), cal.closes[seg])
-        decision = np.maximum(decision, times + 1)
-        j = np.searchsorted(cal.opens, decision, side="right") - 1
-        inside = (j >= 0) & (decision < cal.closes[np.clip(j, 0, None)])
-        nxt = np.clip(np.searchsorted(cal.opens, decision, side="left"), 0, len(cal.opens) - 1)
-        order_seg = np.where(inside, np.clip(j, 0, None), nxt)
-        order_day = cal.day_index[order_seg]
-        dseg = np.clip(np.searchsorted(cal.opens, decision - 1, side="right") - 1, 0, None)
-        first = np.searchsorted(cal.day_index, cal.day_index[dseg], side="left")
-        in_seg = (decision - 1) < cal.closes[dseg]
-        session = np.where(in_seg, dseg - first, -1)
-        local = pd.to_datetime(decision, unit="ms", utc=True).tz_convert(cal.tz)
-        local_times = [t.time() for t in local]
-        return bar_day, decision, order_day, local_times, session
-
     # -- the loop --------------------------------------------------------------------
 
     def run(self) -> RawResult:
@@ -171,7 +143,9 @@ class Backtester:
         h.seek(len(h._times))
         times = np.array(h.times)
         n = len(times)
-        bar_day, decision, order_day, local_times, session = self._schedule(times)
+        sched = schedule(self.rules.calendar, times, self.interval)
+        bar_day, decision, order_day = sched.bar_day, sched.decision, sched.order_day
+        local_times, session = sched.local_time, sched.session
         data = h._data
         op, hi, lo, cl, vol = (data[f] for f in ("open", "high", "low", "close", "volume"))
         index = h.index

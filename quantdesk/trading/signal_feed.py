@@ -55,6 +55,16 @@ class SignalList:
     def __len__(self) -> int:
         return len(self._signals)
 
+    def add(self, signal: Signal) -> None:
+        """A signal that arrived live (kept in time order)."""
+        if not self._signals or signal.ts >= self._ts[-1]:  # the usual case: in time order
+            self._signals.append(signal)
+            self._ts.append(signal.ts)
+            return
+        i = bisect.bisect_right(self._ts, signal.ts)
+        self._signals.insert(i, signal)
+        self._ts.insert(i, signal.ts)
+
     def between(self, after: int, upto: int) -> list[Signal]:
         """Signals with ``after < ts <= upto``."""
         lo = bisect.bisect_right(self._ts, after)

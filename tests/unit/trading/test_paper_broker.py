@@ -76,6 +76,13 @@ def test_limit_up_without_sellers_fills_no_buy() -> None:
     assert o.status is OrderStatus.ACCEPTED and o.filled_quantity == 0
 
 
+def test_a_book_of_an_earlier_day_is_not_traded_against() -> None:
+    b = make()
+    b.on_book(book(SYM, at(DAYS[0], 14, 59), [(10.0, 500)], [(10.01, 300)]))
+    o = b.submit(buy(100), at(DAYS[1], 9, 31))
+    assert o.status is OrderStatus.ACCEPTED and o.filled_quantity == 0
+
+
 def test_rejections_with_reasons() -> None:
     b = make()
     t = at(DAYS[0], 10, 0)

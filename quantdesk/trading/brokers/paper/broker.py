@@ -314,6 +314,8 @@ class PaperBroker(Broker):
         self._freeze(order)
         fills: list[Fill] = []
         book = self.market.books.get(order.symbol)
+        if book is not None and self.rules.day_of(book.ts) != day:
+            book = None  # a book of an earlier day is no market to trade against
         if book is not None and (not self.sessions or self.rules.in_session(now)):
             fills = self._match_book(order, book, now, day)
         current = self._open.get(order.id) or self._last_closed
