@@ -13,5 +13,9 @@ module                 what
 ``strategies``         the strategy interface and registry (``t1``, ``signals``,
                        ``buy_and_hold``, ``ma_cross``)
 ``trader``             strategy -> risk engine -> broker, the same live and in backtests
+``steps``              when a step of bars is decided (decision time, order day, session)
+``session``            live trading one closed cross-section at a time (the backtest step)
+``history``            the (time x symbol) bar panel a strategy reads, up to now
+``signal_feed``        signals for the ``signals`` strategy (recorded, or from bar rules)
 =====================  ===============================================================
 """
