@@ -46,6 +46,8 @@ SECRET_FIELDS: frozenset[str] = frozenset(
         "test_password",
         "tushare_token",
         "alphavantage_key",
+        "alpaca_key_id",
+        "alpaca_secret_key",
     }
 )
 
@@ -280,6 +282,19 @@ class Settings(BaseSettings):
     t1_min_gain: float = Field(0.0, description="t1: skip predicted gains below this fraction.")
     signals_order_value: Decimal = Field(
         Decimal("10000"), description="signals: value bought per buy signal."
+    )
+    alpaca_key_id: SecretStr = Field(SecretStr(""), description="Alpaca API key id (secret).")
+    alpaca_secret_key: SecretStr = Field(
+        SecretStr(""), description="Alpaca API secret key (secret)."
+    )
+    alpaca_url: str = Field(
+        "https://paper-api.alpaca.markets", description="Alpaca trading API (paper by default)."
+    )
+    alpaca_data_url: str = Field(
+        "https://data.alpaca.markets", description="Alpaca market data API (latest quotes)."
+    )
+    alpaca_stream_url: str = Field(
+        "wss://paper-api.alpaca.markets/stream", description="Alpaca trade_updates stream."
     )
 
     @field_validator(

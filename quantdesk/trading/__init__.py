@@ -9,7 +9,7 @@ module                 what
 ``orders``             :class:`OrderRequest`, order ids
 ``quotes``             :class:`MarketView`: last prices, previous closes, books
 ``journal``            where orders, fills and alerts are written
-``brokers``            the broker interface and registry (``paper``)
+``brokers``            the broker interface and registry (``paper``, ``alpaca``)
 ``strategies``         the strategy interface and registry (``t1``, ``signals``,
                        ``buy_and_hold``, ``ma_cross``)
 ``trader``             strategy -> risk engine -> broker, the same live and in backtests

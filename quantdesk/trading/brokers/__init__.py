@@ -9,3 +9,4 @@ __all__ = ["BROKERS", "Broker", "BrokerUpdate", "Listener", "Quote"]
 
 BROKERS: Registry[type[Broker]] = Registry("broker", "QUANTDESK_BROKER")
 BROKERS.register("paper", "quantdesk.trading.brokers.paper:PaperBroker")
+BROKERS.register("alpaca", "quantdesk.trading.brokers.alpaca:AlpacaBroker")

@@ -35,7 +35,12 @@ Times are epoch ms UTC. Money and prices are :class:`decimal.Decimal`
 ======  ==============================================================================
 paper   :class:`quantdesk.trading.brokers.paper.PaperBroker`: the platform's own
         simulated broker (market rules, fees, T+1), crash-safe on a journal
+alpaca  :class:`quantdesk.trading.brokers.alpaca.AlpacaBroker`: Alpaca's paper trading
+        API (REST orders, account, positions; the ``trade_updates`` stream)
 ======  ==============================================================================
+
+Every implementation has ``from_settings(settings, journal=None)``, the
+constructor the runtime calls for ``QUANTDESK_BROKER``.
 """
 
 from __future__ import annotations
