@@ -187,8 +187,10 @@ def test_restart_rebuilds_from_the_store(tmp_path: Path) -> None:
     again = make(TradingStore(engine), cash="5")  # the stored initial cash wins
     after = (again.ledger.state(), again.orders(True), again.ledger.frozen_cash["o000002"])
     assert after == before
-    # a market buy's freeze is re-estimated from the prices known after the restart
+    # a market buy's freeze is estimated again at the first price after the restart
     assert "o000001" not in again.ledger.frozen_cash
+    again.on_book(book(SYM, t + 5, [(10.0, 5000)], []))  # no sellers: nothing fills
+    assert again.ledger.frozen_cash["o000001"] > 0
     # the same book again (replayed after the crash) does not fill twice
     assert again.on_book(book(SYM, t, [(10.0, 5000)], [(10.01, 300)])) == []
     fills = again.on_book(book(SYM, t + 10, [(10.0, 5000)], [(10.01, 300)]))

@@ -13,8 +13,8 @@ Crash safety (what a SIGKILL at any moment leaves behind is consistent):
    again what the open orders froze, and acts on orders still ``new``. (A
    limit buy freezes ``remaining x limit + fees`` again exactly; a market
    buy's freeze is an estimate at the reference price of the moment, so after
-   a restart it is estimated again once prices are known. Cash can never go
-   negative either way: a buy fill is cut to what the cash pays for.)
+   a restart it is estimated again at the first price that comes. Cash can
+   never go negative either way: a buy fill is cut to what the cash pays for.)
 5. A market event at or before the newest stored fill time of its symbol was
    processed before the crash and is ignored, so a replayed book or bar does
    not fill again.
@@ -218,6 +218,8 @@ class PaperBroker(Broker):
         changed: list[Order] = []
         for oid in list(ids):
             order = self._open[oid]
+            if order.side is Side.BUY and oid not in self._ref:
+                self._refreeze(order)
             if order.created > ts:
                 continue
             if self._expired(order, day):
@@ -399,6 +401,13 @@ class PaperBroker(Broker):
         day = self._order_day[order.id]
         self.ledger.freeze_cash(order.id, self._buy_cost(order.remaining, ref, day))
 
+    def _refreeze(self, order: Order) -> None:
+        """A buy recovered without a price to freeze cash at: freeze now that one is known."""
+        ref = self._reference_price(order)
+        if ref is not None:
+            self._ref[order.id] = ref
+            self._freeze(order)
+
     def _close(self, order: Order, status: OrderStatus, reason: str, now: int) -> Order:
         done = order.evolve(status=status, reason=reason, updated=max(now, order.updated))
         self._untrack(done)
@@ -472,6 +481,8 @@ class PaperBroker(Broker):
         band = self.market.band(sym, day)
         for oid in ids:
             order = self._open[oid]
+            if order.side is Side.BUY and oid not in self._ref:
+                self._refreeze(order)
             if order.created > t:
                 continue
             if self._expired(order, day):
