@@ -23,6 +23,8 @@ message is one line: what was wrong, with which value, and what to do::
     ├── ProviderError          one history provider could not answer (``reason``)
     ├── CandleFetchError       a Finnhub candle request failed (``retry_after``)
     ├── TokenError             an API token is missing, malformed, expired or forged
+    ├── TradingError           an invalid trading operation (impossible fill, bad request)
+    │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
     └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
                                missing, nothing to act on): its run is recorded ``skipped``
 
@@ -147,6 +149,18 @@ class CandleFetchError(QuantdeskError):
 
 class TokenError(QuantdeskError):
     """A token that is missing, malformed, expired or wrongly signed."""
+
+
+class TradingError(QuantdeskError):
+    """A trading operation is invalid (an impossible fill, an unknown order, a bad request)."""
+
+
+class OrderRejected(TradingError):
+    """An order was refused; ``reason`` says why (stored with the order)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class ScheduleError(ConfigError):
