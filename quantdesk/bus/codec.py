@@ -103,7 +103,6 @@ from quantdesk.domain.trading import (
     TradingState,
     money,
 )
-from quantdesk.errors import DataError
 from quantdesk.errors import MessageError as MessageError
 
 SCHEMA_VERSION: Final = 1
