@@ -189,7 +189,7 @@ def kill_repeatedly(tmp: Path, url: str) -> tuple[list[pd.DataFrame], str]:
     return snapshots, "\n".join([*outputs, out])
 
 
-def check(snapshots: list[pd.DataFrame], final: pd.DataFrame) -> None:
+def check(snapshots: list[pd.DataFrame], final: pd.DataFrame) -> dict[str, int]:
     minutes = final[final.interval == "1m"]
     first, last = int(minutes.time.min()), int(minutes.time.max())
     assert minutes.groupby("symbol").size().min() >= 30  # half an hour of trading at least
@@ -221,13 +221,20 @@ def check(snapshots: list[pd.DataFrame], final: pd.DataFrame) -> None:
     for col in ("open", "high", "low", "close", "volume", "trades"):
         assert (merged[col] == merged[col + "_r"]).all(), col
     assert np.allclose(merged["vwap"], merged["vwap_r"], rtol=1e-9, atol=0)
+    return {
+        "kills": len(snapshots),
+        "minutes": int(minutes.groupby("symbol").size().min()),
+        "final_bars_checked_across_kills": checked,
+        "minute_bars_vs_simulator": len(got),
+        "rollups_checked": len(merged),
+    }
 
 
 @pytest.mark.timeout(300)
 def test_sigkill_rewrites_nothing_and_counts_nothing_twice_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{(tmp_path / 'kill.db').as_posix()}"
     snapshots, _ = kill_repeatedly(tmp_path, url)
-    check(snapshots, all_bars(url))
+    print("sqlite", check(snapshots, all_bars(url)))
 
 
 @pytest.mark.postgres
@@ -236,4 +243,4 @@ def test_sigkill_rewrites_nothing_and_counts_nothing_twice_postgres(
     tmp_path: Path, pg_url: str
 ) -> None:
     snapshots, _ = kill_repeatedly(tmp_path, pg_url)
-    check(snapshots, all_bars(pg_url))
+    print("postgres", check(snapshots, all_bars(pg_url)))
