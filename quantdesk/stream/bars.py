@@ -301,9 +301,10 @@ class BarAggregator:
                 acc = bars.get(start)
                 if acc is None:
                     if end <= cutoff:
-                        if interval == "1m":
+                        if interval == "1m":  # set aside whole: no larger bar takes it either
                             self.counters["too_late"] += n
                             self._rejects.append((symbol, open_ts, open_, vol))
+                            break
                         continue
                     acc = [open_, open_ts, high, low, close, close_ts, vol, pv, n, end, 0]
                     bars[start] = acc
