@@ -49,7 +49,7 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
-#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.runtime.tweet_feeds`).
+#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.sources.tweets`).
 TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
 
 

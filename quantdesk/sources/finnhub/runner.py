@@ -35,12 +35,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from quantdesk.backfill.periods import period_bounds
 from quantdesk.bars import rollup_bars, rollup_periods
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Topics, create_bus
 from quantdesk.calendars import DAY_MS, ExchangeCalendar, get_calendar
 from quantdesk.domain import BAR_COLUMNS, PERIOD_INTERVALS, ROLLUP_INTERVALS, Bar
-from quantdesk.ingest.periods import period_bounds
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink

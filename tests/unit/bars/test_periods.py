@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quantdesk.backfill.periods import period_bounds, refresh_periods
 from quantdesk.bars import aggregate_trades, rollup_bars, rollup_periods
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.domain import BAR_COLUMNS, PERIOD_INTERVALS, normalize_interval
-from quantdesk.ingest.periods import period_bounds, refresh_periods
 from quantdesk.storage import open_store
 from quantdesk.stream.bars import BarAggregator
 

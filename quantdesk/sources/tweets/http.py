@@ -1,6 +1,6 @@
 """``QUANTDESK_TWEETS=http``: the Twitter API v2 filtered stream, live (source ``twitter``).
 
-A daemon reader thread runs :func:`~quantdesk.sentiment.ingest.stream_http`
+A daemon reader thread runs :func:`~quantdesk.sources.tweets.readers.stream_http`
 (bearer token from ``QUANTDESK_TWITTER_BEARER_TOKEN``, base URL from
 ``QUANTDESK_TWITTER_BASE_URL``; it reconnects with back-off after a drop) and
 puts each line into a bounded queue; when the queue is full the reader waits
@@ -23,10 +23,10 @@ import threading
 from typing import Final
 
 from quantdesk.errors import QuantdeskError
-from quantdesk.runtime.tweet_feeds.base import MAX_PER_STEP, FeedContext, TweetFeed
-from quantdesk.sentiment.ingest import StreamStats, bearer_token, stream_http, stream_url
 from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sentiment.tweets import Tweet
+from quantdesk.sources.tweets.base import MAX_PER_STEP, FeedContext, TweetFeed
+from quantdesk.sources.tweets.readers import StreamStats, bearer_token, stream_http, stream_url
 
 log = logging.getLogger("quantdesk.runtime.tweets")
 

@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quantdesk.backfill.periods import refresh_periods
 from quantdesk.bars import rollup_bars
 from quantdesk.calendars import get_calendar
 from quantdesk.domain import BAR_COLUMNS, SESSION_INTERVALS, normalize_interval
 from quantdesk.domain.intervals import ALIASES, INTERVALS
 from quantdesk.errors import DataError, ImportFileError
-from quantdesk.ingest.periods import refresh_periods
 from quantdesk.storage.base import Store
 
 REQUIRED = ("time", "open", "high", "low", "close", "volume")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from quantdesk.domain import StockMeta
-from quantdesk.runtime.tweet_feeds.base import FeedContext, TweetFeed
 from quantdesk.sentiment.mocker import LabeledTweet, TweetMocker
 from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sentiment.tweets import Tweet, parse_tweet
+from quantdesk.sources.tweets.base import FeedContext, TweetFeed
 
 MAX_GAP_MS = 10 * 60_000
 

@@ -2,7 +2,7 @@
 
 The embedded runtime calls :meth:`TweetFeed.step` once per slice of event
 time with the slice's end. The feed returns the ``sentiment_*`` factor values
-of :class:`~quantdesk.sentiment.stream.SentimentAggregator` (the runtime
+of :class:`~quantdesk.stream.sentiment.SentimentAggregator` (the runtime
 passes them through the signal rules and the sinks like any factor) and the
 scored tweets that entered in the slice (stored in ``tweets`` with the feed's
 ``source``, published on the WebSocket hub). Bad lines (not JSON, invalid
@@ -34,7 +34,7 @@ member                 required  meaning
 The base class implements :meth:`~TweetFeed.step`, :meth:`~TweetFeed.read`,
 :meth:`~TweetFeed.take_rejects`, :attr:`~TweetFeed.rejects` and
 :meth:`~TweetFeed.summary`. Feeds register by name in
-:mod:`quantdesk.runtime.tweet_feeds`.
+:mod:`quantdesk.sources.tweets`.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ from typing import ClassVar, Final
 from quantdesk.bus import DeadLetter
 from quantdesk.config import Settings
 from quantdesk.domain import FactorValue, ScoredTweet, StockMeta
-from quantdesk.sentiment.ingest import TweetReader
 from quantdesk.sentiment.model import SentimentModel
-from quantdesk.sentiment.stream import SentimentAggregator
 from quantdesk.sentiment.tweets import Tweet, TweetError
+from quantdesk.sources.tweets.readers import TweetReader
+from quantdesk.stream.sentiment import SentimentAggregator
 
 __all__ = ["DEAD_RAW_BYTES", "MAX_PER_STEP", "TOPIC", "FeedContext", "TweetFeed"]
 

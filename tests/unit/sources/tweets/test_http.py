@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from quantdesk.errors import ConfigError
-from quantdesk.runtime.tweet_feeds.http import HttpFeed
-from quantdesk.sentiment.ingest import TOKEN_ENV
 from quantdesk.sentiment.model import SentimentModel
+from quantdesk.sources.tweets.http import HttpFeed
+from quantdesk.sources.tweets.readers import TOKEN_ENV
 from tests.unit.sentiment.fake_stream import TOKEN, Connection, stream_server, tweet_line
 
 T0 = 1_767_576_600_000

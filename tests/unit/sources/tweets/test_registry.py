@@ -9,13 +9,13 @@ import pytest
 from quantdesk.config import load_settings
 from quantdesk.config.settings import TWEET_FEEDS
 from quantdesk.errors import ConfigError
-from quantdesk.runtime.tweet_feeds import feed_names, open_feed, parse_spec
-from quantdesk.runtime.tweet_feeds.file import FileFeed
-from quantdesk.runtime.tweet_feeds.http import HttpFeed
-from quantdesk.runtime.tweet_feeds.mock import MockFeed
-from quantdesk.sentiment.ingest import BASE_URL_ENV, TOKEN_ENV
 from quantdesk.sentiment.model import SHIPPED_DATA, train
 from quantdesk.sources.simulator.universe import default_universe
+from quantdesk.sources.tweets import feed_names, open_feed, parse_spec
+from quantdesk.sources.tweets.file import FileFeed
+from quantdesk.sources.tweets.http import HttpFeed
+from quantdesk.sources.tweets.mock import MockFeed
+from quantdesk.sources.tweets.readers import BASE_URL_ENV, TOKEN_ENV
 from tests.unit.sentiment.fake_stream import TOKEN, stream_server, tweet_line
 
 T0 = 1_767_576_600_000

@@ -4,7 +4,7 @@ The file (Twitter API v2 filtered-stream lines, as ``curl`` of the stream or
 ``quantdesk sentiment mock`` write them) is read lazily, in order, like a
 capture replay: a tweet enters at the first step whose end passes its
 ``created_at``. Tweets created before the clock's start are taken at once by
-the first steps (at most :data:`~quantdesk.runtime.tweet_feeds.base.MAX_PER_STEP`
+the first steps (at most :data:`~quantdesk.sources.tweets.base.MAX_PER_STEP`
 a step), so a file of the last hours warms the factors up; their factor
 values and signals carry their own (past) times. The file is expected in
 ``created_at`` order: a tweet out of order enters with the one before it.
@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from quantdesk.runtime.tweet_feeds.base import MAX_PER_STEP, FeedContext, TweetFeed
-from quantdesk.sentiment.ingest import iter_file
 from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sentiment.tweets import Tweet
+from quantdesk.sources.tweets.base import MAX_PER_STEP, FeedContext, TweetFeed
+from quantdesk.sources.tweets.readers import iter_file
 
 log = logging.getLogger("quantdesk.runtime.tweets")
 

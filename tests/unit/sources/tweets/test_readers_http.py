@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from quantdesk.errors import ConfigError, NotFoundError
-from quantdesk.sentiment.ingest import (
+from quantdesk.sentiment.mocker import TweetMocker
+from quantdesk.sources.simulator.universe import default_universe
+from quantdesk.sources.tweets.readers import (
     TOKEN_ENV,
     StreamStats,
     TweetReader,
@@ -18,8 +20,6 @@ from quantdesk.sentiment.ingest import (
     iter_mock,
     stream_http,
 )
-from quantdesk.sentiment.mocker import TweetMocker
-from quantdesk.sources.simulator.universe import default_universe
 from tests.unit.sentiment.fake_stream import TOKEN, Connection, StreamServer, stream_server
 
 TWEETS = [orjson.dumps(t) for t in TweetMocker(default_universe("us"), seed=11).generate(6)]

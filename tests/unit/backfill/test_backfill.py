@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import quantdesk.ingest.backfill as backfill
+import quantdesk.backfill.run as backfill
+from quantdesk.backfill.run import simulate_into
 from quantdesk.bars import rollup_bars
 from quantdesk.calendars import get_calendar
 from quantdesk.domain import BAR_COLUMNS
-from quantdesk.ingest.backfill import simulate_into
 from quantdesk.sources.simulator import SimulatorParams, default_universe, generate_history
 from quantdesk.storage import Store, open_store
 from quantdesk.storage.frames import prepare_bars

@@ -1,4 +1,4 @@
-"""CLI commands ``quantdesk replay`` and ``quantdesk export`` (registered by quantdesk.cli)."""
+"""CLI commands ``quantdesk replay`` and ``quantdesk export`` (registered by quantdesk.commands)."""
 
 from __future__ import annotations
 
@@ -53,11 +53,11 @@ def replay(
     """
     from quantdesk.bus import bus_from_settings
     from quantdesk.calendars import get_calendar
-    from quantdesk.capture.replay import Replayer, read_events
     from quantdesk.config import load_settings
     from quantdesk.runtime.consumer import StreamConsumer
     from quantdesk.runtime.pipeline import Output, StreamProcessor
     from quantdesk.runtime.sink import StoreSink
+    from quantdesk.sources.replay.reader import Replayer, read_events
 
     if speed < 0:
         raise _fail(DataError(f"--speed: must be >= 0 (got {speed})"))

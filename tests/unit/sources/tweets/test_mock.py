@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from quantdesk.runtime.tweet_feeds.mock import MAX_GAP_MS, MockFeed
 from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sources.simulator.universe import default_universe
+from quantdesk.sources.tweets.mock import MAX_GAP_MS, MockFeed
 
 T0 = 1_767_576_600_000
 MIN = 60_000

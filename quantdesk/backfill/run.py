@@ -5,7 +5,7 @@ the exchange calendar), the 1m bars are rolled up to 5m ... 1d with the same
 session-anchored rules as the streaming path, and everything is upserted, so
 running a backfill twice never duplicates a bar. Last, the weeks and months
 the window touches (``1w``, ``1M``) are rolled up from every stored 1d bar in
-them (:mod:`quantdesk.ingest.periods`), so a window that starts mid-month
+them (:mod:`quantdesk.backfill.periods`), so a window that starts mid-month
 extends the stored month instead of replacing it.
 
 The window ends at the last *completed* trading day in exchange time. Days
@@ -33,15 +33,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quantdesk.backfill.periods import refresh_periods
 from quantdesk.bars import rollup_bars
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import SESSION_INTERVALS, StockMeta, StockState
 from quantdesk.errors import NotFoundError
-from quantdesk.ingest.periods import refresh_periods
-from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
+from quantdesk.universe import universe_for
 
 CHUNK_DAYS = 40
 #: Complete months are written once at least this many rows wait (fewer, larger

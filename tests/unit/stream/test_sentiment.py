@@ -8,9 +8,9 @@ import pytest
 from quantdesk.domain.messages import FactorValue
 from quantdesk.sentiment.mocker import TweetMocker
 from quantdesk.sentiment.model import LABELS, SentimentModel
-from quantdesk.sentiment.stream import SentimentAggregator
 from quantdesk.sentiment.tweets import Tweet
 from quantdesk.sources.simulator.universe import default_universe
+from quantdesk.stream.sentiment import SentimentAggregator
 from quantdesk.stream.signals import SignalEngine, SignalRule
 
 T0 = 1_767_576_600_000

@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from quantdesk.errors import NotFoundError
-from quantdesk.runtime.tweet_feeds import file as file_feed
-from quantdesk.runtime.tweet_feeds.base import DEAD_RAW_BYTES, TOPIC
-from quantdesk.runtime.tweet_feeds.file import FileFeed
 from quantdesk.sentiment.model import SentimentModel
+from quantdesk.sources.tweets import file as file_feed
+from quantdesk.sources.tweets.base import DEAD_RAW_BYTES, TOPIC
+from quantdesk.sources.tweets.file import FileFeed
 from tests.unit.sentiment.fake_stream import tweet_line
 
 T0 = 1_767_576_600_000

@@ -61,8 +61,8 @@ def mock(
     ] = 0.0,
 ) -> None:
     """Write COUNT mocked tweets (Twitter API v2 filtered-stream JSON) to stdout, one per line."""
-    from quantdesk.sentiment.ingest import iter_mock
     from quantdesk.sentiment.mocker import TweetMocker
+    from quantdesk.sources.tweets.readers import iter_mock
 
     try:
         mocker = TweetMocker(_universe(market), seed=seed, rate_per_s=rate, strength=strength)
@@ -122,10 +122,10 @@ def score(
     Output: {"id", "score", "label", "symbols"}; a bad line gives
     {"line": N, "error": REASON}. A summary goes to stderr.
     """
-    from quantdesk.sentiment import ingest
     from quantdesk.sentiment.model import SHIPPED_DATA, latest_version, load_model
     from quantdesk.sentiment.model import train as train_model
     from quantdesk.sentiment.tweets import TweetError, parse_tweet
+    from quantdesk.sources.tweets import readers as ingest
 
     mdir = _model_dir(model_dir)
     try:

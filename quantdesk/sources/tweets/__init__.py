@@ -10,7 +10,7 @@ spec               what enters the pipeline                    ``source``
 ``none``           nothing (no sentiment factors)               --
 =================  ==========================================  ==========
 
-The interface is :class:`~quantdesk.runtime.tweet_feeds.base.TweetFeed`;
+The interface is :class:`~quantdesk.sources.tweets.base.TweetFeed`;
 :func:`register_feed` adds one, :func:`open_feed` builds the configured one.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 from quantdesk.config import Settings
 from quantdesk.domain import StockMeta
 from quantdesk.errors import ConfigError, NotFoundError
-from quantdesk.runtime.tweet_feeds.base import FeedContext, TweetFeed
 from quantdesk.sentiment.model import SHIPPED_DATA, SentimentModel, load_model, train
+from quantdesk.sources.tweets.base import FeedContext, TweetFeed
 
 __all__ = [
     "FeedContext",
@@ -38,9 +38,9 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, str | type[TweetFeed]] = {
-    "mock": "quantdesk.runtime.tweet_feeds.mock:MockFeed",
-    "file": "quantdesk.runtime.tweet_feeds.file:FileFeed",
-    "http": "quantdesk.runtime.tweet_feeds.http:HttpFeed",
+    "mock": "quantdesk.sources.tweets.mock:MockFeed",
+    "file": "quantdesk.sources.tweets.file:FileFeed",
+    "http": "quantdesk.sources.tweets.http:HttpFeed",
 }
 #: The spec that turns tweets off.
 NONE = "none"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from quantdesk.cli import app
+from quantdesk.commands import app
 from quantdesk.storage import open_store
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from quantdesk.sentiment.cli import app
+from quantdesk.commands.sentiment import app
 
 runner = CliRunner()
 

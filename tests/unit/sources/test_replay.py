@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 from quantdesk.bus import Heartbeat, TradeBatch, encode
 from quantdesk.bus.codec import Encodable
 from quantdesk.calendars import get_calendar
-from quantdesk.capture import Replayer, TickCapture, read_events
+from quantdesk.capture import TickCapture
 from quantdesk.domain import Bar, BookSnapshot, Trade
 from quantdesk.runtime.pipeline import Output, StreamProcessor
+from quantdesk.sources.replay import Replayer, read_events
 from quantdesk.sources.simulator import MarketSimulator, default_universe
 
 XSHG = get_calendar("XSHG")
@@ -137,7 +138,7 @@ def test_replay_speed_paces_by_event_time(tmp_path: Path) -> None:
 def test_cli_replay_stores_the_live_bars(tmp_path: Path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from quantdesk.capture.cli import app
+    from quantdesk.commands.capture import app
     from quantdesk.storage import open_store
 
     monkeypatch.chdir(tmp_path)
