@@ -10,7 +10,8 @@ message is one line: what was wrong, with which value, and what to do::
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
-    └── NotFoundError          a symbol, interval or record does not exist
+    ├── NotFoundError          a symbol, interval or record does not exist
+    └── ModelRejectedError     a trained model lost to its baseline: not saved, never served
 """
 
 from __future__ import annotations
@@ -46,3 +47,14 @@ class DependencyError(QuantdeskError):
 
 class NotFoundError(QuantdeskError):
     """A symbol, interval or record does not exist."""
+
+
+class ModelRejectedError(QuantdeskError):
+    """A trained model scored below its baseline on the evaluation set; it was not promoted.
+
+    ``report`` (when set) holds the evaluation table that decided it.
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
