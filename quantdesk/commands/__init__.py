@@ -9,6 +9,7 @@ module              commands
 ``capture``         ``replay``, ``export``
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
+``jobs``            ``jobs list | run | history | set``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, platform, sentiment
+from quantdesk.commands import capture, data, db, ingest, jobs, platform, sentiment
 
 app = typer.Typer(
     name="quantdesk",
@@ -37,6 +38,7 @@ app.add_typer(ingest.app, name="ingest", help="Live market data into the store (
 for _sub in (platform.app, data.app, capture.app):
     app.add_typer(_sub)
 app.command()(db.config)
+app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")
 
 
 def main() -> None:  # pragma: no cover - console entry
