@@ -20,7 +20,8 @@ close prints, nothing outside sessions) plus:
   :meth:`BarAggregator.take_rejects` for the dead-letter sink.
 * **Partial bars.** Open bars are emitted with ``final=False`` for live
   charts, at most once per symbol per window of ``partial_every_ms`` of event
-  time (windows aligned to the epoch): the first batch reaching a new window
+  time (windows aligned to the epoch), and once more, unthrottled, when the
+  symbol's day closes (so the open week and month are up to date overnight): the first batch reaching a new window
   emits the bars it and the batches before it changed. (Throttling on the
   distance to the previous emission instead would skip a batch whenever its
   last trade fell earlier in its second than the previous one's, holding its
@@ -405,6 +406,7 @@ class BarAggregator:
             state.watermark = event_time
         limit = state.watermark - self.grace_ms
         heap = state.open_heap
+        day_closed = False
         while heap and heap[0][0] <= limit:
             end, interval, start = heapq.heappop(heap)
             acc = state.bars[interval][start]
@@ -412,6 +414,15 @@ class BarAggregator:
             state.dirty.discard((interval, start))
             heapq.heappush(state.final_heap, (end, interval, start))
             out.append(self._bar(symbol, interval, start, acc, True))
+            day_closed = day_closed or interval == "1d"
+        if day_closed and state.dirty:
+            # the open week and month as of the day's close, unthrottled: what is
+            # stored for them then equals the aggregate of their final days
+            for interval, start in sorted(state.dirty):
+                acc = state.bars[interval].get(start)
+                if acc is not None and not acc[_FINAL]:
+                    out.append(self._bar(symbol, interval, start, acc, False))
+            state.dirty.clear()
         cutoff = limit - self.retention_ms
         finals = state.final_heap
         while finals and finals[0][0] <= cutoff:
