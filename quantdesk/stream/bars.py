@@ -20,12 +20,13 @@ close prints, nothing outside sessions) plus:
   :meth:`BarAggregator.take_rejects` for the dead-letter sink.
 * **Partial bars.** Open bars are emitted with ``final=False`` for live
   charts, at most once per symbol per window of ``partial_every_ms`` of event
-  time (windows aligned to the epoch), and once more, unthrottled, when the
-  symbol's day closes (so the open week and month are up to date overnight): the first batch reaching a new window
+  time (windows aligned to the epoch): the first batch reaching a new window
   emits the bars it and the batches before it changed. (Throttling on the
   distance to the previous emission instead would skip a batch whenever its
   last trade fell earlier in its second than the previous one's, holding its
-  trades back until the symbol's next batch.)
+  trades back until the symbol's next batch.) When the symbol's day closes,
+  its still-open bars (the week and the month) are emitted once more,
+  unthrottled, so what is stored for them is up to date overnight.
 * **No trade, no bar**: empty intervals produce nothing.
 
 Each batch is reduced to per-minute summaries with NumPy and the summaries
@@ -418,10 +419,10 @@ class BarAggregator:
         if day_closed and state.dirty:
             # the open week and month as of the day's close, unthrottled: what is
             # stored for them then equals the aggregate of their final days
-            for interval, start in sorted(state.dirty):
-                acc = state.bars[interval].get(start)
-                if acc is not None and not acc[_FINAL]:
-                    out.append(self._bar(symbol, interval, start, acc, False))
+            for key in sorted(state.dirty):
+                open_acc = state.bars[key[0]].get(key[1])
+                if open_acc is not None and not open_acc[_FINAL]:
+                    out.append(self._bar(symbol, key[0], key[1], open_acc, False))
             state.dirty.clear()
         cutoff = limit - self.retention_ms
         finals = state.final_heap
