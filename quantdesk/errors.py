@@ -23,6 +23,7 @@ message is one line: what was wrong, with which value, and what to do::
     ├── ProviderError          one history provider could not answer (``reason``)
     ├── CandleFetchError       a Finnhub candle request failed (``retry_after``)
     ├── TokenError             an API token is missing, malformed, expired or forged
+    ├── ModelRejectedError     a trained model lost to its baseline: not saved, never served
     ├── TradingError           an invalid trading operation (impossible fill, bad request)
     │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
     └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
@@ -170,3 +171,14 @@ class ScheduleError(ConfigError):
 class JobSkipped(QuantdeskError):
     """Raised by a job that cannot do its work now; the run is stored as ``skipped`` with
     this one-line reason (never as a fake result)."""
+
+
+class ModelRejectedError(QuantdeskError):
+    """A trained model scored below its baseline on the evaluation set; it was not promoted.
+
+    ``report`` (when set) holds the evaluation table that decided it.
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
