@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantdesk.bars import rollup_bars
+from quantdesk.bars import rollup_bars, rollup_periods
 from quantdesk.calendars import get_calendar
-from quantdesk.domain import BAR_COLUMNS, INTERVALS, Trade
+from quantdesk.domain import BAR_COLUMNS, INTERVALS, PERIOD_INTERVALS, SESSION_INTERVALS, Trade
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams, default_universe
 from quantdesk.storage import open_store
 
@@ -213,8 +213,13 @@ def check(snapshots: list[pd.DataFrame], final: pd.DataFrame) -> dict[str, int]:
         assert (got[col].to_numpy() == truth[col].to_numpy()).all(), col
     assert np.allclose(got["vwap"], truth["vwap"], rtol=1e-9, atol=0)
 
-    # 3. every roll-up equals its 1m bars
-    rolled = rollup_bars(minutes, [i for i in INTERVALS if i != "1m"], XSHG)
+    # 3. every roll-up equals its 1m bars (weeks and months: their 1d bars)
+    rolled = rollup_bars(minutes, [i for i in SESSION_INTERVALS if i != "1m"], XSHG)
+    days = final[final.interval == "1d"]
+    if not days.empty:
+        periods = rollup_periods(days, list(PERIOD_INTERVALS), XSHG)
+        stored_periods = final[final.interval.isin(PERIOD_INTERVALS)]
+        rolled = pd.concat([rolled, periods[periods.time.isin(stored_periods.time)]])
     stored = final[final.interval != "1m"]
     merged = stored.merge(rolled, on=KEY, suffixes=("", "_r"))
     assert len(merged) == len(stored) == len(rolled)

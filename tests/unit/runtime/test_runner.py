@@ -56,11 +56,11 @@ def bars(rt: Runner) -> pd.DataFrame:
 
 KEY = ["symbol", "interval", "time"]
 LENGTH = {"1m": MIN, "5m": 5 * MIN, "15m": 15 * MIN, "30m": 30 * MIN, "60m": 60 * MIN}
-LENGTH |= {"120m": 120 * MIN, "1d": 1440 * MIN}
+LENGTH |= {"120m": 120 * MIN, "1d": 1440 * MIN, "1w": 7 * 1440 * MIN, "1M": 31 * 1440 * MIN}
 
 
 def end(key: tuple[str, str, int]) -> int:
-    """A bar's end (test mode: plain UTC buckets)."""
+    """A bar's end (test mode: plain UTC buckets; weeks and months: an upper bound)."""
     return key[2] + LENGTH[key[1]]
 
 
