@@ -37,6 +37,7 @@ from quantdesk.bus.base import (
 from quantdesk.bus.codec import (
     REASONS,
     SCHEMA_VERSION,
+    Control,
     DeadLetter,
     Encodable,
     Heartbeat,
@@ -46,6 +47,7 @@ from quantdesk.bus.codec import (
     decode_trades,
     encode,
     encode_trades,
+    register_message,
 )
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "Bus",
     "BusError",
     "BusFullError",
+    "Control",
     "DeadLetter",
     "Encodable",
     "Heartbeat",
@@ -75,4 +78,5 @@ __all__ = [
     "encode",
     "encode_trades",
     "register_bus",
+    "register_message",
 ]
