@@ -309,7 +309,6 @@ class KafkaBus(Bus):
         self._subscriptions.append(sub)
         return sub
 
-
     def tail(self, topics: Sequence[str], *, start: OffsetReset = "latest") -> KafkaTail:
         if not topics:
             raise BusError("tail needs at least one topic")

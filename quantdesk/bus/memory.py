@@ -267,9 +267,9 @@ class MemoryBus(Bus):
         if excess <= 0:
             return
         # amortised: cut when an eighth (in messages or bytes) is over
-        if excess * 8 >= len(log.items) or (
-            log.nbytes - log.bytes_from(new_start)
-        ) * 8 >= max(self.retain_bytes, 1):
+        if excess * 8 >= len(log.items) or (log.nbytes - log.bytes_from(new_start)) * 8 >= max(
+            self.retain_bytes, 1
+        ):
             log.trim(new_start)
 
     def _log_locked(self, topic: str) -> list[_Log]:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from quantdesk.api.context import RuntimeCounters
 from quantdesk.backfill.run import run_backfill
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Heartbeat, TradeBatch, bus_from_settings
@@ -45,6 +46,7 @@ from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.export import CsvBarExporter
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
+from quantdesk.runtime.control import ControlListener
 from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.runtime.server import api_config, freeze_startup_objects
 from quantdesk.runtime.sink import StoreSink
@@ -77,13 +79,10 @@ def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
 
 
 class _PublishingConsumer(StreamConsumer):
-    """A consumer that also hands every Output to listeners (the API's WebSocket hub).
+    """A consumer that also hands every Output to in-process listeners (CSV export).
 
-    Listeners run on the stream thread and must not block
-    (:meth:`quantdesk.api.hub.Hub.publish_output` only schedules work on its loop).
-    They are called *before* the store write: live clients do not wait for a
-    SQLite commit (p99 ~15 ms), and the event loop sends while the write runs
-    (sqlite3 releases the GIL).
+    Listeners run on the stream thread, before the store write. The API's
+    WebSocket hub is not one of them: it reads the output topics of the bus.
     """
 
     listeners: list[Callable[[Output], None]]
@@ -210,6 +209,11 @@ class EmbeddedRuntime:
             self.processor,
             self.sink,
             checkpoint_seconds=None if in_process else self.settings.checkpoint_seconds,
+            control=ControlListener(
+                self.bus,
+                self.processor.signals,
+                lambda: merge_rules(self.settings.signal_rules, self.store.load_signal_rules()),
+            ),
         )
         self.consumer.listeners = self.output_listeners
         if in_process:  # a fresh in-memory bus: continue the stored open bars instead
@@ -296,6 +300,8 @@ class EmbeddedRuntime:
         """
         start = self.sim_time if self.sim_time is not None else until
         t = start
+        if self.consumer.control is not None:  # rule changes, even while nothing trades
+            self.consumer.control.poll()
         while t < until:
             nxt = min(until, t + SLICE_MS)
             quiet_until = self.simulator.next_event_time()
@@ -358,6 +364,19 @@ class EmbeddedRuntime:
             status, phase = market_phase(self.calendar, self.sim_time)
             self.store.set_market_status(MarketStatus(self.market, status, phase, self.sim_time))
 
+    def counters(self) -> RuntimeCounters:
+        """Live counters for ``/metrics`` (:class:`quantdesk.api.context.RuntimeInfo`)."""
+        lag = None
+        if self.sim_time is not None and hasattr(self, "clock"):
+            lag = max(0.0, (int(self.clock.now()) - int(self.sim_time)) / 1000)
+        processor = getattr(self, "processor", None)
+        return RuntimeCounters(
+            trades=processor.trades_in if processor is not None else 0,
+            bars_written=self.sink.bars_written,
+            rejects=dict(processor.rejects) if processor is not None else {},
+            event_lag_s=lag,
+        )
+
     def describe(self) -> dict[str, Any]:
         """Live status for ``/health``."""
         return {
@@ -398,12 +417,16 @@ def _signals(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> 
 async def serve_platform(runtime: EmbeddedRuntime, host: str, port: int, api: bool = True) -> None:
     """Run the market loop and (optionally) the API until SIGINT/SIGTERM."""
     from quantdesk.api.app import create_app
+    from quantdesk.api.context import ApiContext
 
     server: _QuietServer | None = None
     tasks = [asyncio.create_task(runtime.run_market(), name="market")]
     if api:
-        app = create_app(runtime.store, runtime.settings, runtime, echo=runtime.echo)
-        config = api_config(app, host, port, lifespan="off")
+        context = ApiContext(runtime.store, runtime.settings, runtime.bus, runtime)
+        app = create_app(context, echo=runtime.echo)
+        config = api_config(
+            app, host, port, lifespan="on", ws_max_size=runtime.settings.ws_max_frame_bytes
+        )
         freeze_startup_objects()
         quiet = server = _QuietServer(config)
         tasks.append(asyncio.create_task(quiet.serve(), name="api"))
@@ -443,6 +466,7 @@ async def serve_finnhub(
 ) -> None:
     """``quantdesk run --source finnhub``: live Finnhub trades into the store, plus the API."""
     from quantdesk.api.app import create_app
+    from quantdesk.api.context import ApiContext
     from quantdesk.sources.finnhub.runner import run_finnhub_ingest
 
     stop = asyncio.Event()
@@ -454,7 +478,8 @@ async def serve_finnhub(
         )
     ]
     if api:
-        config = api_config(create_app(store, settings), host, port, lifespan="off")
+        app = create_app(ApiContext(store, settings))
+        config = api_config(app, host, port, lifespan="on", ws_max_size=settings.ws_max_frame_bytes)
         freeze_startup_objects()
         quiet = server = _QuietServer(config)
         tasks.append(asyncio.create_task(quiet.serve(), name="api"))
