@@ -162,6 +162,9 @@ class KafkaBus(Bus):
             return
         if self.create_topics:
             self.ensure_topics(self.topics.all())
+        # the idempotent producer fetches its producer id in the background now, so the
+        # first publish (e.g. a rule change through the API) does not wait for it
+        self._get_producer()
         self._started = True
 
     def _admin(self) -> AdminClient:

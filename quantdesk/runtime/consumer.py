@@ -106,9 +106,9 @@ class StreamConsumer:
 
     def poll_once(self, max_messages: int = 2_000, timeout: float = 0.2) -> int:
         """Process one poll's worth of messages; return how many were new."""
-        if self.control is not None:
-            self.control.poll()
         messages = self.subscription.poll(max_messages, timeout)
+        if self.control is not None:  # after the wait: the batch runs with the newest rules
+            self.control.poll()
         out = Output()
         new = 0
         for m in messages:

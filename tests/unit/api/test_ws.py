@@ -7,7 +7,6 @@ pipeline Output on an in-process bus with the runtime's own
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from quantdesk.api.context import RuntimeCounters
-from quantdesk.api.hub import Hub
 from quantdesk.bus.memory import MemoryBus
 from quantdesk.domain import Bar, FactorValue, ScoredTweet, Signal
 from quantdesk.runtime.outputs import publish_output

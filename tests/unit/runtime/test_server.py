@@ -8,9 +8,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
-import socket
 import threading
 import time
 from pathlib import Path
