@@ -90,6 +90,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import quantdesk
+from quantdesk.api import fastpath
 from quantdesk.api.context import ApiContext
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.hub import Hub
@@ -160,6 +161,8 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
         app.include_router(module.router)
     app.include_router(system.secured)
     mount_dashboard(app)
+    route = next(r for r in klines.router.routes if getattr(r, "path", None) == fastpath.PATH)
+    app.add_middleware(fastpath.NewestBarsFastPath, state=state, route=route)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     origins = settings.cors_origin_list
     if origins:
