@@ -97,6 +97,8 @@ TICK_SECONDS: Final = 1.0
 MAX_INFLIGHT: Final = 4
 #: The reader gathers this long after a batch (fewer, larger hand-overs).
 COALESCE_S: Final = 0.004
+#: Loop time one dispatch step may take before it yields to other callbacks.
+DISPATCH_SLICE_S: Final = 0.002
 
 
 def iso(ms: int) -> str:
@@ -331,28 +333,48 @@ class Hub:
             while self._inflight >= MAX_INFLIGHT and not stop.is_set():
                 time.sleep(0.005)
 
-    def _dispatch(self, messages: list[Message]) -> None:
-        with self._inflight_lock:
-            self._inflight -= 1
+    def _dispatch(self, messages: list[Message], start: int = 0) -> None:
+        """Fan a batch out, :data:`DISPATCH_SLICE_S` of loop time at a time."""
         if not self.clients:  # nobody to send to: only the closed-bar count
             self.bars_closed += sum(
-                1 for m in messages if b'"final":true' in m.value and b'"type":"bar"' in m.value
+                1
+                for m in messages[start:]
+                if b'"final":true' in m.value and b'"type":"bar"' in m.value
             )
+            self._handed_over()
             return
         touched: set[str] = set()
-        for m in messages:
-            try:
-                converted = convert(m.value)
-            except (ValueError, KeyError, TypeError):
-                self.bad_messages += 1
-                continue
-            if converted is None:
-                continue
-            kind, text, symbols, interval, key = converted
-            if kind == "bar" and '"final":true' in text:
-                self.bars_closed += 1
-            self._put(kind, text, symbols, interval, key, touched)
-        self._wake(touched)
+        end = time.perf_counter() + DISPATCH_SLICE_S
+        i = start
+        n = len(messages)
+        try:
+            while i < n:
+                m = messages[i]
+                i += 1
+                try:
+                    converted = convert(m.value)
+                except (ValueError, KeyError, TypeError):
+                    self.bad_messages += 1
+                    continue
+                if converted is not None:
+                    kind, text, symbols, interval, key = converted
+                    if kind == "bar" and '"final":true' in text:
+                        self.bars_closed += 1
+                    self._put(kind, text, symbols, interval, key, touched)
+                if i % 32 == 0 and time.perf_counter() > end:
+                    break
+            self._wake(touched)
+        except Exception:  # never leave the reader waiting on a batch that failed
+            log.exception("hub: fanning out a batch failed")
+            i = n
+        if i < n and self.loop is not None:  # the rest after whatever else is ready
+            self.loop.call_soon(self._dispatch, messages, i)
+        else:
+            self._handed_over()
+
+    def _handed_over(self) -> None:
+        with self._inflight_lock:
+            self._inflight -= 1
 
     def _put(
         self,

@@ -110,6 +110,17 @@ async def _wait(fut: asyncio.Future[None], timeout: float | None) -> None:
         await asyncio.wait_for(fut, timeout)
 
 
+#: A retained message: (topic, partition, offset, key, value, timestamp). A plain tuple
+#: of atoms, which the garbage collector stops tracking after one collection; as
+#: Message objects, the tens of thousands a bus retains were walked by every full
+#: collection (tens of ms of pause). Polls turn them into Message objects.
+_Item = tuple[str, int, int, str | None, bytes, int]
+
+
+def _messages(items: list[_Item]) -> list[Message]:
+    return [Message(*item) for item in items]
+
+
 @dataclass(slots=True)
 class _Log:
     """One partition: retained messages ``items``, the first at offset ``start``.
@@ -119,7 +130,7 @@ class _Log:
     suffix are one subtraction and the byte window one bisection.
     """
 
-    items: list[Message] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     start: int = 0
     base: int = 0
@@ -132,10 +143,10 @@ class _Log:
     def nbytes(self) -> int:
         return (self.sizes[-1] if self.sizes else self.base) - self.base
 
-    def append(self, msg: Message) -> None:
+    def append(self, item: _Item) -> None:
         total = self.sizes[-1] if self.sizes else self.base
-        self.items.append(msg)
-        self.sizes.append(total + len(msg.value) + MESSAGE_OVERHEAD)
+        self.items.append(item)
+        self.sizes.append(total + len(item[4]) + MESSAGE_OVERHEAD)
 
     def bytes_from(self, offset: int) -> int:
         """Bytes of the messages at ``offset`` and after."""
@@ -254,7 +265,7 @@ class MemoryBus(Bus):
             log.end - floor >= self.capacity or log.bytes_from(floor) >= self.capacity_bytes
         ):
             return False
-        log.append(Message(topic, index, log.end, key, value, time.time_ns() // 1_000_000))
+        log.append((topic, index, log.end, key, value, time.time_ns() // 1_000_000))
         self._retain_locked(log, floor)
         self._wake.notify()
         return True
@@ -429,7 +440,7 @@ class MemoryTail(Subscription):
                 continue
             i = p - log.start
             chunk = log.items[i : i + max_messages - len(out)]
-            out.extend(chunk)
+            out.extend(_messages(chunk))
             pos[part] = p + len(chunk)
             if len(out) >= max_messages:
                 break
@@ -575,7 +586,7 @@ class MemorySubscription(Subscription):
                 continue
             i = pos - log.start
             chunk = log.items[i : i + max_messages - len(out)]
-            out.extend(chunk)
+            out.extend(_messages(chunk))
             self._pos[part] = pos + len(chunk)
             if len(out) >= max_messages:
                 break
