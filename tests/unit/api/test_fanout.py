@@ -69,8 +69,9 @@ def test_a_feed_never_exceeds_its_bounds_and_counts_what_a_reader_lost(
 class BusySocket:
     """A socket whose every send burns CPU on the loop (as a real send does)."""
 
-    def __init__(self, cost_s: float) -> None:
+    def __init__(self, cost_s: float, events: list[str]) -> None:
         self.cost_s = cost_s
+        self.events = events
         self.sent = 0
 
     async def send_text(self, data: str) -> None:
@@ -78,36 +79,40 @@ class BusySocket:
         while time.perf_counter() < end:
             pass
         self.sent += 1
+        self.events.append("s")
 
 
-def test_senders_use_at_most_their_share_of_the_loop_and_the_loop_stays_responsive() -> None:
-    async def main() -> tuple[float, float, int]:
+def test_senders_use_at_most_their_share_of_the_loop_and_yield_it_in_slices() -> None:
+    cost = 0.0002
+
+    async def main() -> tuple[float, int, int]:
+        events: list[str] = []
         budget = SendBudget(share=0.3, slice_s=0.004)
         feed = Feed(100_000, 1 << 30)
-        sockets = [BusySocket(0.0002) for _ in range(50)]
+        sockets = [BusySocket(cost, events) for _ in range(50)]
         clients = [Client(s, "enhanced", frozenset({"factor"}), feed, budget) for s in sockets]
         for k in range(20_000):  # far more than the budget lets through in a second
             feed.put(Entry("factor", f"m{k}"))
         tasks = [asyncio.create_task(c.run_sender()) for c in clients]
         for c in clients:
             c.wake.set()
-        lateness: list[float] = []
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 1.5:  # an HTTP request's view: wake up on time?
-            t = time.perf_counter()
-            await asyncio.sleep(0.01)
-            lateness.append(time.perf_counter() - t - 0.01)
+        while time.perf_counter() - t0 < 1.5:  # another task: does it get to run in between?
+            events.append("p")
+            await asyncio.sleep(0)
         elapsed = time.perf_counter() - t0
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         sent = sum(s.sent for s in sockets)
-        return sent * 0.0002 / elapsed, max(lateness), sent
+        longest = max(len(run) for run in "".join(events).split("p"))
+        return sent * cost / elapsed, longest, sent
 
-    busy_share, worst_lateness, sent = asyncio.run(main())
+    busy_share, longest_run, sent = asyncio.run(main())
     assert sent > 100  # it does send
-    assert busy_share < 0.3 + 0.1  # the share (plus one slice per refill of slack)
-    assert worst_lateness < 0.05  # a timer on the loop is never held up for long
+    assert busy_share < 0.3 + 0.1  # the share (plus a slice of slack per refill)
+    # never more than about one slice (4 ms = 20 sends) plus its refill without yielding
+    assert longest_run <= 40, longest_run
 
 
 def test_a_cancelled_waiter_passes_its_turn_on() -> None:
