@@ -38,6 +38,7 @@ from quantdesk.bus.base import (
 from quantdesk.bus.codec import (
     REASONS,
     SCHEMA_VERSION,
+    Control,
     DeadLetter,
     Encodable,
     Heartbeat,
@@ -47,6 +48,7 @@ from quantdesk.bus.codec import (
     decode_trades,
     encode,
     encode_trades,
+    register_message,
 )
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "Bus",
     "BusError",
     "BusFullError",
+    "Control",
     "DeadLetter",
     "Encodable",
     "Heartbeat",
@@ -77,4 +80,5 @@ __all__ = [
     "encode",
     "encode_trades",
     "register_bus",
+    "register_message",
 ]

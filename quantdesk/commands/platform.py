@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -125,17 +126,46 @@ def worker(
 def serve(
     port: Annotated[int | None, typer.Option(help="API port")] = None,
     host: Annotated[str | None, typer.Option(help="API address")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="API processes on the one port (SO_REUSEPORT), each a reader of the bus; "
+            "default QUANTDESK_API_WORKERS (1)"
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API over the configured store, without the live market."""
-    from quantdesk.api.app import create_app
-    from quantdesk.runtime.server import serve_api
+    """Serve the API over the configured store and bus, without a market of its own.
+
+    With QUANTDESK_BUS=kafka it shows live what `quantdesk worker` processes
+    produce; with the in-process bus, stored data only.
+    """
+    from quantdesk.runtime import server
 
     try:
-        settings = _settings(api_port=port, api_host=host)
-        store = _open(settings)
+        overrides = {"api_port": port, "api_host": host, "api_workers": workers}
+        settings = _settings(**overrides)
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        if settings.api_workers > 1:
+            code = server.serve_workers(
+                settings,
+                settings.api_workers,
+                overrides={k: v for k, v in overrides.items() if v is not None},
+                echo=typer.echo,
+            )
+            if code:
+                raise typer.Exit(code)
+            return
+        api, close = server.build_app(settings, typer.echo)
     except QuantdeskError as exc:
         raise _fail(exc) from None
     try:
-        serve_api(create_app(store, settings), settings.api_host, settings.api_port)
+        server.serve_api(
+            api,
+            settings.api_host,
+            settings.api_port,
+            ws_max_size=settings.ws_max_frame_bytes,
+        )
     finally:
-        store.close()
+        close()

@@ -244,6 +244,14 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(
         1_000, description="Messages queued per WebSocket client before the oldest are dropped."
     )
+    ws_queue_bytes: int = Field(
+        2 << 20,
+        description="Bytes a WebSocket client may fall behind a channel before the oldest drop.",
+    )
+    ws_max_frame_bytes: int = Field(
+        65_536, description="Largest message a WebSocket client may send (bigger: closed, 1009)."
+    )
+    api_workers: int = Field(1, description="API processes of `quantdesk serve` (one port).")
 
     # -- history providers (quantdesk.sources.history) -------------------------
     history_sources: str = Field(
@@ -520,6 +528,9 @@ class Settings(BaseSettings):
         "login_attempts_per_minute",
         "argon2_time_cost",
         "ws_queue_size",
+        "ws_queue_bytes",
+        "ws_max_frame_bytes",
+        "api_workers",
         "bus_partitions",
         "kafka_session_timeout_ms",
         "capture_batch_rows",

@@ -40,9 +40,13 @@ async def serve_platform(runtime: Runner, host: str, port: int, api: bool = True
     tasks = [asyncio.create_task(runtime.run(), name="runner")]
     if api:
         from quantdesk.api.app import create_app
+        from quantdesk.api.context import ApiContext
 
-        app = create_app(runtime.store, runtime.settings, runtime, echo=runtime.echo)
-        config = api_config(app, host, port, lifespan="off")
+        context = ApiContext(runtime.store, runtime.settings, runtime.bus, runtime)
+        app = create_app(context, echo=runtime.echo)
+        config = api_config(
+            app, host, port, lifespan="on", ws_max_size=runtime.settings.ws_max_frame_bytes
+        )
         freeze_startup_objects()
         quiet = server = _QuietServer(config)
         tasks.append(asyncio.create_task(quiet.serve(), name="api"))

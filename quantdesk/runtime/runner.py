@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from quantdesk.api.context import RuntimeCounters
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Heartbeat, TradeBatch, bus_from_settings
 from quantdesk.calendars import DAY_MS, ExchangeCalendar, get_calendar
@@ -74,6 +75,7 @@ from quantdesk.plugins import Registry
 from quantdesk.runtime import checkpoint
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
+from quantdesk.runtime.control import ControlListener
 from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.sources.base import SOURCES, LiveSource, SourceContext, parse_spec
 from quantdesk.storage.base import MarketStatus, Store
@@ -112,13 +114,10 @@ def market_phase(calendar: ExchangeCalendar, t_ms: int) -> tuple[str, str]:
 
 
 class PublishingConsumer(StreamConsumer):
-    """A consumer that also hands every Output to listeners (the API's WebSocket hub).
+    """A consumer that also hands every Output to in-process listeners (CSV export).
 
-    Listeners run on the stream thread and must not block
-    (:meth:`quantdesk.api.hub.Hub.publish_output` only schedules work on its loop).
-    They are called *before* the store write: live clients do not wait for a
-    SQLite commit (p99 ~15 ms), and the event loop sends while the write runs
-    (sqlite3 releases the GIL).
+    Listeners run on the stream thread, before the store write. The API's
+    WebSocket hub is not one of them: it reads the output topics of the bus.
     """
 
     listeners: list[Callable[[Output], None]]
@@ -302,6 +301,11 @@ class Runner:
             self.processor,
             self.sink,
             checkpoint_seconds=None if self.in_process else self.settings.checkpoint_seconds,
+            control=ControlListener(
+                self.bus,
+                self.processor.signals,
+                lambda: merge_rules(self.settings.signal_rules, self.store.load_signal_rules()),
+            ),
         )
         self.consumer.listeners = self.output_listeners
         self.consumer.stored = {}
@@ -527,6 +531,8 @@ class Runner:
         src = self.source
         start = self.sim_time if self.sim_time is not None else until
         t = start
+        if self.consumer.control is not None:  # rule changes, even while nothing trades
+            self.consumer.control.poll()
         while t < until:
             nxt = min(until, t + SLICE_MS)
             quiet_until = src.next_event_time()
@@ -609,6 +615,19 @@ class Runner:
         while idle < (1 if self.in_process else 2):
             new = self.consumer.poll_once(timeout=0.0 if self.in_process else 0.05)
             idle = idle + 1 if new == 0 else 0
+
+    def counters(self) -> RuntimeCounters:
+        """Live counters for ``/metrics`` (:class:`quantdesk.api.context.RuntimeInfo`)."""
+        lag = None
+        if self.sim_time is not None and hasattr(self, "clock"):
+            lag = max(0.0, (int(self.clock.now()) - int(self.sim_time)) / 1000)
+        processor = getattr(self, "processor", None)
+        return RuntimeCounters(
+            trades=processor.trades_in if processor is not None else 0,
+            bars_written=self.sink.bars_written,
+            rejects=dict(processor.rejects) if processor is not None else {},
+            event_lag_s=lag,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Live status for ``/health``."""

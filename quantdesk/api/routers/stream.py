@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from quantdesk.api.context import RuntimeInfo
 from quantdesk.api.routers.klines import MAX_LIMIT, iso, parse_time
 from quantdesk.api.security import current_user
 from quantdesk.domain import normalize_interval
@@ -81,6 +82,6 @@ def signals(
 def rejects(request: Request) -> dict[str, Any]:
     """Rejected messages by reason: ``stored`` (dead-letter table) and ``live`` (this process)."""
     store: Store = request.app.state.store
-    processor = getattr(request.app.state.runtime, "processor", None)
-    live = dict(getattr(processor, "rejects", {}) or {})
+    runtime: RuntimeInfo | None = request.app.state.runtime
+    live = dict(runtime.counters().rejects) if runtime is not None else {}
     return {"stored": store.dead_letter_counts(), "live": live}

@@ -27,12 +27,23 @@ def test_default_topic_names() -> None:
         "quantdesk.factors",
         "quantdesk.signals",
         "quantdesk.deadletter",
+        "quantdesk.tweets",
+        "quantdesk.predictions",
         "quantdesk.orders",
         "quantdesk.fills",
-        "quantdesk.risk",
+        "quantdesk.alerts",
+        "quantdesk.jobs",
+        "quantdesk.control",
     ]
     assert Topics.with_prefix("desk2").quotes == "desk2.quotes"
     assert Topics().for_type("book") == "quantdesk.quotes"
+    assert Topics().for_type("tweet") == "quantdesk.tweets"
+    assert Topics().for_type("control") == "quantdesk.control"
+    topics = Topics.with_prefix("d")
+    assert topics.inputs() == ["d.trades", "d.quotes"]
+    outputs = topics.outputs()
+    assert "d.bars" in outputs and "d.alerts" in outputs and "d.jobs" in outputs
+    assert not {"d.trades", "d.quotes", "d.control"} & set(outputs)
 
 
 def test_registry() -> None:
