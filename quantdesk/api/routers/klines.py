@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Hashable, Sequence
 from typing import Annotated, Any
 
@@ -35,12 +36,19 @@ _MIN_MS = -62_135_596_800_000  # 0001-01-01
 _MAX_MS = 253_402_300_799_999  # 9999-12-31
 
 
+_EPOCH_MS = re.compile(r"-?[0-9]+")
+
+
 def parse_time(value: str | None, name: str) -> int | None:
-    """ISO 8601 (offset required or UTC assumed) or epoch milliseconds -> epoch ms."""
+    """ISO 8601 (offset required or UTC assumed) or epoch milliseconds -> epoch ms.
+
+    Total: any text either parses or raises a one-line :class:`DataError`
+    (``--5``, ``---1``, NUL bytes, 10,000 digits, years outside 1..9999).
+    """
     if value is None or value == "":
         return None
     text = value.strip()
-    if text.lstrip("-").isdigit() and text.isascii():
+    if _EPOCH_MS.fullmatch(text):
         ms = int(text) if len(text) < 20 else _MAX_MS + 1
     else:
         try:
@@ -48,7 +56,7 @@ def parse_time(value: str | None, name: str) -> int | None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.UTC)
             ms = int(parsed.timestamp() * 1000)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, OSError):
             raise DataError(f"{name}: not ISO 8601 or epoch ms (got {value[:40]!r})") from None
     if not _MIN_MS <= ms <= _MAX_MS:
         raise DataError(f"{name}: {value[:40]!r} is outside the years 1..9999")
