@@ -123,7 +123,9 @@ def create_app(
     state.hasher = make_hasher(settings)
     ensure_default_users(store, settings, state.hasher, echo)
     state.tokens = TokenService(settings.jwt_secret.get_secret_value(), settings.jwt_expire_minutes)
-    state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
+    state.login_limiter = LoginLimiter(
+        settings.login_attempts_per_minute, settings.login_attempts_per_user_per_minute
+    )
     engine = getattr(getattr(runtime, "processor", None), "signals", None)
     state.rules = RuleBook(store, settings.signal_rules, engine)
     state.hub = hub = Hub(settings.ws_queue_size)
