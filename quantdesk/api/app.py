@@ -76,6 +76,7 @@ from fastapi.middleware.cors import CORSMiddleware
 import quantdesk
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.hub import Hub
+from quantdesk.api.limits import BodyLimitMiddleware
 from quantdesk.api.logbook import install as install_logbook
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
 from quantdesk.api.routers import (
@@ -151,4 +152,6 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # outermost: an oversized body is refused before anything reads it
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

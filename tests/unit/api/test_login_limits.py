@@ -132,5 +132,5 @@ def test_forwarded_allow_ips_setting_is_checked(monkeypatch: pytest.MonkeyPatch)
     from quantdesk.errors import ConfigError
 
     monkeypatch.setenv("QUANTDESK_FORWARDED_ALLOW_IPS", "10.0.0.1,proxy.local")
-    with pytest.raises(ConfigError, match="QUANTDESK_FORWARDED_ALLOW_IPS: 'proxy.local'"):
+    with pytest.raises(ConfigError, match=r"QUANTDESK_FORWARDED_ALLOW_IPS: 'proxy\.local'"):
         load_settings()
