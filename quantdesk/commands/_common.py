@@ -17,9 +17,13 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _settings(**overrides: Any) -> Any:
+    """Load the settings and set up logging the one way every command logs."""
     from quantdesk.config import load_settings
+    from quantdesk.config.logs import setup_logging
 
-    return load_settings(**overrides)
+    settings = load_settings(**overrides)
+    setup_logging(settings.log_level)
+    return settings
 
 
 def _open(settings: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from quantdesk.commands._common import _settings
 from quantdesk.errors import DataError, QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -53,7 +54,6 @@ def replay(
     """
     from quantdesk.bus import bus_from_settings
     from quantdesk.calendars import get_calendar
-    from quantdesk.config import load_settings
     from quantdesk.runtime.consumer import StreamConsumer
     from quantdesk.runtime.pipeline import Output, StreamProcessor
     from quantdesk.runtime.sink import StoreSink
@@ -62,7 +62,7 @@ def replay(
     if speed < 0:
         raise _fail(DataError(f"--speed: must be >= 0 (got {speed})"))
     try:
-        settings = load_settings(market=market)
+        settings = _settings(market=market)
         events = read_events(path, symbols=set(symbol) if symbol else None)
         bus = bus_from_settings(settings)
         bus.start()
@@ -107,11 +107,10 @@ def export(
     end: Annotated[str | None, typer.Option(help="to, exclusive (ISO 8601)")] = None,
 ) -> None:
     """Export stored bars as Parquet (one file) or seed-E CSV files (data/raw layout)."""
-    from quantdesk.config import load_settings
     from quantdesk.export import export_bars
 
     try:
-        settings = load_settings()
+        settings = _settings()
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
         with _open(settings) as store:
             symbols = symbol or [m.symbol for m in store.list_metadata()]

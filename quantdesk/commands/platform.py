@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
@@ -69,9 +68,6 @@ def run(
         settings = _settings(
             api_port=port, api_host=host, backfill_days=days, market=market, tweets=tweets
         )
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         store = _open(settings)
         typer.echo(f"quantdesk: store {_safe_url(settings.resolved_database_url)}")
         runtime = EmbeddedRuntime(
@@ -94,9 +90,6 @@ def _run_finnhub(port: int | None, host: str | None, symbols: str | None, api: b
         raise _fail(ValueError("--symbols: give the symbols to stream, e.g. AAPL,GOOGL,TSLA"))
     try:
         settings = _settings(api_port=port, api_host=host)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         store = _open(settings)
         wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         typer.echo(f"quantdesk: live Finnhub trades for {', '.join(wanted)}")
@@ -134,9 +127,6 @@ def worker(
 
     try:
         settings = _settings(market=market)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         run_worker(settings, group=group, market=market, test_mode=test, echo=typer.echo)
     except QuantdeskError as exc:
         raise _fail(exc) from None

@@ -59,6 +59,7 @@ def api_config(
         log_level=log_level,
         access_log=False,
         lifespan=lifespan,
+        log_config=None,  # the command set logging up (quantdesk.config.logs): same format
         ws=ws,
         ws_per_message_deflate=False,
         proxy_headers=bool(forwarded_allow_ips),
