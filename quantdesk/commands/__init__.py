@@ -9,6 +9,7 @@ module              commands
 ``capture``         ``replay``, ``export``
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
+``users``           ``users list | set-password``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, platform, sentiment
+from quantdesk.commands import capture, data, db, ingest, platform, sentiment, users
 
 app = typer.Typer(
     name="quantdesk",
@@ -34,6 +35,7 @@ db_app.command("status")(db.db_status)
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment.app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(ingest.app, name="ingest", help="Live market data into the store (finnhub).")
+app.add_typer(users.app, name="users", help="API users: list, set-password.")
 for _sub in (platform.app, data.app, capture.app):
     app.add_typer(_sub)
 app.command()(db.config)
