@@ -107,8 +107,17 @@ def export(
     end: Annotated[str | None, typer.Option(help="to, exclusive (ISO 8601)")] = None,
 ) -> None:
     """Export stored bars as Parquet (one file) or seed-E CSV files (data/raw layout)."""
+    from quantdesk.domain import INTERVALS, normalize_interval
     from quantdesk.export import export_bars
 
+    if format not in ("parquet", "csv"):
+        raise _fail(DataError(f"--format: use parquet or csv (got {format!r})"))
+    try:
+        normalize_interval(interval)
+    except DataError:
+        raise _fail(
+            DataError(f"--interval: use one of {', '.join(INTERVALS)} (got {interval!r})")
+        ) from None
     try:
         settings = _settings()
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")

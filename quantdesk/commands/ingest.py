@@ -38,8 +38,8 @@ def finnhub(
 
     try:
         settings = _settings(finnhub_market_hours=market_hours)
-        token = finnhub_token()
         chosen = parse_symbols(symbols)
+        token = finnhub_token()
         store = open_store(settings.resolved_database_url)
     except QuantdeskError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from quantdesk.commands._common import MarketOpt, _fail, _open, _safe_url, _settings
+from quantdesk.commands._common import MarketOpt, _fail, _open, _require, _safe_url, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -57,6 +57,7 @@ def run(
         raise _fail(ValueError(f"--clock: use virtual or wall (got {clock!r})"))
     if source not in ("simulator", "finnhub"):
         raise _fail(ValueError(f"--source: use simulator or finnhub (got {source!r})"))
+    _require(speed is None or speed > 0, "--speed", f"must be > 0 (got {speed})")
     if source == "finnhub":
         if tweets is not None:
             raise _fail(
@@ -125,6 +126,7 @@ def worker(
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
     from quantdesk.runtime.worker import run_worker
 
+    _require(bool(group.strip()), "--group", "give the consumer group's name")
     try:
         settings = _settings(market=market)
         run_worker(settings, group=group, market=market, test_mode=test, echo=typer.echo)
