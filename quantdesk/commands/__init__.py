@@ -21,6 +21,9 @@ from __future__ import annotations
 import typer
 
 from quantdesk.commands import capture, data, db, ingest, platform, sentiment, users
+from quantdesk.commands._help import hide_flag_types
+
+hide_flag_types()  # no "<bool>" after plain flags in --help
 
 app = typer.Typer(
     name="quantdesk",

@@ -141,7 +141,11 @@ def import_(
 
 @app.command()
 def universe(market: MarketOpt = None) -> None:
-    """List the stocks of the market's universe."""
+    """List the stocks of the market's universe (a table; long names wrap in their column)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     from quantdesk.universe import universe_for
 
     try:
@@ -149,8 +153,26 @@ def universe(market: MarketOpt = None) -> None:
         metas = universe_for(settings, market)
     except QuantdeskError as exc:
         raise _fail(exc) from None
+    calendars = ", ".join(sorted({m.calendar for m in metas}))
+    table = Table(
+        title=f"{len(metas)} stocks ({calendars})", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("name", overflow="fold", min_width=12)
+    table.add_column("sector", overflow="fold", min_width=8)
+    table.add_column("base price", justify="right", no_wrap=True)
+    table.add_column("volatility", justify="right", no_wrap=True)
+    table.add_column("base volume", justify="right", no_wrap=True)
     for m in metas:
-        typer.echo(
-            f"{m.symbol:<11} {m.name:<28} {m.sector:<22} "
-            f"base {m.base_price:>9.2f}  vol {m.volatility:.0%}"
+        table.add_row(
+            m.symbol,
+            m.name,
+            m.sector,
+            f"{m.base_price:,.2f}",
+            f"{m.volatility:.0%}",
+            f"{m.base_volume:,.0f}",
         )
+    console = Console()
+    if not console.is_terminal:  # piped: the table's own width, not 80 columns
+        console = Console(width=200)
+    console.print(table)
