@@ -97,6 +97,7 @@ from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, mak
 from quantdesk.config import Settings
 from quantdesk.storage.base import Store
 from quantdesk.web.dashboard import mount_dashboard
+from quantdesk.web.docs import mount_docs
 
 
 def create_app(
@@ -114,6 +115,8 @@ def create_app(
         title="quantdesk",
         version=quantdesk.__version__,
         description="Real-time quantitative stock platform: bars, factors, signals.",
+        docs_url=None,  # served offline by quantdesk.web.docs (no CDN)
+        redoc_url=None,
     )
     state = app.state
     state.store = store
@@ -143,6 +146,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(system.secured)
     mount_dashboard(app)
+    mount_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     origins = settings.cors_origin_list
     if origins:
