@@ -1,4 +1,5 @@
-"""`make run` installs only when pyproject.toml or the assets list changed since the last install."""
+"""`make run` installs only when pyproject.toml or the assets list changed since the last
+install."""
 
 from __future__ import annotations
 
