@@ -154,9 +154,7 @@ def universe(market: MarketOpt = None) -> None:
     except QuantdeskError as exc:
         raise _fail(exc) from None
     calendars = ", ".join(sorted({m.calendar for m in metas}))
-    table = Table(
-        title=f"{len(metas)} stocks ({calendars})", box=box.SIMPLE_HEAD, pad_edge=False
-    )
+    table = Table(title=f"{len(metas)} stocks ({calendars})", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("symbol", no_wrap=True)
     table.add_column("name", overflow="fold", min_width=12)
     table.add_column("sector", overflow="fold", min_width=8)

@@ -4,10 +4,11 @@ The dashboard is plain ES modules with no build step; its one third-party
 library is TradingView's lightweight-charts, used as its standalone
 production bundle. The API docs (``/docs``: Swagger UI, ``/redoc``: ReDoc)
 are served from here too, never from a CDN (:mod:`quantdesk.web.docs`).
-The set-up commands (``make install``, ``make install-test``) run ``python -m quantdesk.web.assets``, which downloads each
-pinned package tarball from the npm registry, checks it against the
-``integrity`` (SHA-512, the hash npm's lock files record) and extracts the one
-file the dashboard loads into ``quantdesk/web/static/vendor/``. The page is
+The set-up commands (``make install``, ``make install-test``) run
+``python -m quantdesk.web.assets``, which downloads each pinned package
+tarball from the npm registry, checks it against the ``integrity``
+(SHA-512, the hash npm's lock files record) and extracts the files the
+pages load into ``quantdesk/web/static/vendor/``. The page is
 then served by quantdesk itself: no CDN, no internet at run time, and no
 Node.js needed on the machine.
 
