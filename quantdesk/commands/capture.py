@@ -95,6 +95,20 @@ def replay(
     typer.echo(f"replayed {sent:,} events ({player.trades:,} trades, {player.books:,} books)")
 
 
+def _stored_symbols(store: Any, wanted: list[str] | None) -> list[str]:
+    """``--symbol`` values as stored (``600036`` -> ``600036.SH``), or every stored one;
+    an unknown one is a NotFoundError naming the nearest (exit 2)."""
+    from quantdesk.domain.symbols import has_bars, resolve_symbol
+
+    known = [m.symbol for m in store.list_metadata()]
+    if not wanted:
+        return known
+    return [
+        resolve_symbol(s, known, hint="see quantdesk universe", exists=lambda c: has_bars(store, c))
+        for s in wanted
+    ]
+
+
 @app.command()
 def export(
     path: Annotated[Path, typer.Argument(help="Parquet file, or folder for CSV files")],
@@ -122,7 +136,7 @@ def export(
         settings = _settings()
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
         with _open(settings) as store:
-            symbols = symbol or [m.symbol for m in store.list_metadata()]
+            symbols = _stored_symbols(store, symbol)
             report = export_bars(
                 store, path, symbols=symbols, interval=interval, start=t0, end=t1, fmt=format
             )

@@ -11,8 +11,9 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.domain import BAR_COLUMNS, normalize_interval
-from quantdesk.errors import DataError, NotFoundError
+from quantdesk.errors import DataError
 from quantdesk.storage.base import Store
 
 router = APIRouter(tags=["market"])
@@ -65,14 +66,6 @@ def parse_time(value: str | None, name: str) -> int | None:
 
 def iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _known_symbol(store: Store, symbol: str, request: Request) -> bool:
-    known: set[str] | None = getattr(request.app.state, "symbols", None)
-    if known is None or symbol not in known:
-        known = {m.symbol for m in store.list_metadata()}
-        request.app.state.symbols = known
-    return symbol in known
 
 
 #: epoch ms -> "YYYY-MM-DDTHH:MM:SSZ": charts ask for the same recent bars again and
@@ -193,6 +186,7 @@ async def klines(
     answer comes from :class:`NewestBarsCache` while the store is unchanged.
     """
     store: Store = request.app.state.store
+    symbol = resolve(request, symbol)  # 600036, 600036.sh -> 600036.SH; unknown: 404
     canonical = normalize_interval(interval)
     start_ms, end_ms = parse_time(start, "start"), parse_time(end, "end")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
@@ -205,8 +199,6 @@ async def klines(
         if body is not None:
             return Response(body, media_type="application/json")
     rows = store.query_bars(symbol, canonical, start_ms, end_ms, limit)
-    if not rows and not _known_symbol(store, symbol, request):
-        raise NotFoundError(f"unknown symbol {symbol!r}: see /api/symbols")
     body = bars_json(rows)
     if version is not None and rows:
         cache.put(version, key, body)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.rules import RuleBook
 from quantdesk.api.security import Admin, current_user
 from quantdesk.stream.signals import RULE_ID_PATTERN, SignalRule
@@ -57,6 +58,13 @@ def _generated_id(body: RuleBody) -> str:
     return f"{stem.lstrip('.-')[:55]}-{secrets.token_hex(3)}"
 
 
+def _resolved(request: Request, body: RuleBody) -> RuleBody:
+    """The body with its symbol as stored (``600036`` -> ``600036.SH``); unknown: 404."""
+    if body.symbol is None or body.symbol == "*":
+        return body
+    return body.model_copy(update={"symbol": resolve(request, body.symbol)})
+
+
 def _book(request: Request) -> RuleBook:
     book: RuleBook = request.app.state.rules
     return book
@@ -77,6 +85,7 @@ def get_rule(request: Request, rule_id: RuleId) -> dict[str, Any]:
 def create_rule(request: Request, body: RuleBody, user: Admin) -> dict[str, Any]:
     """Add a rule (admin); 409 when the id exists. Takes effect on the next factor value."""
     book = _book(request)
+    body = _resolved(request, body)
     rule_id = body.id or _generated_id(body)
     if book.exists(rule_id):
         raise HTTPException(409, f"signal rule {rule_id!r} exists: use PUT to change it")
@@ -90,6 +99,7 @@ def replace_rule(request: Request, rule_id: RuleId, body: RuleBody, user: Admin)
         raise HTTPException(400, f"id: body says {body.id!r} but the path says {rule_id!r}")
     book = _book(request)
     book.get(rule_id)  # 404 first
+    body = _resolved(request, body)
     return book.update(body.rule(rule_id), user.username).to_dict()
 
 
