@@ -63,6 +63,6 @@ def test_unknown_symbol_is_404_with_nearest_names(api, path: str) -> None:
 
 
 def test_a_symbol_with_bars_but_no_metadata_is_known(api) -> None:
-    client, guest = api
+    client, _guest = api
     r = client.get("/api/klines?symbol=tsm&interval=1d")
     assert r.status_code == 200 and [b["symbol"] for b in r.json()] == ["TSM"]

@@ -54,7 +54,7 @@ def test_unknown_symbols_are_refused_with_the_nearest_names(typed: str, message:
 
 
 def test_a_code_listed_on_two_exchanges_is_ambiguous() -> None:
-    with pytest.raises(NotFoundError, match="ambiguous: use one of 000001.SH, 000001.SZ"):
+    with pytest.raises(NotFoundError, match=r"ambiguous: use one of 000001\.SH, 000001\.SZ"):
         resolve_symbol("000001", ["000001.SH", "000001.SZ"])
     assert resolve_symbol("000001.sz", ["000001.SH", "000001.SZ"]) == "000001.SZ"
 
