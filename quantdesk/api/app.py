@@ -76,6 +76,7 @@ from fastapi.middleware.cors import CORSMiddleware
 import quantdesk
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.hub import Hub
+from quantdesk.api.limits import BodyLimitMiddleware
 from quantdesk.api.logbook import install as install_logbook
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
 from quantdesk.api.routers import (
@@ -96,6 +97,7 @@ from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, mak
 from quantdesk.config import Settings
 from quantdesk.storage.base import Store
 from quantdesk.web.dashboard import mount_dashboard
+from quantdesk.web.docs import mount_docs
 
 
 def create_app(
@@ -113,6 +115,8 @@ def create_app(
         title="quantdesk",
         version=quantdesk.__version__,
         description="Real-time quantitative stock platform: bars, factors, signals.",
+        docs_url=None,  # served offline by quantdesk.web.docs (no CDN)
+        redoc_url=None,
     )
     state = app.state
     state.store = store
@@ -123,7 +127,9 @@ def create_app(
     state.hasher = make_hasher(settings)
     ensure_default_users(store, settings, state.hasher, echo)
     state.tokens = TokenService(settings.jwt_secret.get_secret_value(), settings.jwt_expire_minutes)
-    state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
+    state.login_limiter = LoginLimiter(
+        settings.login_attempts_per_minute, settings.login_attempts_per_user_per_minute
+    )
     engine = getattr(getattr(runtime, "processor", None), "signals", None)
     state.rules = RuleBook(store, settings.signal_rules, engine)
     state.hub = hub = Hub(settings.ws_queue_size)
@@ -140,6 +146,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(system.secured)
     mount_dashboard(app)
+    mount_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     origins = settings.cors_origin_list
     if origins:
@@ -149,4 +156,6 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # outermost: an oversized body is refused before anything reads it
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -15,6 +15,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from quantdesk.config.logs import redacting_filter
+
 CAPACITY = 5_000
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -97,5 +99,6 @@ def install() -> LogBook:
     with _install_lock:
         if _book is None:
             _book = LogBook()
+            _book.addFilter(redacting_filter())
             logging.getLogger("quantdesk").addHandler(_book)
         return _book

@@ -34,6 +34,7 @@ from quantdesk.bars import rollup_bars
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import StockMeta, StockState
+from quantdesk.domain.symbols import resolve_symbol, spellings
 from quantdesk.errors import NotFoundError
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
@@ -84,11 +85,11 @@ def select_universe(settings: Settings, market: str, symbol: str | None) -> list
     universe = universe_for(settings, market)
     if symbol is None:
         return universe
-    chosen = [m for m in universe if m.symbol.upper() == symbol.upper()]
-    if not chosen:
-        known = ", ".join(m.symbol for m in universe)
-        raise NotFoundError(f"unknown symbol {symbol!r} for market {market}: use one of {known}")
-    return chosen
+    try:
+        wanted = resolve_symbol(symbol, [m.symbol for m in universe], hint="see quantdesk universe")
+    except NotFoundError as exc:
+        raise NotFoundError(f"{exc} (market {market})") from None
+    return [m for m in universe if m.symbol == wanted]
 
 
 def run_backfill(
@@ -276,10 +277,13 @@ def _backfill_from_history(
     from quantdesk.sources.history import HistoryRouter, NoHistoryError
 
     universe = universe_for(settings, market)
-    if symbol is not None:
-        known = [m for m in universe if m.symbol.upper() == symbol.upper()]
-        symbols = [known[0].symbol] if known else [symbol]
-        universe = known
+    if symbol is not None:  # a universe stock, or any symbol a provider may know
+        try:
+            wanted = resolve_symbol(symbol, [m.symbol for m in universe])
+        except NotFoundError:
+            wanted = spellings(symbol)[0]
+        symbols = [wanted]
+        universe = [m for m in universe if m.symbol == wanted]
     else:
         symbols = [m.symbol for m in universe]
     if universe:

@@ -10,6 +10,7 @@ module              commands
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
 ``jobs``            ``jobs list | run | history | set``
+``users``           ``users list | set-password``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -20,7 +21,10 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, jobs, platform, sentiment
+from quantdesk.commands import capture, data, db, ingest, jobs, platform, sentiment, users
+from quantdesk.commands._help import hide_flag_types
+
+hide_flag_types()  # no "<bool>" after plain flags in --help
 
 app = typer.Typer(
     name="quantdesk",
@@ -35,6 +39,7 @@ db_app.command("status")(db.db_status)
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment.app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(ingest.app, name="ingest", help="Live market data into the store (finnhub).")
+app.add_typer(users.app, name="users", help="API users: list, set-password.")
 for _sub in (platform.app, data.app, capture.app):
     app.add_typer(_sub)
 app.command()(db.config)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from quantdesk.commands._common import _settings
 from quantdesk.errors import DataError, QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -53,7 +54,6 @@ def replay(
     """
     from quantdesk.bus import bus_from_settings
     from quantdesk.calendars import get_calendar
-    from quantdesk.config import load_settings
     from quantdesk.runtime.consumer import StreamConsumer
     from quantdesk.runtime.pipeline import Output, StreamProcessor
     from quantdesk.runtime.sink import StoreSink
@@ -62,7 +62,7 @@ def replay(
     if speed < 0:
         raise _fail(DataError(f"--speed: must be >= 0 (got {speed})"))
     try:
-        settings = load_settings(market=market)
+        settings = _settings(market=market)
         events = read_events(path, symbols=set(symbol) if symbol else None)
         bus = bus_from_settings(settings)
         bus.start()
@@ -95,6 +95,20 @@ def replay(
     typer.echo(f"replayed {sent:,} events ({player.trades:,} trades, {player.books:,} books)")
 
 
+def _stored_symbols(store: Any, wanted: list[str] | None) -> list[str]:
+    """``--symbol`` values as stored (``600036`` -> ``600036.SH``), or every stored one;
+    an unknown one is a NotFoundError naming the nearest (exit 2)."""
+    from quantdesk.domain.symbols import has_bars, resolve_symbol
+
+    known = [m.symbol for m in store.list_metadata()]
+    if not wanted:
+        return known
+    return [
+        resolve_symbol(s, known, hint="see quantdesk universe", exists=lambda c: has_bars(store, c))
+        for s in wanted
+    ]
+
+
 @app.command()
 def export(
     path: Annotated[Path, typer.Argument(help="Parquet file, or folder for CSV files")],
@@ -107,14 +121,22 @@ def export(
     end: Annotated[str | None, typer.Option(help="to, exclusive (ISO 8601)")] = None,
 ) -> None:
     """Export stored bars as Parquet (one file) or seed-E CSV files (data/raw layout)."""
-    from quantdesk.config import load_settings
+    from quantdesk.domain import INTERVALS, normalize_interval
     from quantdesk.export import export_bars
 
+    if format not in ("parquet", "csv"):
+        raise _fail(DataError(f"--format: use parquet or csv (got {format!r})"))
     try:
-        settings = load_settings()
+        normalize_interval(interval)
+    except DataError:
+        raise _fail(
+            DataError(f"--interval: use one of {', '.join(INTERVALS)} (got {interval!r})")
+        ) from None
+    try:
+        settings = _settings()
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
         with _open(settings) as store:
-            symbols = symbol or [m.symbol for m in store.list_metadata()]
+            symbols = _stored_symbols(store, symbol)
             report = export_bars(
                 store, path, symbols=symbols, interval=interval, start=t0, end=t1, fmt=format
             )

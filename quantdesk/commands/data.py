@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from quantdesk.commands._common import MarketOpt, _fail, _open, _settings
+from quantdesk.commands._common import MarketOpt, _fail, _open, _require, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -34,6 +34,8 @@ def backfill(
 
     from quantdesk.backfill.run import run_backfill
 
+    _require(days >= 1, "--days", f"must be >= 1 (got {days})")
+    _check_source(source)
     try:
         settings = _settings(market=market)
         store = _open(settings)
@@ -63,6 +65,38 @@ def backfill(
         raise typer.Exit(1)
 
 
+def _check_source(source: str) -> None:
+    from quantdesk.sources.history import provider_names
+
+    names = ["simulator", "auto", *provider_names()]
+    _require(source in names, "--source", f"use one of {', '.join(names)} (got {source!r})")
+
+
+def check_import_options(interval: str, tz: str, calendar: str | None) -> None:
+    """``--interval``, ``--tz`` and ``--calendar`` of ``import``, before the file is read."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from quantdesk.calendars.sessions import MARKET_CALENDARS
+    from quantdesk.domain import INTERVALS, normalize_interval
+    from quantdesk.errors import DataError
+
+    try:
+        normalize_interval(interval)
+    except DataError:
+        _require(False, "--interval", f"use one of {', '.join(INTERVALS)} (got {interval!r})")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        _require(False, "--tz", f"not a time zone such as UTC or Asia/Shanghai (got {tz!r})")
+    if calendar is not None:
+        known = sorted({*MARKET_CALENDARS.values(), "XSHE"})
+        _require(
+            calendar.upper() in known,
+            "--calendar",
+            f"use one of {', '.join(known)} (got {calendar!r})",
+        )
+
+
 @app.command(name="import")
 def import_(
     path: Annotated[Path, typer.Argument(help="CSV or Parquet OHLCV file (columns: see README)")],
@@ -83,6 +117,7 @@ def import_(
     """Load a user's OHLCV file; a bad file is rejected whole, with the row number."""
     from quantdesk.backfill.importer import import_file
 
+    check_import_options(interval, tz, calendar)
     try:
         settings = _settings()
         store = _open(settings)
@@ -94,7 +129,7 @@ def import_(
                 interval=interval,
                 source=source,
                 tz=tz,
-                calendar=calendar,
+                calendar=calendar.upper() if calendar else None,
             )
     except QuantdeskError as exc:
         raise _fail(exc) from None
@@ -106,7 +141,11 @@ def import_(
 
 @app.command()
 def universe(market: MarketOpt = None) -> None:
-    """List the stocks of the market's universe."""
+    """List the stocks of the market's universe (a table; long names wrap in their column)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     from quantdesk.universe import universe_for
 
     try:
@@ -114,8 +153,24 @@ def universe(market: MarketOpt = None) -> None:
         metas = universe_for(settings, market)
     except QuantdeskError as exc:
         raise _fail(exc) from None
+    calendars = ", ".join(sorted({m.calendar for m in metas}))
+    table = Table(title=f"{len(metas)} stocks ({calendars})", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("name", overflow="fold", min_width=12)
+    table.add_column("sector", overflow="fold", min_width=8)
+    table.add_column("base price", justify="right", no_wrap=True)
+    table.add_column("volatility", justify="right", no_wrap=True)
+    table.add_column("base volume", justify="right", no_wrap=True)
     for m in metas:
-        typer.echo(
-            f"{m.symbol:<11} {m.name:<28} {m.sector:<22} "
-            f"base {m.base_price:>9.2f}  vol {m.volatility:.0%}"
+        table.add_row(
+            m.symbol,
+            m.name,
+            m.sector,
+            f"{m.base_price:,.2f}",
+            f"{m.volatility:.0%}",
+            f"{m.base_volume:,.0f}",
         )
+    console = Console()
+    if not console.is_terminal:  # piped: the table's own width, not 80 columns
+        console = Console(width=200)
+    console.print(table)

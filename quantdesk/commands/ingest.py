@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
 
+from quantdesk.commands._common import _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(help="Ingest live market data.", no_args_is_help=True)
@@ -32,22 +32,18 @@ def finnhub(
     ] = None,
 ) -> None:
     """Stream Finnhub trades (token from FINNHUB_TOKEN) into bars until Ctrl-C."""
-    from quantdesk.config import load_settings
     from quantdesk.sources.finnhub.runner import run_finnhub_ingest
     from quantdesk.sources.finnhub.source import finnhub_token, parse_symbols
     from quantdesk.storage import open_store
 
     try:
-        settings = load_settings(finnhub_market_hours=market_hours)
-        token = finnhub_token()
+        settings = _settings(finnhub_market_hours=market_hours)
         chosen = parse_symbols(symbols)
+        token = finnhub_token()
         store = open_store(settings.resolved_database_url)
     except QuantdeskError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     typer.echo(f"Finnhub: streaming {', '.join(chosen)} into {_safe_url(store)} (Ctrl-C stops)")
     try:
         report = asyncio.run(run_finnhub_ingest(settings, chosen, store, token=token))

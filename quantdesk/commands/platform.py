@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
 
-from quantdesk.commands._common import MarketOpt, _fail, _open, _safe_url, _settings
+from quantdesk.commands._common import MarketOpt, _fail, _open, _require, _safe_url, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -58,6 +57,7 @@ def run(
         raise _fail(ValueError(f"--clock: use virtual or wall (got {clock!r})"))
     if source not in ("simulator", "finnhub"):
         raise _fail(ValueError(f"--source: use simulator or finnhub (got {source!r})"))
+    _require(speed is None or speed > 0, "--speed", f"must be > 0 (got {speed})")
     if source == "finnhub":
         if tweets is not None:
             raise _fail(
@@ -68,9 +68,6 @@ def run(
     try:
         settings = _settings(
             api_port=port, api_host=host, backfill_days=days, market=market, tweets=tweets
-        )
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         store = _open(settings)
         typer.echo(f"quantdesk: store {_safe_url(settings.resolved_database_url)}")
@@ -94,9 +91,6 @@ def _run_finnhub(port: int | None, host: str | None, symbols: str | None, api: b
         raise _fail(ValueError("--symbols: give the symbols to stream, e.g. AAPL,GOOGL,TSLA"))
     try:
         settings = _settings(api_port=port, api_host=host)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         store = _open(settings)
         wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
         typer.echo(f"quantdesk: live Finnhub trades for {', '.join(wanted)}")
@@ -132,11 +126,9 @@ def worker(
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
     from quantdesk.runtime.worker import run_worker
 
+    _require(bool(group.strip()), "--group", "give the consumer group's name")
     try:
         settings = _settings(market=market)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         run_worker(settings, group=group, market=market, test_mode=test, echo=typer.echo)
     except QuantdeskError as exc:
         raise _fail(exc) from None

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from quantdesk.commands._common import _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(
@@ -35,9 +36,8 @@ def _fail(exc: Exception) -> typer.Exit:
 def _model_dir(model_dir: Path | None) -> Path:
     if model_dir is not None:
         return model_dir
-    from quantdesk.config import load_settings
 
-    return Path(load_settings().data_dir) / "models" / "sentiment"
+    return Path(_settings().data_dir) / "models" / "sentiment"
 
 
 def _universe(market: str | None) -> list[Any]:

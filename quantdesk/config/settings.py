@@ -260,6 +260,53 @@ class Settings(BaseSettings):
         5, description="cleanup: unaliased model versions kept per model (0 = keep all)."
     )
 
+    # -- hardening (issue 16) --------------------------------------------------
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted; "
+        "empty = none (the client address is the socket's).",
+    )
+    login_attempts_per_user_per_minute: int = Field(
+        20, description="Failed logins allowed per username per minute, over all client addresses."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, description="Largest request body accepted (bytes); larger gets 413."
+    )
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret(cls, v: SecretStr) -> SecretStr:
+        size = len(v.get_secret_value().encode())
+        if 0 < size < 32:
+            raise ValueError(
+                f"must be at least 32 bytes (got {size}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return v
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        for item in (x.strip() for x in v.split(",")):
+            if not item or item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item[:40]!r} is not an IP address or network (e.g. 10.0.0.5,10.1.0.0/16)"
+                ) from None
+        return v.strip()
+
+    @field_validator("login_attempts_per_user_per_minute", "max_body_bytes")
+    @classmethod
+    def _hardening_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
     @field_validator("argon2_memory_kib")
     @classmethod
     def _argon_memory(cls, v: int) -> int:
@@ -390,4 +437,7 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
+        field = str(err["loc"][0]) if err["loc"] else ""
+        if "(got" not in msg and field not in SECRET_FIELDS and "input" in err:
+            msg += f" (got {str(err['input'])[:60]!r})"  # never for a secret
         raise ConfigError(f"{name}: {msg}") from None

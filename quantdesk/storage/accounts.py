@@ -72,6 +72,13 @@ class SqliteAccounts:
             ).fetchall()
         return [UserRow(r[0], r[1], r[2], int(r[3])) for r in rows]
 
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username)
+            )
+            return cur.rowcount == 1
+
     def save_signal_rule(self, rule_id: str, rule: dict[str, Any] | None) -> None:
         with self._write() as conn:
             conn.execute(
@@ -120,6 +127,14 @@ class PostgresAccounts:
             "SELECT username, password_hash, role, created_at FROM users ORDER BY username", ()
         )
         return [_user(r) for r in rows]
+
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        with self._conn() as conn, conn.transaction():
+            cur = conn.execute(
+                "UPDATE users SET password_hash = %s WHERE username = %s",
+                (password_hash, username),
+            )
+            return cur.rowcount == 1
 
     def save_signal_rule(self, rule_id: str, rule: dict[str, Any] | None) -> None:
         with self._conn() as conn, conn.transaction():

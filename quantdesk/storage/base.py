@@ -34,6 +34,7 @@ method                     required  what it does
 ``add_user``               yes       insert a ``users`` row unless the name exists
 ``get_user(username)``     yes       one :class:`UserRow` or None
 ``list_users()``           yes       every user, by name
+``set_password_hash``      yes       replace a user's password hash (False: no such user)
 ``save_signal_rule``       yes       persist a rule (dict) or a tombstone (None)
 ``load_signal_rules()``    yes       rule id -> rule dict, or None when deleted
 ``upsert_tweets``          yes       write scored tweets (``tweets``, ``tweet_symbols``) by id
@@ -227,6 +228,10 @@ class Store(ABC):
 
     @abstractmethod
     def list_users(self) -> list[UserRow]: ...
+
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        """Replace ``username``'s argon2 hash; False (and no change) when there is no such user."""
+        raise NotImplementedError(f"{type(self).__name__} cannot change passwords")
 
     @abstractmethod
     def save_signal_rule(self, rule_id: str, rule: dict[str, Any] | None) -> None:

@@ -25,13 +25,19 @@ async def token(
 
     A wrong username or password gets 401; more than
     ``QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE`` failures per username and client
-    address in a minute get 429 with ``Retry-After``.
+    address, or ``QUANTDESK_LOGIN_ATTEMPTS_PER_USER_PER_MINUTE`` per username
+    over all addresses, in a minute get 429 with ``Retry-After`` (an attempt
+    counts from the moment it is let through, so concurrent ones cannot
+    slip past the check).
     """
     state = request.app.state
     limiter: LoginLimiter = state.login_limiter
+    # the socket's peer, or the forwarded client when the peer is a proxy named in
+    # QUANTDESK_FORWARDED_ALLOW_IPS (uvicorn rewrites it; nobody else can)
     client = request.client.host if request.client else "?"
-    wait = limiter.retry_after(username, client)
+    wait = limiter.acquire(username, client)  # checked and counted in one step
     if wait:
+        audit.warning("audit action=login.limited user=%r client=%s", username, client)
         raise HTTPException(
             429,
             f"too many failed logins for {username!r}: try again in {wait} s",
@@ -40,7 +46,6 @@ async def token(
     # argon2 takes tens of milliseconds on purpose: keep it off the event loop
     user = await asyncio.to_thread(authenticate, state.store, state.hasher, username, password)
     if user is None:
-        limiter.failed(username, client)
         audit.warning("audit action=login.failed user=%r client=%s", username, client)
         raise HTTPException(
             401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}

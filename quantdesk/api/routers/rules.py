@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.rules import RuleBook
 from quantdesk.api.security import Admin, current_user
-from quantdesk.stream.signals import SignalRule
+from quantdesk.stream.signals import RULE_ID_PATTERN, SignalRule
 
 router = APIRouter(tags=["signals"], dependencies=[Depends(current_user)])
 
-RuleId = Annotated[str, Path(min_length=1, max_length=64)]
+RuleId = Annotated[str, Path(min_length=1, max_length=64, pattern=RULE_ID_PATTERN)]
 
 
 class RuleBody(BaseModel):
@@ -27,7 +29,13 @@ class RuleBody(BaseModel):
         },
     )
 
-    id: str | None = Field(None, min_length=1, max_length=64, description="default: generated")
+    id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=RULE_ID_PATTERN,
+        description="default: generated; letters, digits, '_', '-', '.' (no '..')",
+    )
     factor: str = Field(min_length=1, max_length=64)
     symbol: str | None = Field(None, min_length=1, max_length=32, description="null/'*' = all")
     interval: str | None = Field(None, min_length=1, max_length=8)
@@ -41,6 +49,20 @@ class RuleBody(BaseModel):
     def rule(self, rule_id: str) -> SignalRule:
         data = self.model_dump(exclude={"id"})
         return SignalRule(id=rule_id, **data)
+
+
+def _generated_id(body: RuleBody) -> str:
+    """``<factor>-<symbol or all>-<6 hex>``, with anything outside the id pattern as ``_``."""
+    symbol = body.symbol if body.symbol and body.symbol != "*" else "all"
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{body.factor}-{symbol}").replace("..", "_")
+    return f"{stem.lstrip('.-')[:55]}-{secrets.token_hex(3)}"
+
+
+def _resolved(request: Request, body: RuleBody) -> RuleBody:
+    """The body with its symbol as stored (``600036`` -> ``600036.SH``); unknown: 404."""
+    if body.symbol is None or body.symbol == "*":
+        return body
+    return body.model_copy(update={"symbol": resolve(request, body.symbol)})
 
 
 def _book(request: Request) -> RuleBook:
@@ -63,7 +85,8 @@ def get_rule(request: Request, rule_id: RuleId) -> dict[str, Any]:
 def create_rule(request: Request, body: RuleBody, user: Admin) -> dict[str, Any]:
     """Add a rule (admin); 409 when the id exists. Takes effect on the next factor value."""
     book = _book(request)
-    rule_id = body.id or f"{body.factor}-{body.symbol or 'all'}-{secrets.token_hex(3)}"
+    body = _resolved(request, body)
+    rule_id = body.id or _generated_id(body)
     if book.exists(rule_id):
         raise HTTPException(409, f"signal rule {rule_id!r} exists: use PUT to change it")
     return book.add(body.rule(rule_id), user.username).to_dict()
@@ -76,6 +99,7 @@ def replace_rule(request: Request, rule_id: RuleId, body: RuleBody, user: Admin)
         raise HTTPException(400, f"id: body says {body.id!r} but the path says {rule_id!r}")
     book = _book(request)
     book.get(rule_id)  # 404 first
+    body = _resolved(request, body)
     return book.update(body.rule(rule_id), user.username).to_dict()
 
 

@@ -199,7 +199,7 @@ def test_backfilled_aggregates_equal_the_rollup_of_their_1m_bars(env: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tweets", "twitter"], "QUANTDESK_TWEETS: use mock, file:PATH, http or none"),
+        (["--tweets", "twitter"], "--tweets: use mock, file:PATH, http or none"),
         (["--tweets", "file:nope.jsonl"], "tweet file nope.jsonl does not exist"),
         (["--tweets", "http", "--source", "finnhub"], "--tweets: only with --source simulator"),
     ],
