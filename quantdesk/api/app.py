@@ -75,13 +75,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 import quantdesk
 from quantdesk.api.errors import install_error_handlers
+from quantdesk.api.gate import ApiGate
 from quantdesk.api.hub import Hub
 from quantdesk.api.limits import BodyLimitMiddleware
 from quantdesk.api.logbook import install as install_logbook
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
+from quantdesk.api.ratelimit import RequestLimiter
 from quantdesk.api.routers import (
+    audit,
     auth,
     health,
+    keys,
     klines,
     logs,
     rules,
@@ -94,7 +98,10 @@ from quantdesk.api.routers import (
 )
 from quantdesk.api.rules import RuleBook
 from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, make_hasher
+from quantdesk.auth.apikeys import ApiKeys
 from quantdesk.config import Settings
+from quantdesk.storage.apikeys import ApiKeyRepository
+from quantdesk.storage.audit import audit_log_of
 from quantdesk.storage.base import Store
 from quantdesk.web.dashboard import mount_dashboard
 from quantdesk.web.docs import mount_docs
@@ -131,7 +138,18 @@ def create_app(
         settings.login_attempts_per_minute, settings.login_attempts_per_user_per_minute
     )
     engine = getattr(getattr(runtime, "processor", None), "signals", None)
-    state.rules = RuleBook(store, settings.signal_rules, engine)
+    # API keys and the audit log: SQLAlchemy Core tables on the store's database
+    sql = getattr(store, "engine", None)
+    if sql is None:
+        from quantdesk.storage.sql import engine_for
+
+        sql = engine_for(store.url)
+    state.audit = audit_log_of(sql)
+    key_repo = ApiKeyRepository(sql)
+    key_repo.create_tables()
+    state.apikeys = ApiKeys(key_repo)
+    state.limiter = RequestLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    state.rules = RuleBook(store, settings.signal_rules, engine, audit_log=state.audit)
     state.hub = hub = Hub(settings.ws_queue_size)
     hub.metrics_source = lambda: live_figures(state)
     if runtime is not None:
@@ -141,12 +159,28 @@ def create_app(
             listeners.append(hub.publish_output)
     state.metrics = Metrics(state)
     install_error_handlers(app)
-    routers = (health, system, klines, symbols, auth, stocks, stream, rules, ws, sentiment, logs)
+    routers = (
+        health,
+        system,
+        klines,
+        symbols,
+        auth,
+        stocks,
+        stream,
+        rules,
+        ws,
+        sentiment,
+        logs,
+        keys,
+        audit,
+    )
     for module in routers:
         app.include_router(module.router)
     app.include_router(system.secured)
     mount_dashboard(app)
     mount_docs(app)
+    # who is calling and the request limit, inside the metrics (401s and 429s are counted)
+    app.add_middleware(ApiGate, keys=state.apikeys, tokens=state.tokens, limiter=state.limiter)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     origins = settings.cors_origin_list
     if origins:
@@ -154,7 +188,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     # outermost: an oversized body is refused before anything reads it
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

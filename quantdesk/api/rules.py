@@ -16,18 +16,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quantdesk.errors import NotFoundError
+from quantdesk.storage.audit import audit
 from quantdesk.storage.base import Store
 from quantdesk.stream.signals import SignalEngine, SignalRule, merge_rules
 
-audit = logging.getLogger("quantdesk.audit")
 log = logging.getLogger("quantdesk.api")
 
 
 class RuleBook:
     """The rule CRUD behind ``/api/signal-rules``."""
 
-    def __init__(self, store: Store, config: Sequence[Mapping[str, Any]], engine: Any = None):
+    def __init__(
+        self,
+        store: Store,
+        config: Sequence[Mapping[str, Any]],
+        engine: Any = None,
+        *,
+        audit_log: Any = None,
+    ):
         self.store = store
+        #: where changes are audited (quantdesk.storage.audit.audit's target; default the store)
+        self.audit_log = audit_log if audit_log is not None else store
         wanted = merge_rules(config, store.load_signal_rules())
         if engine is None:
             engine = SignalEngine(wanted)
@@ -57,20 +66,40 @@ class RuleBook:
             return False
         return True
 
-    def add(self, rule: SignalRule, user: str) -> SignalRule:
+    def add(
+        self, rule: SignalRule, user: str, client: str = "", detail: Mapping[str, Any] | None = None
+    ) -> SignalRule:
         self.engine.add_rule(rule)
         self.store.save_signal_rule(rule.id, rule.to_dict())
-        audit.info("audit user=%s action=signal_rule.create id=%s rule=%s", user, rule.id, rule)
+        self._audit("signal_rule.create", user, client, rule.id, rule.to_dict(), detail)
         return rule
 
-    def update(self, rule: SignalRule, user: str) -> SignalRule:
+    def update(
+        self, rule: SignalRule, user: str, client: str = "", detail: Mapping[str, Any] | None = None
+    ) -> SignalRule:
         self.engine.update_rule(rule)
         self.store.save_signal_rule(rule.id, rule.to_dict())
-        audit.info("audit user=%s action=signal_rule.update id=%s rule=%s", user, rule.id, rule)
+        self._audit("signal_rule.update", user, client, rule.id, rule.to_dict(), detail)
         return rule
 
-    def remove(self, rule_id: str, user: str) -> SignalRule:
+    def remove(
+        self, rule_id: str, user: str, client: str = "", detail: Mapping[str, Any] | None = None
+    ) -> SignalRule:
         old = self.engine.remove_rule(rule_id)
         self.store.save_signal_rule(rule_id, None)
-        audit.info("audit user=%s action=signal_rule.delete id=%s", user, rule_id)
+        self._audit("signal_rule.delete", user, client, rule_id, None, detail)
         return old
+
+    def _audit(
+        self,
+        action: str,
+        user: str,
+        client: str,
+        rule_id: str,
+        rule: dict[str, Any] | None,
+        detail: Mapping[str, Any] | None,
+    ) -> None:
+        what: dict[str, Any] = {"id": rule_id, **(detail or {})}
+        if rule is not None:
+            what["rule"] = rule
+        audit(self.audit_log, action, user=user, client=client, detail=what)

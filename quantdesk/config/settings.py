@@ -273,6 +273,58 @@ class Settings(BaseSettings):
         1 << 20, description="Largest request body accepted (bytes); larger gets 413."
     )
 
+    # -- API keys, request limit, log file (issue 15) ----------------------------------
+    rate_limit_per_minute: int = Field(
+        1200,
+        description="API requests allowed per API key, or per client address without a key, "
+        "per minute (0 = no limit); over it: 429 with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        100, description="API requests a key or client address may send at once before the "
+        "per-minute rate applies."
+    )
+    log_file: str = Field(
+        "logs/quantdesk.log",
+        description="Log file (relative paths are under data_dir); rotated by size; "
+        "empty = no file.",
+    )
+    log_file_max_bytes: int = Field(
+        10 * 1024 * 1024, description="Log file size at which it is rotated (bytes)."
+    )
+    log_file_backups: int = Field(5, description="Rotated log files kept (quantdesk.log.1 ...).")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log records as text lines or JSON lines (for log shippers)."
+    )
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _rate_non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("rate_limit_burst", "log_file_backups")
+    @classmethod
+    def _issue15_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
+    @field_validator("log_file_max_bytes")
+    @classmethod
+    def _log_size(cls, v: int) -> int:
+        if v < 1024:
+            raise ValueError(f"must be >= 1024 bytes (got {v})")
+        return v
+
+    @property
+    def resolved_log_file(self) -> Path | None:
+        """The log file's path (``log_file`` under ``data_dir`` unless absolute), or None."""
+        if not self.log_file.strip():
+            return None
+        path = Path(self.log_file.strip())
+        return path if path.is_absolute() else self.data_dir / path
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret(cls, v: SecretStr) -> SecretStr:

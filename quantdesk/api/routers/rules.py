@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from quantdesk.api.auditing import caller_detail, client_of
 from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.rules import RuleBook
 from quantdesk.api.security import Admin, current_user
+from quantdesk.auth import Principal
 from quantdesk.stream.signals import RULE_ID_PATTERN, SignalRule
 
 router = APIRouter(tags=["signals"], dependencies=[Depends(current_user)])
@@ -65,6 +67,11 @@ def _resolved(request: Request, body: RuleBody) -> RuleBody:
     return body.model_copy(update={"symbol": resolve(request, body.symbol)})
 
 
+def _who(request: Request, user: Principal) -> tuple[str, dict[str, Any]]:
+    """(client address, audit detail) of a rule change."""
+    return client_of(request), caller_detail(user)
+
+
 def _book(request: Request) -> RuleBook:
     book: RuleBook = request.app.state.rules
     return book
@@ -89,7 +96,7 @@ def create_rule(request: Request, body: RuleBody, user: Admin) -> dict[str, Any]
     rule_id = body.id or _generated_id(body)
     if book.exists(rule_id):
         raise HTTPException(409, f"signal rule {rule_id!r} exists: use PUT to change it")
-    return book.add(body.rule(rule_id), user.username).to_dict()
+    return book.add(body.rule(rule_id), user.username, *_who(request, user)).to_dict()
 
 
 @router.put("/api/signal-rules/{rule_id}")
@@ -100,11 +107,11 @@ def replace_rule(request: Request, rule_id: RuleId, body: RuleBody, user: Admin)
     book = _book(request)
     book.get(rule_id)  # 404 first
     body = _resolved(request, body)
-    return book.update(body.rule(rule_id), user.username).to_dict()
+    return book.update(body.rule(rule_id), user.username, *_who(request, user)).to_dict()
 
 
 @router.delete("/api/signal-rules/{rule_id}", status_code=204, response_class=Response)
 def delete_rule(request: Request, rule_id: RuleId, user: Admin) -> Response:
     """Remove a rule (admin); 404 when missing."""
-    _book(request).remove(rule_id, user.username)
+    _book(request).remove(rule_id, user.username, *_who(request, user))
     return Response(status_code=204)
