@@ -87,12 +87,10 @@ def require_admin(user: Annotated[Principal, Depends(current_user)]) -> Principa
 
 
 def ws_principal(ws: WebSocket, token: str | None) -> Principal | None:
-    """The caller of a WebSocket: a token, or an API key given as the token or as the
-    handshake's ``X-API-Key`` header."""
+    """The caller of a WebSocket: a token, or an API key given in the token's place
+    (``?token=<key>`` or a first message ``{"token": "<key>"}``)."""
     if not token:
-        token = ws.headers.get("x-api-key")
-        if not token:
-            return None
+        return None
     if token.startswith(PREFIX):
         keys: ApiKeys | None = getattr(ws.app.state, "apikeys", None)
         row = keys.lookup(token) if keys is not None else None

@@ -66,13 +66,22 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 256  # the login form's limit
 
 
-def set_password(store: Store, hasher: PasswordHasher, username: str, password: str) -> None:
+def set_password(
+    store: Store,
+    hasher: PasswordHasher,
+    username: str,
+    password: str,
+    *,
+    by: str = "",
+    client: str = "",
+) -> None:
     """Replace ``username``'s password (stored as an argon2id hash).
 
     Raises :class:`~quantdesk.errors.NotFoundError` (naming the users) for an
     unknown user and :class:`~quantdesk.errors.DataError` for a password
     shorter than :data:`MIN_PASSWORD` or longer than :data:`MAX_PASSWORD`
-    characters. Tokens already issued stay valid until they expire.
+    characters. Tokens already issued stay valid until they expire. The change is
+    audited (``user.set_password`` by ``by``, default the user, from ``client``).
     """
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise DataError(
@@ -83,7 +92,10 @@ def set_password(store: Store, hasher: PasswordHasher, username: str, password: 
         raise NotFoundError(f"no user {username!r} (users: {names})")
     if not store.set_password_hash(username, hasher.hash(password)):
         raise NotFoundError(f"no user {username!r}")
-    audit.info("audit action=user.set_password user=%s", username)
+    from quantdesk.storage.audit import audit as record
+
+    # an audit row (who changed whose password, from where) and its log line
+    record(store, "user.set_password", user=by or username, client=client, detail={"of": username})
 
 
 def authenticate(

@@ -5,7 +5,9 @@ the exchange calendar), the 1m bars are rolled up to 5m ... 1d with the same
 session-anchored rules as the streaming path, and everything is upserted, so
 running a backfill twice never duplicates a bar.
 
-The window ends at the last *completed* trading day in exchange time. Days
+The window ends at the last *completed* trading day in exchange time
+(``days``), or is the trading days between two dates (``start`` and ``end``,
+seed A's dated download: :func:`dated_window`). Days
 are generated in chunks of :data:`CHUNK_DAYS` (the chunking is fixed, so the
 same ``--days`` and seed always give the same bars). The simulator state at
 the end of the window is stored unless a later state is already stored (a
@@ -35,7 +37,7 @@ from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
 from quantdesk.domain import StockMeta, StockState
 from quantdesk.domain.symbols import resolve_symbol, spellings
-from quantdesk.errors import NotFoundError
+from quantdesk.errors import DataError, NotFoundError
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
 from quantdesk.universe import universe_for
@@ -80,16 +82,63 @@ def backfill_window(
     return calendar.last_trading_days(days, before)
 
 
-def select_universe(settings: Settings, market: str, symbol: str | None) -> list[StockMeta]:
-    """The market's universe, or just ``symbol`` (which must belong to it)."""
+def dated_window(
+    calendar: ExchangeCalendar,
+    start: dt.date,
+    end: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> list[dt.date]:
+    """The trading days of ``[start, end]`` (both inclusive; ``end`` default: the last
+    completed trading day), checked: one-line :class:`DataError` for an end before
+    the start, an end in the future, dates outside the calendar or a range without a
+    trading day. A day still trading at ``now`` is left out (it is not history yet)."""
+    now = now or dt.datetime.now(dt.UTC)
+    today = now.astimezone(calendar.tz).date()
+    if end is not None and end < start:
+        raise DataError(f"--end: {end} is before --start {start}")
+    if end is not None and end > today:
+        raise DataError(f"--end: {end} is in the future (today is {today} in {calendar.name})")
+    if start > today:
+        raise DataError(f"--start: {start} is in the future (today is {today} in {calendar.name})")
+    first, last = calendar.days[0], calendar.days[-1]
+    if start < first:
+        raise DataError(f"--start: {start} is before the {calendar.name} calendar ({first} on)")
+    completed = backfill_window(calendar, 1, now)
+    stop = min(end or today, completed[-1] if completed else last)
+    days = calendar.trading_days(start, stop) if stop >= start else []
+    if not days:
+        raise DataError(
+            f"no completed trading day from {start} to {end or today} ({calendar.name})"
+        )
+    return days
+
+
+def parse_day(text: str, option: str) -> dt.date:
+    """``YYYY-MM-DD`` (or ``YYYYMMDD``) as a date; else a one-line DataError naming the option."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise DataError(f"{option}: not a date YYYY-MM-DD (got {text[:40]!r})") from None
+
+
+def select_universe(
+    settings: Settings, market: str, symbol: str | Sequence[str] | None
+) -> list[StockMeta]:
+    """The market's universe, or just ``symbol`` (one or several: each must belong to it)."""
     universe = universe_for(settings, market)
     if symbol is None:
         return universe
-    try:
-        wanted = resolve_symbol(symbol, [m.symbol for m in universe], hint="see quantdesk universe")
-    except NotFoundError as exc:
-        raise NotFoundError(f"{exc} (market {market})") from None
-    return [m for m in universe if m.symbol == wanted]
+    names = [m.symbol for m in universe]
+    wanted: list[str] = []
+    for one in [symbol] if isinstance(symbol, str) else symbol:
+        try:
+            key = resolve_symbol(one, names, hint="see quantdesk universe")
+        except NotFoundError as exc:
+            raise NotFoundError(f"{exc} (market {market})") from None
+        if key not in wanted:
+            wanted.append(key)
+    by_name = {m.symbol: m for m in universe}
+    return [by_name[k] for k in wanted]
 
 
 def run_backfill(
@@ -98,17 +147,26 @@ def run_backfill(
     *,
     days: int,
     market: str | None = None,
-    symbol: str | None = None,
+    symbol: str | Sequence[str] | None = None,
     clear: bool = False,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
     source: str = "simulator",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
 ) -> BackfillReport:
-    """Generate (or fetch, see ``source``) and store ``days`` trading days of bars."""
+    """Generate (or fetch, see ``source``) and store ``days`` trading days of bars, or
+    (with ``start``) the trading days of ``[start, end]`` (:func:`dated_window`).
+    ``symbol``: one symbol or several (default: the market's universe)."""
     started = time.perf_counter()
     market = market or settings.market
     calendar = get_calendar(market)
-    window = backfill_window(calendar, days, now)
+    if start is not None:
+        window = dated_window(calendar, start, end, now)
+    elif end is not None:
+        raise DataError("--end: give --start too (or --days N for the last N trading days)")
+    else:
+        window = backfill_window(calendar, days, now)
     if source != "simulator":
         return _backfill_from_history(
             store, settings, calendar, window, market, symbol, clear, progress, source, started
@@ -268,7 +326,7 @@ def _backfill_from_history(
     calendar: ExchangeCalendar,
     window: list[dt.date],
     market: str,
-    symbol: str | None,
+    symbol: str | Sequence[str] | None,
     clear: bool,
     progress: Progress | None,
     source: str,
@@ -277,13 +335,16 @@ def _backfill_from_history(
     from quantdesk.sources.history import HistoryRouter, NoHistoryError
 
     universe = universe_for(settings, market)
-    if symbol is not None:  # a universe stock, or any symbol a provider may know
-        try:
-            wanted = resolve_symbol(symbol, [m.symbol for m in universe])
-        except NotFoundError:
-            wanted = spellings(symbol)[0]
-        symbols = [wanted]
-        universe = [m for m in universe if m.symbol == wanted]
+    if symbol is not None:  # universe stocks, or any symbols a provider may know
+        symbols = []
+        for one in [symbol] if isinstance(symbol, str) else symbol:
+            try:
+                wanted = resolve_symbol(one, [m.symbol for m in universe])
+            except NotFoundError:
+                wanted = spellings(one)[0]
+            if wanted not in symbols:
+                symbols.append(wanted)
+        universe = [m for m in universe if m.symbol in symbols]
     else:
         symbols = [m.symbol for m in universe]
     if universe:

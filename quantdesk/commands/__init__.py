@@ -11,6 +11,7 @@ module              commands
 ``sentiment``       ``sentiment mock | train | score``
 ``jobs``            ``jobs list | run | history | set``
 ``users``           ``users list | set-password``
+``keys``            ``keys create | list | revoke``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, jobs, platform, sentiment, users
+from quantdesk.commands import capture, data, db, ingest, jobs, keys, platform, sentiment, users
 from quantdesk.commands._help import hide_flag_types
 
 hide_flag_types()  # no "<bool>" after plain flags in --help
@@ -44,6 +45,7 @@ for _sub in (platform.app, data.app, capture.app):
     app.add_typer(_sub)
 app.command()(db.config)
 app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")
+app.add_typer(keys.app, name="keys", help="API keys: create, list, revoke.")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -35,7 +35,7 @@ def _settings(**overrides: Any) -> Any:
     :class:`~quantdesk.errors.ConfigError` naming the option (``--market: ...``).
     """
     from quantdesk.config import load_settings
-    from quantdesk.config.logs import setup_logging
+    from quantdesk.config.logs import configure_logging
     from quantdesk.errors import ConfigError
 
     try:
@@ -48,7 +48,7 @@ def _settings(**overrides: Any) -> Any:
                 option = OPTION_OF.get(field, "--" + field.replace("_", "-"))
                 raise ConfigError(option + text[len(prefix) - 1 :]) from None
         raise
-    setup_logging(settings.log_level)
+    configure_logging(settings)  # stderr and the rotating log file
     return settings
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from quantdesk.commands._common import MarketOpt, _fail, _open, _require, _settings
-from quantdesk.errors import QuantdeskError
+from quantdesk.errors import DataError, QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -16,9 +16,26 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 @app.command()
 def backfill(
     days: Annotated[
-        int, typer.Option(help="trading days to generate (weekends/holidays skipped)")
-    ] = 30,
+        int | None,
+        typer.Option(
+            help="the last N completed trading days (default 30; weekends/holidays skipped)"
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="first day YYYY-MM-DD (exchange date): the trading days from it"),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="last day YYYY-MM-DD, inclusive (with --start; default: the last "
+            "completed trading day)"
+        ),
+    ] = None,
     symbol: Annotated[str | None, typer.Option(help="only this symbol")] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="only these symbols, comma-separated: A,B,C")
+    ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="delete the symbols' bars first")] = False,
     market: MarketOpt = None,
     source: Annotated[
@@ -29,27 +46,50 @@ def backfill(
         ),
     ] = "simulator",
 ) -> None:
-    """Store N trading days of 1m bars plus 5m/15m/30m/60m/120m/1d (simulated or real)."""
+    """Store 1m bars plus 5m/15m/30m/60m/120m/1d (simulated or real): the last N trading
+    days (--days), or the trading days between two dates (--start, --end)."""
     from rich.progress import Progress
 
-    from quantdesk.backfill.run import run_backfill
+    from quantdesk.backfill.run import parse_day, run_backfill
 
-    _require(days >= 1, "--days", f"must be >= 1 (got {days})")
+    if days is not None:
+        _require(days >= 1, "--days", f"must be >= 1 (got {days})")
+        _require(
+            start is None and end is None,
+            "--days",
+            "give either --days N or --start/--end dates, not both",
+        )
+    _require(not (symbol and symbols), "--symbols", "give either --symbol or --symbols, not both")
     _check_source(source)
+    wanted: str | list[str] | None = symbol
+    if symbols is not None:
+        wanted = [x.strip() for x in symbols.split(",") if x.strip()]
+        _require(bool(wanted), "--symbols", f"no symbol in {symbols!r} (e.g. AAPL,MSFT)")
     try:
+        first = parse_day(start, "--start") if start is not None else None
+        last = parse_day(end, "--end") if end is not None else None
         settings = _settings(market=market)
+        if last is not None and first is None:
+            raise DataError("--end: give --start too (or --days N for the last N trading days)")
+        if first is not None:  # a bad range is refused before the store is opened
+            from quantdesk.backfill.run import dated_window
+            from quantdesk.calendars import get_calendar
+
+            dated_window(get_calendar(market or settings.market), first, last)
         store = _open(settings)
         with store, Progress(transient=True) as bar:
             task = bar.add_task("backfill", total=None)
             report = run_backfill(
                 store,
                 settings,
-                days=days,
+                days=30 if days is None else days,
                 market=market,
-                symbol=symbol,
+                symbol=wanted,
                 clear=clear,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 source=source,
+                start=first,
+                end=last,
             )
     except QuantdeskError as exc:
         raise _fail(exc) from None

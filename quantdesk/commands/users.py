@@ -69,8 +69,11 @@ def set_password(
             password = typer.prompt(
                 f"New password for {name}", hide_input=True, confirmation_prompt=True
             )
+        from quantdesk.storage.audit import cli_identity
+
+        who, where = cli_identity()
         with _open(settings) as store:
-            store_password(store, make_hasher(settings), name, password)
+            store_password(store, make_hasher(settings), name, password, by=who, client=where)
     except QuantdeskError as exc:
         raise _fail(exc) from None
     typer.echo(f"password of {name!r} changed (tokens already issued stay valid until they expire)")
