@@ -240,6 +240,12 @@ def _show(value: str) -> str:
     return value if _PLAIN.fullmatch(value) else repr(value[:200])
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return _show(value)
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()[:2000]
+
+
 def audit(
     target: Any,
     action: str,
@@ -260,7 +266,7 @@ def audit(
     if not ACTION.fullmatch(action):
         raise ValueError(f"audit action must be dotted lower-case words (got {action!r})")
     if log_line:
-        extra = f" detail={_detail_json(detail)}" if detail else ""
+        extra = "".join(f" {k}={_value(v)}" for k, v in (detail or {}).items())
         log.log(level, "audit action=%s user=%s client=%s%s", action, _show(user), client, extra)
     try:
         audit_log_of(target).record(
