@@ -80,6 +80,9 @@ def _env(tmp: Path) -> dict[str, str]:
         "QUANTDESK_GUEST_PASSWORD": "bench-guest",
         "QUANTDESK_TEST_PASSWORD": "bench-test",
         "QUANTDESK_LOG_LEVEL": "WARNING",
+        # the request limiter on (its cost is measured) but never refusing 100 clients
+        "QUANTDESK_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "QUANTDESK_RATE_LIMIT_BURST": "1000000",
     }
 
 
@@ -215,11 +218,13 @@ def _live_writer(store: Any) -> None:
         sink.write(bars, [])
 
 
-def _start(kind: str, tmp: Path, ws: str = "auto") -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    kind: str, tmp: Path, ws: str = "auto", env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_api", "--serve", kind, str(port)],
-        env={**_env(tmp), "QD_BENCH_WS": ws},
+        env={**_env(tmp), "QD_BENCH_WS": ws, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -278,8 +283,11 @@ async def _get(
     return status, body
 
 
-async def _load(base: str, seconds: float, warmup: float = 1.0) -> tuple[float, list[float]]:
-    """100 workers, one keep-alive connection each, asking for the newest 200 1m bars.
+async def _load(
+    base: str, seconds: float, warmup: float = 1.0, headers: str = ""
+) -> tuple[float, list[float]]:
+    """100 workers, one keep-alive connection each, asking for the newest 200 1m bars
+    (``headers``: extra header lines, each ending in CRLF, e.g. a credential).
 
     Hand-written HTTP/1.1 on asyncio streams: the client shares the machine's
     two cores with the server, and httpx costs several times more CPU per
@@ -308,7 +316,8 @@ async def _load(base: str, seconds: float, warmup: float = 1.0) -> tuple[float, 
                 sym = SYMBOLS[i % len(SYMBOLS)]
                 i += 7
                 request = (
-                    f"GET /api/klines?symbol={sym}&limit=200 HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                    f"GET /api/klines?symbol={sym}&limit=200 HTTP/1.1\r\nHost: {host}\r\n"
+                    f"{headers}\r\n"
                 ).encode()
                 status, body = await _get(reader, writer, request)
                 t1 = time.perf_counter()
