@@ -236,9 +236,7 @@ def search_files(
 def writes_to(path: Path) -> bool:
     """Whether this process's logging writes to ``path`` (the handler of config.logs)."""
     target = os.path.abspath(path)
-    return any(
-        getattr(h, "baseFilename", None) == target for h in logging.getLogger().handlers
-    )
+    return any(getattr(h, "baseFilename", None) == target for h in logging.getLogger().handlers)
 
 
 def search(

@@ -121,9 +121,7 @@ class ApiKeys:
 
     # -- admin ------------------------------------------------------------------------
 
-    def create(
-        self, username: str, scope: str, *, role: str, name: str = "", by: str
-    ) -> NewKey:
+    def create(self, username: str, scope: str, *, role: str, name: str = "", by: str) -> NewKey:
         """A new key for ``username`` (whose role is ``role``), created by ``by``.
 
         Raises :class:`DataError` for an unknown scope, a name over
@@ -139,13 +137,13 @@ class ApiKeys:
             )
         key_id = secrets.token_hex(ID_HEX // 2)
         key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        row = ApiKeyRow(
-            key_id, username, scope, name, hash_key(key), int(self._clock() * 1000), by
-        )
+        row = ApiKeyRow(key_id, username, scope, name, hash_key(key), int(self._clock() * 1000), by)
         self.repo.add(row)
         return NewKey(key, row)
 
-    def keys(self, username: str | None = None, *, include_revoked: bool = False) -> list[ApiKeyRow]:
+    def keys(
+        self, username: str | None = None, *, include_revoked: bool = False
+    ) -> list[ApiKeyRow]:
         return self.repo.keys(username, include_revoked=include_revoked)
 
     def revoke(self, key_id: str, by: str) -> tuple[ApiKeyRow, bool]:
@@ -181,9 +179,7 @@ class ApiKeys:
         digest = hash_key(key)
         key_id = key_id_of(key)
         found = self.repo.get(key_id) if key_id else None
-        if found is not None and not (
-            found.active and hmac.compare_digest(found.key_hash, digest)
-        ):
+        if found is not None and not (found.active and hmac.compare_digest(found.key_hash, digest)):
             found = None
         with self._lock:
             if len(self._cache) >= MAX_CACHED:
@@ -254,6 +250,10 @@ def revoke_key(
     if changed:
         what = {"key_id": row.id, "owner": row.username, "scope": row.scope}
         audit(
-            keys.repo.engine, "key.revoke", user=by, client=client, detail={**what, **(detail or {})}
+            keys.repo.engine,
+            "key.revoke",
+            user=by,
+            client=client,
+            detail={**what, **(detail or {})},
         )
     return row

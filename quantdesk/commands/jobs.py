@@ -209,7 +209,6 @@ def set_schedule(
         env = _env(market)
         with env.store:
             from quantdesk.jobs.admin import change_schedule
-
             from quantdesk.storage.audit import cli_identity
 
             who, where = cli_identity()

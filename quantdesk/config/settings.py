@@ -280,8 +280,9 @@ class Settings(BaseSettings):
         "per minute (0 = no limit); over it: 429 with Retry-After.",
     )
     rate_limit_burst: int = Field(
-        100, description="API requests a key or client address may send at once before the "
-        "per-minute rate applies."
+        100,
+        description="API requests a key or client address may send at once before the "
+        "per-minute rate applies.",
     )
     log_file: str = Field(
         "logs/quantdesk.log",

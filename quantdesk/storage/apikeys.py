@@ -1,4 +1,4 @@
-"""API keys, written once for SQLite and PostgreSQL (the rules live in :mod:`quantdesk.auth.apikeys`).
+"""API keys, written once for SQLite and PostgreSQL (rules: :mod:`quantdesk.auth.apikeys`).
 
 Table (SQLAlchemy Core on :data:`~quantdesk.storage.sql.METADATA`; times are
 ``BIGINT`` epoch ms UTC):

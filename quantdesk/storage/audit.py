@@ -182,7 +182,9 @@ class AuditRepository:
         if user is not None:
             stmt = stmt.where(t.username == user)
         if action is not None:
-            stmt = stmt.where(sa.or_(t.action == action, t.action.startswith(action + ".", autoescape=True)))
+            stmt = stmt.where(
+                sa.or_(t.action == action, t.action.startswith(action + ".", autoescape=True))
+            )
         if start_ms is not None:
             stmt = stmt.where(t.time_ms >= start_ms)
         if end_ms is not None:

@@ -32,7 +32,7 @@ def test_keys_created_hashed_listed_revoked_and_touched(engine: sa.Engine) -> No
     assert a.key.startswith("qdk_" + a.row.id + "_") and len(a.key) == 4 + 12 + 1 + 43
     stored = repo.get(a.row.id)
     assert stored is not None and stored.key_hash == hash_key(a.key) and a.key not in str(stored)
-    assert [r.id for r in repo.keys()] == [a.row.id, b.row.id]
+    assert [r.id for r in repo] == [a.row.id, b.row.id]
     assert [r.id for r in repo.keys("test")] == [b.row.id]
     assert keys.lookup(b.key) == b.row
     assert keys.lookup(b.key[:-1] + ("A" if b.key[-1] != "A" else "B")) is None  # wrong secret
@@ -42,7 +42,7 @@ def test_keys_created_hashed_listed_revoked_and_touched(engine: sa.Engine) -> No
     assert keys.lookup(b.key) is None  # at once in this process
     row2, changed2 = keys.revoke(b.row.id, "other")
     assert not changed2 and row2.revoked_by == "admin"  # the first revocation stays
-    assert [r.id for r in repo.keys()] == [a.row.id]
+    assert [r.id for r in repo] == [a.row.id]
     assert len(repo.keys(include_revoked=True)) == 2
     repo.touch([a.row.id], 5_000)
     repo.touch([a.row.id], 4_000)  # never backwards

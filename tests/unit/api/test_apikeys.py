@@ -149,7 +149,9 @@ def test_key_creation_rules(setup) -> None:
     assert r.status_code == 404 and "admin, guest, test" in r.json()["detail"]
     r = client.post("/api/keys", json={"user": "test", "scope": "root"}, headers=admin)
     assert r.status_code == 422
-    r = client.post("/api/keys", json={"user": "test", "scope": "read", "name": "a\nb"}, headers=admin)
+    r = client.post(
+        "/api/keys", json={"user": "test", "scope": "read", "name": "a\nb"}, headers=admin
+    )
     assert r.status_code == 400
 
 

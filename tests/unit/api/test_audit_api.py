@@ -64,7 +64,12 @@ def test_each_api_action_leaves_an_audit_row(tmp_path: Path, monkeypatch) -> Non
         "admin"
     }
     logins = client.get("/api/audit", params={"action": "login"}, headers=admin).json()
-    assert [r["action"] for r in logins] == ["login", "login.failed", "login.failed", "login.limited"]
+    assert [r["action"] for r in logins] == [
+        "login",
+        "login.failed",
+        "login.failed",
+        "login.limited",
+    ]
     keys = client.get("/api/audit?action=key", headers=admin).json()
     assert [r["action"] for r in keys] == ["key.create", "key.revoke"]
     assert [r["action"] for r in client.get("/api/audit?limit=1", headers=admin).json()] == [
@@ -113,9 +118,7 @@ def test_a_failed_audit_write_never_fails_the_action(tmp_path: Path, caplog) -> 
         conn.execute(sa.text("DROP TABLE audit_log"))
     with caplog.at_level("ERROR", logger="quantdesk.audit"):
         assert client.post("/api/auth/token", data={"username": "admin", "password": "admin-pw"})
-        r = client.post(
-            "/api/signal-rules", json=RULE, headers=bearer(token(client, "admin"))
-        )
+        r = client.post("/api/signal-rules", json=RULE, headers=bearer(token(client, "admin")))
     assert r.status_code == 201
     assert any("was not stored" in rec.getMessage() for rec in caplog.records)
     store.close()

@@ -31,7 +31,9 @@ def test_api_logs_reads_the_file_and_its_rotated_copies(
         "oldest, as JSON",
         "worker 2 lost its partition",
     ]
-    r = client.get("/api/logs", params={"q": "revoked", "end": "2026-01-01T00:02:00Z"}, headers=admin)
+    r = client.get(
+        "/api/logs", params={"q": "revoked", "end": "2026-01-01T00:02:00Z"}, headers=admin
+    )
     assert r.json() == []
     client.post("/api/auth/token", data={"username": "admin", "password": "wrong"})
     r = client.get("/api/logs", params={"q": "login.failed"}, headers=admin)

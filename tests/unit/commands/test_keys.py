@@ -92,7 +92,10 @@ def test_bad_input_is_one_line_and_exit_2(env: Path, args: list[str], message: s
 
 
 def test_cli_changes_are_audited(env: Path) -> None:
-    assert runner.invoke(app, ["users", "set-password", "guest"], input="a-new-secret\n").exit_code == 0
+    assert (
+        runner.invoke(app, ["users", "set-password", "guest"], input="a-new-secret\n").exit_code
+        == 0
+    )
     assert runner.invoke(app, ["jobs", "set", "cleanup", "--disable"]).exit_code == 0
     assert runner.invoke(app, ["jobs", "run", "buy"]).exit_code == 0
     actions = _audit()

@@ -96,7 +96,7 @@ def test_text_tracebacks_belong_to_their_record(tmp_path: Path, restore_logging)
     records = search_files(path)
     assert [r.message.splitlines()[0] for r in records] == ["before", "it failed", "after"]
     assert "KeyError: 'k'" in records[1].message and records[1].level == "ERROR"
-    assert [r.message for r in search_files(path, "keyerror")][0].startswith("it failed")
+    assert next(r.message for r in search_files(path, "keyerror")).startswith("it failed")
 
 
 def test_several_processes_share_one_rotating_file(tmp_path: Path) -> None:
@@ -114,9 +114,7 @@ def test_several_processes_share_one_rotating_file(tmp_path: Path) -> None:
             log.info("proc %s line %04d %s", sys.argv[1], k, "y" * 30)
         """
     )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", child, name]) for name in ("a", "b")
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", child, name]) for name in ("a", "b")]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     records = search_files(path, "line", limit=5000)
     seen = {(r.message.split()[1], int(r.message.split()[3])) for r in records}
