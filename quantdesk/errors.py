@@ -12,6 +12,8 @@ message is one line: what was wrong, with which value, and what to do::
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
     ├── NotFoundError          a symbol, interval or record does not exist
+    ├── TradingError           an invalid trading operation (impossible fill, bad request)
+    │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
     └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
                                missing, nothing to act on): its run is recorded ``skipped``
 """
@@ -49,6 +51,18 @@ class DependencyError(QuantdeskError):
 
 class NotFoundError(QuantdeskError):
     """A symbol, interval or record does not exist."""
+
+
+class TradingError(QuantdeskError):
+    """A trading operation is invalid (an impossible fill, an unknown order, a bad request)."""
+
+
+class OrderRejected(TradingError):
+    """An order was refused; ``reason`` says why (stored with the order)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class ScheduleError(ConfigError):
