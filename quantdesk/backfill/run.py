@@ -261,9 +261,7 @@ def _partial_day(
     if not segments or t + 60_000 >= segments[-1][1]:
         return None
     rows = [
-        row
-        for m in metas
-        for row in store.query_bars(m.symbol, "1m", segments[0][0], t + 1, None)
+        row for m in metas for row in store.query_bars(m.symbol, "1m", segments[0][0], t + 1, None)
     ]
     return pd.DataFrame(rows, columns=list(BAR_COLUMNS)) if rows else None
 

@@ -146,11 +146,9 @@ def test_the_rest_of_a_day_a_live_run_stopped_in(store: Store, settings: Setting
 
 
 def test_bars_without_a_state_are_not_continued(store: Store, settings: Settings) -> None:
-    imported = [
-        ("600036.SH", "1m", int(CAL.day_segments(dt.date(2026, 11, 19))[0][0]) + k * 60_000)
-        + (10.0, 10.5, 9.5, 10.2, 100.0, 10.1, 1, "import:x.csv")
-        for k in range(240)
-    ]
+    open_ms = int(CAL.day_segments(dt.date(2026, 11, 19))[0][0])
+    ohlc = (10.0, 10.5, 9.5, 10.2, 100.0, 10.1, 1, "import:x.csv")
+    imported = [("600036.SH", "1m", open_ms + k * 60_000, *ohlc) for k in range(240)]
     store.upsert_bars(pd.DataFrame(imported, columns=list(BAR_COLUMNS)))
     with pytest.raises(HistoryConflictError, match="no simulator state continues"):
         run_backfill(store, settings, days=1, now=NOW, symbol="600036.SH")
