@@ -404,6 +404,33 @@ def _save_newer_states(store: Store, states: dict[str, StockState], clear: bool)
         store.save_states(newer)
 
 
+def _missing_only(
+    store: Store, sym: str, minute: pd.DataFrame, start: int, end: int
+) -> pd.DataFrame:
+    """The fetched 1m bars whose time is not stored yet (stored ones are never replaced)."""
+    stored = {int(r[2]) for r in store.query_bars(sym, "1m", start, end, None)}
+    if not stored:
+        return minute
+    keep = ~minute["time"].astype("int64").isin(stored)
+    return minute[keep].reset_index(drop=True)
+
+
+def _with_stored_days(
+    store: Store, sym: str, minute: pd.DataFrame, calendar: ExchangeCalendar
+) -> pd.DataFrame:
+    """``minute`` plus the stored 1m bars of the days it touches: roll-ups see whole days."""
+    times = minute["time"].to_numpy(dtype=np.int64)
+    first = calendar.day_segments(calendar.date_of(int(times.min())))
+    last = calendar.day_segments(calendar.date_of(int(times.max())))
+    if not first or not last:
+        return minute
+    rows = store.query_bars(sym, "1m", first[0][0], last[-1][1], None)
+    if not rows:
+        return minute
+    stored = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
+    return pd.concat([stored[list(minute.columns)], minute], ignore_index=True)
+
+
 def _backfill_from_history(
     store: Store,
     settings: Settings,
@@ -434,6 +461,18 @@ def _backfill_from_history(
         return BackfillReport(len(symbols), 0, None, None, 0, 0, 0.0, source)
     start = calendar.day_segments(window[0])[0][0]
     end = calendar.day_segments(window[-1])[-1][1]
+    stored_sources: dict[str, set[str]] = {}
+    if not clear:  # refuse before fetching anything: simulated or imported bars in the window
+        for sym in symbols:
+            rows = store.query_bars(sym, "1m", start, end, None)
+            stored_sources[sym] = {str(r[10]) for r in rows}
+            foreign = sorted(s for s in stored_sources[sym] if s == "simulator" or ":" in s)
+            if foreign:
+                raise HistoryConflictError(
+                    f"{sym}: the store holds {foreign[0]} bars between {window[0]} and "
+                    f"{window[-1]}; real history would be mixed into them: use --clear to "
+                    "replace them"
+                )
     names = None if source == "auto" else [source]
     bars_1m = bars_total = 0
     providers: dict[str, str] = {}
@@ -448,7 +487,22 @@ def _backfill_from_history(
             minute = result.bars.assign(symbol=sym)
             if clear:
                 store.delete_bars(sym)
-            larger = rollup_bars(minute, calendar=calendar)
+            else:
+                other = stored_sources.get(sym, set()) - {result.provider}
+                if other:
+                    failures.append(
+                        f"{sym}: {result.provider} answered, but the stored bars come from "
+                        f"{', '.join(sorted(other))}: left as stored (--clear replaces them, "
+                        f"--source {sorted(other)[0]} adds to them)"
+                    )
+                    continue
+                minute = _missing_only(store, sym, minute, start, end)
+                if minute.empty:
+                    providers[sym] = result.provider
+                    continue
+            larger = rollup_bars(
+                _with_stored_days(store, sym, minute, calendar), calendar=calendar
+            )
             frame = pd.concat([minute, larger[list(minute.columns)]], ignore_index=True)
             store.upsert_bars(frame)
             providers[sym] = result.provider
