@@ -92,6 +92,6 @@ def test_real_history_never_rewrites_stored_bars(server: ProviderServer, tmp_pat
     assert store.count_bars("600036.SH", "1d") == 2
     # simulated bars in the window are never mixed with real ones
     run_backfill(store, settings, days=1, symbol="600519.SH", now=NOW)
-    with pytest.raises(HistoryConflictError, match="holds simulator bars.*--clear"):
+    with pytest.raises(HistoryConflictError, match=r"holds simulator bars.*--clear"):
         run_backfill(store, settings, days=1, symbol="600519.SH", source="akshare", now=NOW)
     store.close()
