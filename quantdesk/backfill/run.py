@@ -500,9 +500,7 @@ def _backfill_from_history(
                 if minute.empty:
                     providers[sym] = result.provider
                     continue
-            larger = rollup_bars(
-                _with_stored_days(store, sym, minute, calendar), calendar=calendar
-            )
+            larger = rollup_bars(_with_stored_days(store, sym, minute, calendar), calendar=calendar)
             frame = pd.concat([minute, larger[list(minute.columns)]], ignore_index=True)
             store.upsert_bars(frame)
             providers[sym] = result.provider
