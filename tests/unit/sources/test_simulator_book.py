@@ -56,5 +56,5 @@ def test_imbalance_is_persistent_and_leans_with_the_next_move(books) -> None:
     assert float(np.mean(lag1)) > 0.5  # seconds to tens of seconds of memory
     assert float(np.mean(ahead)) > 0.1  # measured ~0.25 with the next 15 s return
     every = np.concatenate([np.asarray(v) for v in obi.values()])
-    assert -1 < every.min() and every.max() < 1
+    assert every.min() > -1 and every.max() < 1
     assert 0.3 < float(np.quantile(every, 0.95)) < 0.7
