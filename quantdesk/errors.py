@@ -5,13 +5,18 @@ message is one line: what was wrong, with which value, and what to do::
 
     QuantdeskError
     ├── ConfigError            a setting is missing or invalid (names the setting)
+    │   └── ScheduleError      a job schedule is not one of the allowed forms (names it)
     ├── DataError              input data is malformed (names the row / field)
     │   ├── ImportFileError    a user's CSV/Parquet file was rejected (row number)
     │   └── HistoryConflictError  a backfill would rewrite stored bars (names --clear)
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
-    └── NotFoundError          a symbol, interval or record does not exist
+    ├── NotFoundError          a symbol, interval or record does not exist
+    ├── TradingError           an invalid trading operation (impossible fill, bad request)
+    │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
+    └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
+                               missing, nothing to act on): its run is recorded ``skipped``
 """
 
 from __future__ import annotations
@@ -51,3 +56,24 @@ class DependencyError(QuantdeskError):
 
 class NotFoundError(QuantdeskError):
     """A symbol, interval or record does not exist."""
+
+
+class TradingError(QuantdeskError):
+    """A trading operation is invalid (an impossible fill, an unknown order, a bad request)."""
+
+
+class OrderRejected(TradingError):
+    """An order was refused; ``reason`` says why (stored with the order)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ScheduleError(ConfigError):
+    """A job schedule is invalid: bad cron expression, bad interval, or a form not allowed."""
+
+
+class JobSkipped(QuantdeskError):
+    """Raised by a job that cannot do its work now; the run is stored as ``skipped`` with
+    this one-line reason (never as a fake result)."""

@@ -129,6 +129,9 @@ class Topics:
     factors: str = "quantdesk.factors"
     signals: str = "quantdesk.signals"
     deadletter: str = "quantdesk.deadletter"
+    orders: str = "quantdesk.orders"
+    fills: str = "quantdesk.fills"
+    risk: str = "quantdesk.risk"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:

@@ -9,6 +9,8 @@ module              commands
 ``capture``         ``replay``, ``export``
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
+``jobs``            ``jobs list | run | history | set``
+``backtest``        ``backtest``
 ``users``           ``users list | set-password``
 ==================  ==================================================================
 
@@ -20,7 +22,17 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, platform, sentiment, users
+from quantdesk.commands import (
+    backtest,
+    capture,
+    data,
+    db,
+    ingest,
+    jobs,
+    platform,
+    sentiment,
+    users,
+)
 from quantdesk.commands._help import hide_flag_types
 
 hide_flag_types()  # no "<bool>" after plain flags in --help
@@ -39,9 +51,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(sentiment.app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(ingest.app, name="ingest", help="Live market data into the store (finnhub).")
 app.add_typer(users.app, name="users", help="API users: list, set-password.")
-for _sub in (platform.app, data.app, capture.app):
+for _sub in (platform.app, data.app, capture.app, backtest.app):
     app.add_typer(_sub)
 app.command()(db.config)
+app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")
 
 
 def main() -> None:  # pragma: no cover - console entry
