@@ -51,7 +51,8 @@ the socket's, or ``X-Forwarded-For`` from a proxy named in
 (:mod:`quantdesk.api.limits`). ``/docs`` and ``/redoc`` are served offline
 (:mod:`quantdesk.web.docs`). Symbol parameters are resolved by
 :func:`quantdesk.api.routers.symbols.resolve` (404 naming the nearest).
-CORS origins: ``QUANTDESK_CORS_ORIGINS`` (comma-separated; default none). Each change writes an ``audit`` line on the
+CORS origins: ``QUANTDESK_CORS_ORIGINS`` (comma-separated; default none). Each
+change writes an ``audit`` line on the
 ``quantdesk.audit`` logger.
 
 WebSocket channels: ``/ws/enhanced`` (everything), ``/ws/stream-metrics``,
