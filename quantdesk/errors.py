@@ -7,7 +7,8 @@ message is one line: what was wrong, with which value, and what to do::
     ├── ConfigError            a setting is missing or invalid (names the setting)
     │   └── ScheduleError      a job schedule is not one of the allowed forms (names it)
     ├── DataError              input data is malformed (names the row / field)
-    │   └── ImportFileError    a user's CSV/Parquet file was rejected (row number)
+    │   ├── ImportFileError    a user's CSV/Parquet file was rejected (row number)
+    │   └── HistoryConflictError  a backfill would rewrite stored bars (names --clear)
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
@@ -35,6 +36,10 @@ class DataError(QuantdeskError):
 
 class ImportFileError(DataError):
     """A user's OHLCV file was rejected; nothing from it was stored."""
+
+
+class HistoryConflictError(DataError):
+    """A backfill would replace stored bars with a different history; nothing was written."""
 
 
 class StorageError(QuantdeskError):

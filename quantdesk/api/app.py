@@ -42,9 +42,17 @@ except the public health, metrics, docs and seed D's market-data endpoints
 (``/api/klines``, ``/api/symbols``: the public candlestick feed); state
 changes need admin: 401 without/with a bad token, 403 for a guest. The role
 is taken from the token (stateless). Failed logins are limited per username
-and client address (``QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE``, default 5; then
-429 with Retry-After). CORS origins: ``QUANTDESK_CORS_ORIGINS``
-(comma-separated; default none). Each change writes an ``audit`` line on the
+and client address (``QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE``, default 5) and
+per username over all addresses (``..._PER_USER_PER_MINUTE``, 20), checked
+and counted in one step; then 429 with Retry-After. The client address is
+the socket's, or ``X-Forwarded-For`` from a proxy named in
+``QUANTDESK_FORWARDED_ALLOW_IPS`` only. Request bodies over
+``QUANTDESK_MAX_BODY_BYTES`` (1 MiB) get 413 before anything reads them
+(:mod:`quantdesk.api.limits`). ``/docs`` and ``/redoc`` are served offline
+(:mod:`quantdesk.web.docs`). Symbol parameters are resolved by
+:func:`quantdesk.api.routers.symbols.resolve` (404 naming the nearest).
+CORS origins: ``QUANTDESK_CORS_ORIGINS`` (comma-separated; default none). Each
+change writes an ``audit`` line on the
 ``quantdesk.audit`` logger.
 
 WebSocket channels: ``/ws/enhanced`` (everything), ``/ws/stream-metrics``,

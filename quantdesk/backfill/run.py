@@ -13,6 +13,31 @@ same ``--days`` and seed always give the same bars). The simulator state at
 the end of the window is stored unless a later state is already stored (a
 live run that went further must not be rewound).
 
+**Stored history is never rewritten** (only ``clear`` replaces it). Per
+symbol (:func:`plan_continuation`):
+
+==============================  ===============================================
+what the store holds            what a backfill does
+==============================  ===============================================
+no bars                         simulates the window from the base price
+bars, and a simulator state     continues the stored path from its state
+at or after the last bar        (``stock_state``): only the minutes after it
+                                are simulated (the rest of a partly stored
+                                day, then the later days); days already
+                                stored are left as they are
+bars, and the window starts     refuses (one line naming ``--clear``): days
+before the first stored day     before a stored history cannot be added
+                                without a different path into it
+bars, no state continuing them  nothing when the window ends within them;
+(imported, real or SIGKILLed)   otherwise refuses (one line naming ``--clear``)
+==============================  ===============================================
+
+The roll-ups of a partly stored day are computed from all of its 1m bars
+(the stored ones and the new ones), so every 5m ... 1d bar still equals the
+aggregate of its 1m bars. Real providers (``source`` below) likewise only
+add the bars that are not stored yet, and refuse when the stored ones in the
+window come from another source.
+
 With ``source`` other than ``simulator`` the 1m bars come from real history
 providers instead (``auto``: the failover router over
 ``QUANTDESK_HISTORY_SOURCES``; a name: that provider alone, see
@@ -35,9 +60,9 @@ import pandas as pd
 from quantdesk.bars import rollup_bars
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
-from quantdesk.domain import StockMeta, StockState
+from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
 from quantdesk.domain.symbols import resolve_symbol, spellings
-from quantdesk.errors import DataError, NotFoundError
+from quantdesk.errors import DataError, HistoryConflictError, NotFoundError
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
 from quantdesk.universe import universe_for
@@ -66,6 +91,10 @@ class BackfillReport:
     providers: dict[str, str] = field(default_factory=dict)
     #: "symbol: reasons" for each symbol no provider could answer
     failures: tuple[str, ...] = ()
+    #: symbols whose stored path was continued (from their stored state)
+    continued: int = 0
+    #: symbols that already held every day of the window (nothing written)
+    up_to_date: int = 0
 
 
 def backfill_window(
@@ -172,21 +201,34 @@ def run_backfill(
             store, settings, calendar, window, market, symbol, clear, progress, source, started
         )
     universe = select_universe(settings, market, symbol)
+    if clear:
+        groups = [Continuation(list(universe))]
+    else:  # refuses before anything is written
+        groups = plan_continuation(store, universe, calendar, window)
     store.upsert_metadata(universe)
     if clear:
         for meta in universe:
             store.delete_bars(meta.symbol)
-    bars_1m, bars_total, states = simulate_into(
-        store,
-        universe,
-        calendar,
-        window,
-        seed=settings.seed,
-        params=SimulatorParams.from_settings(settings),
-        progress=progress,
-    )
-    if states:
-        _save_newer_states(store, states, clear)
+    bars_1m = bars_total = 0
+    params = SimulatorParams.from_settings(settings)
+    for group in groups:
+        if group.up_to_date:
+            continue
+        added_1m, added, states = simulate_into(
+            store,
+            group.metas,
+            calendar,
+            window,
+            seed=settings.seed,
+            params=params,
+            states=group.states,
+            progress=progress,
+            rollup_prefix=group.prefix,
+        )
+        bars_1m += added_1m
+        bars_total += added
+        if states:
+            _save_newer_states(store, states, clear or group.states is None)
     return BackfillReport(
         symbols=len(universe),
         days=len(window),
@@ -195,7 +237,96 @@ def run_backfill(
         bars_1m=bars_1m,
         bars_total=bars_total,
         seconds=time.perf_counter() - started,
+        continued=sum(len(g.metas) for g in groups if g.states is not None and not g.up_to_date),
+        up_to_date=sum(len(g.metas) for g in groups if g.up_to_date),
     )
+
+
+@dataclass
+class Continuation:
+    """Symbols simulated together: from scratch (``states`` None) or from their stored state."""
+
+    metas: list[StockMeta]
+    states: dict[str, StockState] | None = None
+    #: stored 1m bars of a partly stored day, rolled up with the new ones
+    prefix: pd.DataFrame | None = None
+    #: every day of the window is stored already: nothing to simulate
+    up_to_date: bool = False
+
+
+def plan_continuation(
+    store: Store,
+    universe: Sequence[StockMeta],
+    calendar: ExchangeCalendar,
+    window: Sequence[dt.date],
+) -> list[Continuation]:
+    """How to backfill ``window`` without rewriting a stored bar (see the module docstring).
+
+    Raises :class:`~quantdesk.errors.HistoryConflictError` (one line naming
+    ``--clear``) when that is impossible for a symbol; nothing is written then.
+    """
+    if not window:
+        return []
+    window_start = calendar.day_segments(window[0])[0][0]
+    window_end = calendar.day_segments(window[-1])[-1][1]
+    stored_states = store.load_states()
+    fresh: list[StockMeta] = []
+    done: list[StockMeta] = []
+    by_state: dict[int, list[StockMeta]] = {}
+    for meta in universe:
+        sym = meta.symbol
+        last = store.last_bar_time("1m", sym)
+        if last is None:
+            fresh.append(meta)
+            continue
+        if not store.query_bars(sym, "1m", None, window_start + 1, 1):
+            days = store.query_bars(sym, "1d", None, None, None)
+            first = days[0][2] if days else last
+            raise HistoryConflictError(
+                f"{sym}: stored bars start on {calendar.date_of(first)}; backfilling from "
+                f"{window[0]} would put a different history before them: use --clear to "
+                "replace the stored bars (or ask for fewer --days)"
+            )
+        state = stored_states.get(sym)
+        if state is not None and state.time >= last:
+            by_state.setdefault(int(state.time), []).append(meta)
+        elif last + 60_000 >= window_end or calendar.date_of(last) >= window[-1]:
+            done.append(meta)
+        else:
+            raise HistoryConflictError(
+                f"{sym}: no simulator state continues its stored bars (they end at "
+                f"{_local(calendar, last)}): use --clear to replace them with a simulated history"
+            )
+    groups: list[Continuation] = []
+    if fresh:
+        groups.append(Continuation(fresh))
+    if done:
+        groups.append(Continuation(done, up_to_date=True))
+    for t, metas in sorted(by_state.items()):
+        states = {m.symbol: stored_states[m.symbol] for m in metas}
+        if t + 60_000 >= window_end:
+            groups.append(Continuation(metas, states, up_to_date=True))
+            continue
+        groups.append(Continuation(metas, states, _partial_day(store, metas, calendar, t)))
+    return groups
+
+
+def _partial_day(
+    store: Store, metas: Sequence[StockMeta], calendar: ExchangeCalendar, t: int
+) -> pd.DataFrame | None:
+    """The stored 1m bars of the day of minute ``t`` up to ``t``, when that day goes on after."""
+    segments = calendar.day_segments(calendar.date_of(t))
+    if not segments or t + 60_000 >= segments[-1][1]:
+        return None
+    rows = [
+        row for m in metas for row in store.query_bars(m.symbol, "1m", segments[0][0], t + 1, None)
+    ]
+    return pd.DataFrame(rows, columns=list(BAR_COLUMNS)) if rows else None
+
+
+def _local(calendar: ExchangeCalendar, t_ms: int) -> str:
+    local = dt.datetime.fromtimestamp(t_ms / 1000, tz=calendar.tz)
+    return f"{local:%Y-%m-%d %H:%M} {calendar.tz.key}"
 
 
 def simulate_into(
@@ -208,6 +339,7 @@ def simulate_into(
     params: SimulatorParams,
     states: dict[str, StockState] | None = None,
     progress: Progress | None = None,
+    rollup_prefix: pd.DataFrame | None = None,
 ) -> tuple[int, int, dict[str, StockState]]:
     """Simulate ``days`` (1m bars plus every roll-up) into ``store``.
 
@@ -217,7 +349,8 @@ def simulate_into(
     that many are complete, by a second thread while the next chunk is
     generated. Whole months in key order append to each (symbol, interval)
     range, and on PostgreSQL they take the bulk path for new months. Returns
-    ``(1m bars, all bars, final states)``.
+    ``(1m bars, all bars, final states)``. ``rollup_prefix`` (stored 1m bars
+    of a partly stored first day) joins the first chunk's roll-up only.
     """
     chunks = [list(days[i : i + CHUNK_DAYS]) for i in range(0, len(days), CHUNK_DAYS)]
     steps = len(chunks) + 1
@@ -250,7 +383,16 @@ def simulate_into(
             if rolling is not None:
                 pending.append(rolling.result())
                 bars_total += len(pending[-1])
-            rolling = roller.submit(rollup_bars, minute_bars, calendar=calendar)
+            if not len(minute_bars):  # every day of the chunk is stored already
+                rolling = None
+                if progress is not None:
+                    progress(done, steps)
+                continue
+            to_roll = minute_bars
+            if rollup_prefix is not None:  # the first new minutes: their day's stored start
+                to_roll = pd.concat([rollup_prefix, minute_bars], ignore_index=True)
+                rollup_prefix = None
+            rolling = roller.submit(rollup_bars, to_roll, calendar=calendar)
             if len(minute_bars):
                 write(_month_floor(int(minute_bars["time"].min())))
             pending.append(minute_bars)
@@ -320,6 +462,33 @@ def _save_newer_states(store: Store, states: dict[str, StockState], clear: bool)
         store.save_states(newer)
 
 
+def _missing_only(
+    store: Store, sym: str, minute: pd.DataFrame, start: int, end: int
+) -> pd.DataFrame:
+    """The fetched 1m bars whose time is not stored yet (stored ones are never replaced)."""
+    stored = {int(r[2]) for r in store.query_bars(sym, "1m", start, end, None)}
+    if not stored:
+        return minute
+    keep = ~minute["time"].astype("int64").isin(stored)
+    return minute[keep].reset_index(drop=True)
+
+
+def _with_stored_days(
+    store: Store, sym: str, minute: pd.DataFrame, calendar: ExchangeCalendar
+) -> pd.DataFrame:
+    """``minute`` plus the stored 1m bars of the days it touches: roll-ups see whole days."""
+    times = minute["time"].to_numpy(dtype=np.int64)
+    first = calendar.day_segments(calendar.date_of(int(times.min())))
+    last = calendar.day_segments(calendar.date_of(int(times.max())))
+    if not first or not last:
+        return minute
+    rows = store.query_bars(sym, "1m", first[0][0], last[-1][1], None)
+    if not rows:
+        return minute
+    stored = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
+    return pd.concat([stored[list(minute.columns)], minute], ignore_index=True)
+
+
 def _backfill_from_history(
     store: Store,
     settings: Settings,
@@ -353,6 +522,18 @@ def _backfill_from_history(
         return BackfillReport(len(symbols), 0, None, None, 0, 0, 0.0, source)
     start = calendar.day_segments(window[0])[0][0]
     end = calendar.day_segments(window[-1])[-1][1]
+    stored_sources: dict[str, set[str]] = {}
+    if not clear:  # refuse before fetching anything: simulated or imported bars in the window
+        for sym in symbols:
+            rows = store.query_bars(sym, "1m", start, end, None)
+            stored_sources[sym] = {str(r[10]) for r in rows}
+            foreign = sorted(s for s in stored_sources[sym] if s == "simulator" or ":" in s)
+            if foreign:
+                raise HistoryConflictError(
+                    f"{sym}: the store holds {foreign[0]} bars between {window[0]} and "
+                    f"{window[-1]}; real history would be mixed into them: use --clear to "
+                    "replace them"
+                )
     names = None if source == "auto" else [source]
     bars_1m = bars_total = 0
     providers: dict[str, str] = {}
@@ -367,7 +548,20 @@ def _backfill_from_history(
             minute = result.bars.assign(symbol=sym)
             if clear:
                 store.delete_bars(sym)
-            larger = rollup_bars(minute, calendar=calendar)
+            else:
+                other = stored_sources.get(sym, set()) - {result.provider}
+                if other:
+                    failures.append(
+                        f"{sym}: {result.provider} answered, but the stored bars come from "
+                        f"{', '.join(sorted(other))}: left as stored (--clear replaces them, "
+                        f"--source {sorted(other)[0]} adds to them)"
+                    )
+                    continue
+                minute = _missing_only(store, sym, minute, start, end)
+                if minute.empty:
+                    providers[sym] = result.provider
+                    continue
+            larger = rollup_bars(_with_stored_days(store, sym, minute, calendar), calendar=calendar)
             frame = pd.concat([minute, larger[list(minute.columns)]], ignore_index=True)
             store.upsert_bars(frame)
             providers[sym] = result.provider

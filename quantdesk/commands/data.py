@@ -97,6 +97,13 @@ def backfill(
         f"{report.symbols} symbols x {report.days} days ({report.first_day} .. {report.last_day}): "
         f"{report.bars_1m:,} 1m bars, {report.bars_total:,} bars in all, {report.seconds:.1f} s"
     )
+    if report.continued:
+        typer.echo(f"  continued the stored path of {report.continued} symbol(s)")
+    if report.up_to_date:
+        typer.echo(
+            f"  {report.up_to_date} symbol(s) already hold these days: left as stored "
+            "(--clear replaces them)"
+        )
     for sym, provider in report.providers.items():
         typer.echo(f"  {sym}: from {provider}")
     for line in report.failures:

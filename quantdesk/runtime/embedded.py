@@ -52,6 +52,7 @@ from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
 from quantdesk.sources.tweets import TweetFeed, open_feed
 from quantdesk.storage.base import MarketStatus, Store
 from quantdesk.stream.signals import merge_rules
+from quantdesk.stream.warmup import warm_up
 from quantdesk.universe import universe_for
 
 log = logging.getLogger("quantdesk.runtime")
@@ -214,6 +215,15 @@ class EmbeddedRuntime:
         self.consumer.listeners = self.output_listeners
         if in_process:  # a fresh in-memory bus: continue the stored open bars instead
             self._seed_open_bars(start)
+        # indicators and signal rules start warm, from the stored final bars
+        warm_up(
+            self.processor.indicators,
+            self.processor.signals,
+            self.store,
+            self._symbols(),
+            until=start,
+            calendar=None if self.test_mode else self.calendar,
+        )
         self.sim_time = start
 
     def _symbols(self) -> set[str]:
