@@ -52,9 +52,9 @@ def test_list_run_history_and_set(env: Path) -> None:
 
     changed = runner.invoke(app, ["jobs", "set", "sell", "--schedule", "cron:40 9 * * 1-5"])
     assert changed.exit_code == 0, changed.output
-    assert changed.output.strip() == "sell: cron:40 9 * * 1-5, trading days only, enabled"
+    assert changed.stdout.strip() == "sell: cron:40 9 * * 1-5, trading days only, enabled"
     off = runner.invoke(app, ["jobs", "set", "cleanup", "--disable"])
-    assert off.output.strip() == "cleanup: cron:0 20 1 * *, disabled"
+    assert off.stdout.strip() == "cleanup: cron:0 20 1 * *, disabled"
     after = runner.invoke(app, ["jobs", "list"]).output
     assert "cron:40 9 * * 1-5 td" in after
     (cleanup,) = [line for line in after.splitlines() if line.startswith("cleanup")]
