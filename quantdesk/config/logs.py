@@ -198,6 +198,10 @@ def setup_logging(
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    for name in ("uvicorn", "uvicorn.error"):  # uvicorn's own set-up (if any ran) is undone:
+        logger = logging.getLogger(name)  # its server lines go through this handler
+        logger.handlers.clear()
+        logger.propagate = True
     return handler
 
 

@@ -43,10 +43,14 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     qd_level = logging.getLogger("quantdesk").level
+    uv = logging.getLogger("uvicorn.error")
+    uv_level = uv.level
+    uv.setLevel(logging.NOTSET)  # a server started by an earlier test may have set WARNING
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.getLogger("quantdesk").setLevel(qd_level)
+    uv.setLevel(uv_level)
 
 
 def test_setup_is_one_handler_with_utc_times_and_redaction(restore_logging) -> None:
