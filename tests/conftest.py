@@ -19,6 +19,8 @@ def _restore_logging() -> Iterator[None]:
     quantdesk = logging.getLogger("quantdesk")
     qd_level = quantdesk.level
     yield
+    for added in [h for h in root.handlers if h not in handlers]:
+        added.close()  # a command's log file handler lets go of its file
     root.handlers[:] = handlers
     root.setLevel(level)
     quantdesk.setLevel(qd_level)
