@@ -141,10 +141,10 @@ class ApiKeys:
         self.repo.add(row)
         return NewKey(key, row)
 
-    def keys(
+    def listed(
         self, username: str | None = None, *, include_revoked: bool = False
     ) -> list[ApiKeyRow]:
-        return self.repo.keys(username, include_revoked=include_revoked)
+        return self.repo.listed(username, include_revoked=include_revoked)
 
     def revoke(self, key_id: str, by: str) -> tuple[ApiKeyRow, bool]:
         """Revoke a key: (its row, whether this call revoked it; False when it was

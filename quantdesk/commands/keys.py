@@ -76,7 +76,7 @@ def list_keys(
     try:
         settings = _settings()
         with _open(settings) as store:
-            rows = _keys(store).keys(user, include_revoked=revoked)
+            rows = _keys(store).listed(user, include_revoked=revoked)
     except QuantdeskError as exc:
         raise _fail(exc) from None
     if not rows:

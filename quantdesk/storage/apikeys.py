@@ -132,7 +132,7 @@ class ApiKeyRepository:
             m = conn.execute(self._get, {"key_id": key_id}).mappings().first()
         return None if m is None else _row(m)
 
-    def keys(
+    def listed(
         self, username: str | None = None, *, include_revoked: bool = False
     ) -> list[ApiKeyRow]:
         """Keys (of ``username``, or all) in creation order; revoked ones only when asked."""

@@ -28,22 +28,23 @@ def test_keys_created_hashed_listed_revoked_and_touched(engine: sa.Engine) -> No
     now = [1_700_000_000.0]
     keys = ApiKeys(repo, clock=lambda: now[0])
     a = keys.create("admin", "admin", role="admin", name="ops", by="admin")
+    now[0] += 1  # listed in creation order
     b = keys.create("test", "trade", role="guest", name="bot", by="admin")
     assert a.key.startswith("qdk_" + a.row.id + "_") and len(a.key) == 4 + 12 + 1 + 43
     stored = repo.get(a.row.id)
     assert stored is not None and stored.key_hash == hash_key(a.key) and a.key not in str(stored)
-    assert [r.id for r in repo] == [a.row.id, b.row.id]
-    assert [r.id for r in repo.keys("test")] == [b.row.id]
+    assert [r.id for r in repo.listed()] == [a.row.id, b.row.id]
+    assert [r.id for r in repo.listed("test")] == [b.row.id]
     assert keys.lookup(b.key) == b.row
     assert keys.lookup(b.key[:-1] + ("A" if b.key[-1] != "A" else "B")) is None  # wrong secret
     now[0] += 10
     row, changed = keys.revoke(b.row.id, "admin")
-    assert changed and row.revoked_ms == 1_700_000_010_000 and row.revoked_by == "admin"
+    assert changed and row.revoked_ms == 1_700_000_011_000 and row.revoked_by == "admin"
     assert keys.lookup(b.key) is None  # at once in this process
     row2, changed2 = keys.revoke(b.row.id, "other")
     assert not changed2 and row2.revoked_by == "admin"  # the first revocation stays
-    assert [r.id for r in repo] == [a.row.id]
-    assert len(repo.keys(include_revoked=True)) == 2
+    assert [r.id for r in repo.listed()] == [a.row.id]
+    assert len(repo.listed(include_revoked=True)) == 2
     repo.touch([a.row.id], 5_000)
     repo.touch([a.row.id], 4_000)  # never backwards
     assert repo.get(a.row.id).last_used_ms == 5_000  # type: ignore[union-attr]

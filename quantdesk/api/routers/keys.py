@@ -43,7 +43,7 @@ def list_keys(
 ) -> list[dict[str, Any]]:
     """API keys (never the keys themselves): id, user, scope, name, created, revoked, last
     used (written at most once a minute)."""
-    return [r.public() for r in _keys(request).keys(user or None, include_revoked=revoked)]
+    return [r.public() for r in _keys(request).listed(user or None, include_revoked=revoked)]
 
 
 @router.post("/api/keys", status_code=201)
