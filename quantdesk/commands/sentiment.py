@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from quantdesk.commands._common import _settings
+from quantdesk.commands._common import _require, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(
@@ -64,6 +64,8 @@ def mock(
     from quantdesk.sentiment.mocker import TweetMocker
     from quantdesk.sources.tweets.readers import iter_mock
 
+    _require(rate > 0, "--rate", f"must be > 0 (got {rate})")
+    _require(market in (None, "cn", "us"), "--market", f"use cn or us (got {market!r})")
     try:
         mocker = TweetMocker(_universe(market), seed=seed, rate_per_s=rate, strength=strength)
     except (QuantdeskError, ValueError) as exc:
