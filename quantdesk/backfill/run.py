@@ -3,7 +3,10 @@
 The simulator generates whole trading days (weekends and holidays skipped by
 the exchange calendar), the 1m bars are rolled up to 5m ... 1d with the same
 session-anchored rules as the streaming path, and everything is upserted, so
-running a backfill twice never duplicates a bar.
+running a backfill twice never duplicates a bar. Last, the weeks and months
+the window touches (``1w``, ``1M``) are rolled up from every stored 1d bar in
+them (:mod:`quantdesk.backfill.periods`), so a window that starts mid-month
+extends the stored month instead of replacing it.
 
 The window ends at the last *completed* trading day in exchange time
 (``days``), or is the trading days between two dates (``start`` and ``end``,
@@ -57,10 +60,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quantdesk.backfill.periods import refresh_periods
 from quantdesk.bars import rollup_bars
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
-from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
+from quantdesk.domain import BAR_COLUMNS, SESSION_INTERVALS, StockMeta, StockState
 from quantdesk.domain.symbols import resolve_symbol, spellings
 from quantdesk.errors import DataError, HistoryConflictError, NotFoundError
 from quantdesk.sources.simulator import SimulatorParams, generate_history
@@ -392,7 +396,7 @@ def simulate_into(
             if rollup_prefix is not None:  # the first new minutes: their day's stored start
                 to_roll = pd.concat([rollup_prefix, minute_bars], ignore_index=True)
                 rollup_prefix = None
-            rolling = roller.submit(rollup_bars, to_roll, calendar=calendar)
+            rolling = roller.submit(rollup_bars, to_roll, SESSION_INTERVALS, calendar=calendar)
             if len(minute_bars):
                 write(_month_floor(int(minute_bars["time"].min())))
             pending.append(minute_bars)
@@ -406,6 +410,14 @@ def simulate_into(
         write(None)
         if writing is not None:
             writing.result()
+    if days:
+        bars_total += refresh_periods(
+            store,
+            [m.symbol for m in universe],
+            calendar.day_segments(days[0])[0][0],
+            calendar.day_segments(days[-1])[-1][1],
+            calendar,
+        )
     if progress is not None:
         progress(steps, steps)
     return bars_1m, bars_total, out_states
@@ -561,9 +573,16 @@ def _backfill_from_history(
                 if minute.empty:
                     providers[sym] = result.provider
                     continue
-            larger = rollup_bars(_with_stored_days(store, sym, minute, calendar), calendar=calendar)
+            larger = rollup_bars(
+                _with_stored_days(store, sym, minute, calendar),
+                SESSION_INTERVALS,
+                calendar=calendar,
+            )
             frame = pd.concat([minute, larger[list(minute.columns)]], ignore_index=True)
             store.upsert_bars(frame)
+            if len(minute):
+                times = minute["time"].to_numpy(dtype=np.int64)
+                refresh_periods(store, [sym], int(times.min()), int(times.max()) + 1, calendar)
             providers[sym] = result.provider
             bars_1m += len(minute)
             bars_total += len(frame)

@@ -122,13 +122,17 @@ def worker(
     test: Annotated[
         bool, typer.Option("--test", help="bars without sessions (as run --test)")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve Prometheus /metrics on this port (QUANTDESK_WORKER_METRICS_PORT)"),
+    ] = None,
 ) -> None:
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
     from quantdesk.runtime.worker import run_worker
 
     _require(bool(group.strip()), "--group", "give the consumer group's name")
     try:
-        settings = _settings(market=market)
+        settings = _settings(market=market, worker_metrics_port=metrics_port)
         run_worker(settings, group=group, market=market, test_mode=test, echo=typer.echo)
     except QuantdeskError as exc:
         raise _fail(exc) from None

@@ -45,6 +45,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["export", "out.x", "--interval", "7m"], "--interval: use one of 1m, 5m"),
         (["export", "out.x", "--start", "yesterday"], "--start: not an ISO 8601"),
         (["ingest", "finnhub", "--symbols", ","], "--symbols: give at least one symbol"),
+        (["sentiment", "mock", "--rate", "-1"], "--rate: must be > 0 (got -1.0)"),
+        (["sentiment", "mock", "--market", "jp"], "--market: use cn or us (got 'jp')"),
     ],
 )
 def test_bad_option_is_one_line_naming_the_option(env: Path, args: list[str], line: str) -> None:
