@@ -12,7 +12,8 @@ message is one line: what was wrong, with which value, and what to do::
     │   ├── BookError          an order-book snapshot cannot be used (``reason``)
     │   ├── TweetError         one tweet was rejected (``reason``)
     │   ├── CandleFormatError  a Finnhub ``/stock/candle`` answer of the wrong shape
-    │   └── CheckpointError    a stored checkpoint does not fit this run (ignored)
+    │   ├── CheckpointError    a stored checkpoint does not fit this run (ignored)
+    │   └── HistoryConflictError  a backfill would rewrite stored bars (names --clear)
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
@@ -92,6 +93,10 @@ class CandleFormatError(DataError):
 class CheckpointError(DataError):
     """A stored checkpoint does not fit this run (another universe, seed or store state);
     the run starts without it."""
+
+
+class HistoryConflictError(DataError):
+    """A backfill would replace stored bars with a different history; nothing was written."""
 
 
 class StorageError(QuantdeskError):
