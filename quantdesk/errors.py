@@ -10,7 +10,9 @@ message is one line: what was wrong, with which value, and what to do::
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
-    └── NotFoundError          a symbol, interval or record does not exist
+    ├── NotFoundError          a symbol, interval or record does not exist
+    └── ModelError             a model cannot be trained, loaded or used (corrupt
+                               artifact, too little data, unsupported operation)
 """
 
 from __future__ import annotations
@@ -46,3 +48,7 @@ class DependencyError(QuantdeskError):
 
 class NotFoundError(QuantdeskError):
     """A symbol, interval or record does not exist."""
+
+
+class ModelError(QuantdeskError):
+    """A model cannot be trained, loaded or used: corrupt artifact, too little data, ..."""

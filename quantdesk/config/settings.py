@@ -223,6 +223,22 @@ class Settings(BaseSettings):
     capture_batch_rows: int = Field(
         50_000, description="Tick capture: rows buffered before a Parquet part is written."
     )
+    sim_planted_beta: float = Field(
+        0.0,
+        description="Planted signal (control): next morning's return = beta x today's morning "
+        "return + noise; 0 = off.",
+    )
+    model_dir: Path | None = Field(
+        None, description="Where model artifacts live; empty = <data_dir>/models."
+    )
+    model_seq_len: int = Field(20, description="Trading days each sequence model (LSTM...) sees.")
+    model_epochs: int = Field(20, description="Epochs of a full neural-network training.")
+    model_retrain_days: int = Field(
+        20, description="Walk-forward evaluation: retrain every N trading days."
+    )
+    model_tune_trials: int = Field(
+        20, description="Optuna hyper-parameter search budget (trials per search)."
+    )
 
     @field_validator("argon2_memory_kib")
     @classmethod
@@ -278,6 +294,10 @@ class Settings(BaseSettings):
         "bus_partitions",
         "kafka_session_timeout_ms",
         "capture_batch_rows",
+        "model_seq_len",
+        "model_epochs",
+        "model_retrain_days",
+        "model_tune_trials",
     )
     @classmethod
     def _at_least_one(cls, v: int) -> int:
@@ -323,6 +343,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'quantdesk.db').as_posix()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        """Where model artifacts live: ``model_dir`` or ``<data_dir>/models``."""
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
 
 
 def load_settings(**overrides: Any) -> Settings:
