@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from quantdesk.capture.cli import app as capture_app
+from quantdesk.commands.model import app as model_app
 from quantdesk.errors import QuantdeskError
 from quantdesk.sentiment.cli import app as sentiment_app
 from quantdesk.sources.finnhub.cli import app as finnhub_app
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sentiment_app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(finnhub_app, name="ingest", help="Live market data into the store (finnhub).")
 app.add_typer(capture_app)
+app.add_typer(model_app, name="model")
 
 MarketOpt = Annotated[
     str | None, typer.Option("--market", help="cn (A-shares) or us; default QUANTDESK_MARKET")
