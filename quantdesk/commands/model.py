@@ -102,8 +102,7 @@ def _registry(settings: Any) -> Iterator[tuple[Any, Any]]:
 @contextmanager
 def _progress(label: str) -> Iterator[Any]:
     """A rich progress bar; yields ``update(stage, done, total)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -287,8 +286,18 @@ def _print_report(report: Any) -> None:
         f" {report.symbols} stocks, {report.days} days, {len(report.folds)} folds"
     )
     table = Table(title=title)
-    for col in ("model", "direction", "95% interval", "MAE", "R² vs naive", "R² vs mean",
-                "IC", "rank IC", "ICIR", f"top-{report.config.top_k}/day"):
+    for col in (
+        "model",
+        "direction",
+        "95% interval",
+        "MAE",
+        "R² vs naive",
+        "R² vs mean",
+        "IC",
+        "rank IC",
+        "ICIR",
+        f"top-{report.config.top_k}/day",
+    ):
         table.add_column(col, justify="left" if col == "model" else "right")
     for name, m in report.models.items():
         lo, hi = m["direction_accuracy_ci"]
@@ -318,7 +327,7 @@ def list_cmd(
     try:
         settings = _settings()
         with _registry(settings) as (_store, registry):
-            rows = registry.versions.list(model)
+            rows = registry.versions.list_versions(model)
     except QuantdeskError as exc:
         raise _fail(exc) from None
     typer.echo(f"models: {', '.join(MODELS.names())}")

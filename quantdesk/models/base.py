@@ -157,7 +157,7 @@ class Model(ABC):
 
     def xs(self, data: Dataset, rows: I64) -> F64:
         """The model's feature columns of ``rows``."""
-        return data.x[np.ix_(rows, self.feature_cols)]
+        return data.x[np.ix_(rows, np.asarray(self.feature_cols, dtype=np.int64))]
 
     @abstractmethod
     def _fit(

@@ -36,6 +36,7 @@ ICs need at least 3 stocks a day with varying predictions (else ``None``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -134,7 +135,7 @@ def daily_ic(pred: F64, real: F64, day: np.ndarray, rank: bool) -> tuple[float, 
     order = np.argsort(day, kind="stable")
     pred, real, day = pred[order], real[order], day[order]
     bounds = np.flatnonzero(np.r_[True, day[1:] != day[:-1], True])
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         p, r = pred[lo:hi], real[lo:hi]
         if hi - lo < 3 or np.ptp(p) == 0 or np.ptp(r) == 0:
             continue
@@ -154,7 +155,7 @@ def top_k(pred: F64, real: F64, day: np.ndarray, k: int) -> tuple[float, float, 
     order = np.lexsort((-pred, day))
     pred, real, day = pred[order], real[order], day[order]
     bounds = np.flatnonzero(np.r_[True, day[1:] != day[:-1], True])
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         tops.append(float(real[lo : min(hi, lo + k)].mean()))
         alls.append(float(real[lo:hi].mean()))
     if not tops:
@@ -163,9 +164,7 @@ def top_k(pred: F64, real: F64, day: np.ndarray, k: int) -> tuple[float, float, 
     return float(t.mean()), float(np.prod(1 + t) - 1), float(np.mean(alls))
 
 
-def metrics(
-    pred: F64, real: F64, naive: F64, mean: F64, day: np.ndarray, k: int
-) -> dict[str, Any]:
+def metrics(pred: F64, real: F64, naive: F64, mean: F64, day: np.ndarray, k: int) -> dict[str, Any]:
     """Every metric of one model's pooled out-of-sample predictions (return target)."""
     acc, lo, hi, n = direction(pred, real, day)
     sse = float(((pred - real) ** 2).sum())
@@ -210,9 +209,7 @@ class EvalReport:
 
     def leaks(self) -> list[str]:
         """Models (not baselines) outside 50 % +/- their interval."""
-        return [
-            n for n, m in self.models.items() if m.get("outside_50") and n not in BASELINES
-        ]
+        return [n for n, m in self.models.items() if m.get("outside_50") and n not in BASELINES]
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -292,9 +289,7 @@ def evaluate(
     if not real:
         raise ModelError(f"walk-forward over {data.name}: no labelled test rows")
     r, nv, mn, d = (np.concatenate(a) for a in (real, naive, mean, day))
-    table = {
-        n: metrics(np.concatenate(preds[n]), r, nv, mn, d, config.top_k) for n in wanted
-    }
+    table = {n: metrics(np.concatenate(preds[n]), r, nv, mn, d, config.top_k) for n in wanted}
     return EvalReport(
         dataset=data.name,
         symbols=len(np.unique(data.symbols[data.selected])),

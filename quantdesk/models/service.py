@@ -49,7 +49,11 @@ class TrainResult:
 
 
 def holdout_metrics(
-    name: str, params: dict[str, Any], data: Dataset, holdout_days: int, seed: int,
+    name: str,
+    params: dict[str, Any],
+    data: Dataset,
+    holdout_days: int,
+    seed: int,
     parent: Model | None = None,
 ) -> dict[str, Any]:
     """Fit on all but the last ``holdout_days`` days, score them beside the baselines."""
@@ -177,7 +181,7 @@ def next_trading_day(day: dt.date, calendar_name: str) -> dt.date:
     i = bisect.bisect_right(cal.days, day)
     if cal.days and cal.days[0] <= day and i < len(cal.days):
         return cal.days[i]
-    return np.busday_offset(np.datetime64(day, "D"), 1, roll="forward").astype(dt.date)  # type: ignore[no-any-return]
+    return np.busday_offset(np.datetime64(day, "D"), 1, roll="forward").astype(dt.date)
 
 
 def predict(

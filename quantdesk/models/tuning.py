@@ -63,7 +63,7 @@ def tune(
     except ImportError:
         raise DependencyError("tuning needs optuna: pip install 'quantdesk[ml]'") from None
     cls = model_class(name)
-    if getattr(cls.search_space, "__func__", None) is Model.search_space.__func__:
+    if cls.search_space.__qualname__ == Model.search_space.__qualname__:
         raise ModelError(f"model {name} has no hyper-parameters to tune")
     splits = purged_folds(data, folds, purge_days)
     j = data.return_index

@@ -192,7 +192,9 @@ class ModelVersionRepository:
         except sa.exc.IntegrityError:
             raise StorageError(f"model {row.name} version {row.version} already exists") from None
 
-    def _aliases_of(self, conn: sa.Connection, name: str | None) -> dict[tuple[str, int], list[str]]:
+    def _aliases_of(
+        self, conn: sa.Connection, name: str | None
+    ) -> dict[tuple[str, int], list[str]]:
         q = sa.select(model_aliases)
         if name is not None:
             q = q.where(model_aliases.c.name == name)
@@ -212,7 +214,7 @@ class ModelVersionRepository:
                 raise NotFoundError(f"model {name} has no version {version}")
             return _version_row(r, self._aliases_of(conn, name).get((name, version)))
 
-    def list(self, name: str | None = None) -> list[VersionRow]:
+    def list_versions(self, name: str | None = None) -> list[VersionRow]:
         """Every version (of ``name``), by name then version."""
         with self.engine.connect() as conn:
             q = sa.select(model_versions)
@@ -223,7 +225,7 @@ class ModelVersionRepository:
             return [_version_row(r, aliases.get((r.name, int(r.version)))) for r in rows]
 
     def latest(self, name: str) -> VersionRow | None:
-        versions = self.list(name)
+        versions = self.list_versions(name)
         return versions[-1] if versions else None
 
     def alias(self, name: str, alias: str) -> int | None:

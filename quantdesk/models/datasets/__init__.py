@@ -102,7 +102,9 @@ def load_dataset(
                 break
         if frame.empty:
             need = "daily (1d)" if key == "daily" else "1m or 120m"
-            raise NotFoundError(f"symbol {sym} has no {need} bars in the store")
+            when = f" from {start}" if start else ""
+            when += f" until {end}" if end else ""
+            raise NotFoundError(f"symbol {sym} has no {need} bars in the store{when}")
         frames.append(frame)
     data = build(key, pd.concat(frames, ignore_index=True), calendars)
     data = data.between(start, end)

@@ -65,7 +65,9 @@ def _one(sym: str, bars: pd.DataFrame, tz: str) -> pd.DataFrame:
         ms = t.dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").to_numpy()
     else:
         ms = t.to_numpy(dtype=np.int64)
-    o, h, lo, c, v = (bars[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close", "volume"))
+    o, h, lo, c, v = (
+        bars[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close", "volume")
+    )
     local = pd.to_datetime(ms, unit="ms", utc=True).tz_convert(tz)
     prev = np.r_[np.nan, c[:-1]]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -39,14 +39,18 @@ class _Constant(Model):
 class Mean(_Constant):
     name = "mean"
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         self.value = data.y[rows].mean(axis=0)
 
 
 class Up(_Constant):
     name = "up"
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         self.value = np.abs(data.y[rows]).mean(axis=0)
 
 
@@ -54,7 +58,9 @@ class Naive(Model):
     name = "naive"
     kind = "baseline"
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         self.features = tuple(data.naive[t] for t in data.targets)
         self.feature_cols = data.feature_index(self.features)
 

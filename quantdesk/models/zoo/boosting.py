@@ -30,9 +30,7 @@ def _need(module: str, dist: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise DependencyError(
-            f"model {module} needs {dist}: pip install 'quantdesk[ml]'"
-        ) from None
+        raise DependencyError(f"model {module} needs {dist}: pip install 'quantdesk[ml]'") from None
 
 
 class XGBoost(Model):
@@ -64,7 +62,9 @@ class XGBoost(Model):
             "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         }
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         xgb = _need("xgboost", "xgboost-cpu")
         p = self.params
         dtrain = xgb.DMatrix(self.xs(data, rows), label=data.y[rows])
@@ -127,7 +127,9 @@ class LightGBM(Model):
             "min_child_samples": trial.suggest_int("min_child_samples", 5, 200, log=True),
         }
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         lgb = _need("lightgbm", "lightgbm")
         p = self.params
         params = {
@@ -159,7 +161,9 @@ class LightGBM(Model):
         return np.column_stack([b.predict(x) for b in self.boosters])
 
     def _state(self) -> dict[str, bytes]:
-        return {f"booster{j}.txt": b.model_to_string().encode() for j, b in enumerate(self.boosters)}
+        return {
+            f"booster{j}.txt": b.model_to_string().encode() for j, b in enumerate(self.boosters)
+        }
 
     def _restore(self, state: dict[str, bytes]) -> None:
         lgb = _need("lightgbm", "lightgbm")

@@ -127,7 +127,9 @@ class Voting(Ensemble):
     def defaults(cls) -> dict[str, Any]:
         return {**super().defaults(), "weights": []}
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         self.members = self._fit_members(data, progress)
 
     def _combine(self, preds: F64) -> F64:
@@ -149,7 +151,9 @@ class Stacking(Ensemble):
     def defaults(cls) -> dict[str, Any]:
         return {**super().defaults(), "folds": 4, "purge": 1, "alpha": 1e-6}
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         oof, where = self._oof(data, rows)
         y = data.y[where]
         n_members, _, n_targets = oof.shape
@@ -190,7 +194,9 @@ class BMA(Ensemble):
     def defaults(cls) -> dict[str, Any]:
         return {**super().defaults(), "folds": 4, "purge": 1}
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         oof, where = self._oof(data, rows)
         j = data.return_index
         resid = oof[:, :, j] - data.y[where, j][None, :]

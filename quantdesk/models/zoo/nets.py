@@ -149,7 +149,9 @@ class SequenceModel(Model):
 
     # -- training --------------------------------------------------------------
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         torch = _torch()
         from quantdesk.models.zoo import torch_nets
 

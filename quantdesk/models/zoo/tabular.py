@@ -39,7 +39,9 @@ class SklearnModel(Model):
     def _train_rows(self, rows: I64) -> I64:
         return rows
 
-    def _fit(self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None) -> None:
+    def _fit(
+        self, data: Dataset, rows: I64, parent: Model | None, progress: Progress | None
+    ) -> None:
         rows = self._train_rows(rows)
         x, y = self.xs(data, rows), data.y[rows]
         self.estimator = self._estimator(y.shape[1])

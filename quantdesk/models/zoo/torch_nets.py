@@ -19,6 +19,11 @@ from torch import nn
 
 
 class _Scaled(nn.Module):
+    x_mean: torch.Tensor
+    x_std: torch.Tensor
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
+
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
         self.register_buffer("x_mean", torch.zeros(n_in))
@@ -55,9 +60,7 @@ class TransformerNet(_Scaled):
         super().__init__(n_in, n_out)
         self.inp = nn.Linear(n_in, hidden)
         self.pos = nn.Parameter(torch.zeros(1, seq_len, hidden))
-        layer = nn.TransformerEncoderLayer(
-            hidden, heads, 2 * hidden, dropout=0.0, batch_first=True
-        )
+        layer = nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout=0.0, batch_first=True)
         self.enc = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(hidden, n_out)
 

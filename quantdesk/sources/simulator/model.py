@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -235,7 +235,6 @@ def simulate_block(
             step[opens[0]] += params.planted_beta * start.morning_return
     log_close = start.log_price + np.cumsum(step, axis=0)
     log_open = log_close - r
-    planted = _planted(minutes, log_open, log_close, start) if params.planted_beta else {}
     # intra-minute range: extremes of a Brownian bridge from open to close
     var2 = 2.0 * sd * sd
     r2 = r * r
@@ -266,33 +265,34 @@ def simulate_block(
     volume = lots * stocks.lot
     lam = params.trades_per_minute * volume / stocks.base_volume
     trades = np.clip(rng.poisson(lam), 1, lots.astype(np.int64))
-    return Block(
-        minutes, start, sched, log_open, log_close, sd, o, h, lo, c, vwap, volume, trades, **planted
-    )
+    block = Block(minutes, start, sched, log_open, log_close, sd, o, h, lo, c, vwap, volume, trades)
+    if params.planted_beta:
+        block = _planted(block)
+    return block
 
 
-def _planted(
-    minutes: BlockMinutes, log_open: np.ndarray, log_close: np.ndarray, start: Start
-) -> dict[str, object]:
+def _planted(block: Block) -> Block:
     """Where the block's day opens and its morning (first half of the day) ends.
 
     A block holds at most one trading day (history: one day; live: the rest of
     one), so each is found at most once. The morning return is the log return
     from the day's first open to the close of its last minute in the first half.
     """
+    minutes = block.minutes
     opens = np.flatnonzero(minutes.day_open)
     open_idx = int(opens[0]) if len(opens) else -1
-    morning_open = log_open[open_idx].copy() if open_idx >= 0 else start.morning_open
+    morning_open = block.log_open[open_idx].copy() if open_idx >= 0 else block.start.morning_open
     am = minutes.day_pos < 0.5
     ends = np.flatnonzero(am[:-1] & ~am[1:])
     am_idx = int(ends[0]) if len(ends) else -1
-    morning_return = log_close[am_idx] - morning_open if am_idx >= 0 else None
-    return {
-        "open_idx": open_idx,
-        "am_idx": am_idx,
-        "morning_open": morning_open,
-        "morning_return": morning_return,
-    }
+    morning_return = block.log_close[am_idx] - morning_open if am_idx >= 0 else None
+    return replace(
+        block,
+        open_idx=open_idx,
+        am_idx=am_idx,
+        morning_open=morning_open,
+        morning_return=morning_return,
+    )
 
 
 def _round_tick(log_price: np.ndarray, tpu: int) -> np.ndarray:
