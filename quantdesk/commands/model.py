@@ -32,7 +32,10 @@ StartOpt = Annotated[str | None, typer.Option("--start", help="first day, YYYY-M
 EndOpt = Annotated[str | None, typer.Option("--end", help="last day, YYYY-MM-DD")]
 ParamOpt = Annotated[
     list[str] | None,
-    typer.Option("--param", help="model parameter KEY=VALUE (JSON value), repeatable"),
+    typer.Option(
+        "--param",
+        help="model parameter KEY=VALUE (JSON value), repeatable; MODEL.KEY=VALUE for one model",
+    ),
 ]
 
 
@@ -56,16 +59,21 @@ def _symbols(value: str | None) -> list[str] | None:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
-def _params(values: list[str] | None) -> dict[str, Any]:
+def _params(values: list[str] | None, model: str) -> dict[str, Any]:
+    """``--param`` values for ``model``: ``KEY=VALUE`` (every model) or ``MODEL.KEY=VALUE``."""
     out: dict[str, Any] = {}
     for item in values or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise QuantdeskError(f"--param: use KEY=VALUE (got {item!r})")
+        owner, dot, name = key.rpartition(".")
+        if dot and owner != model:
+            continue
         try:
-            out[key.strip()] = json.loads(raw)
+            out[name] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            out[name] = raw
     return out
 
 
@@ -143,7 +151,7 @@ def train_cmd(
 
     try:
         settings = _settings()
-        params = {**_model_defaults(model, settings), **_params(param)}
+        params = {**_model_defaults(model, settings), **_params(param, model)}
         with _registry(settings) as (store, registry), _progress(f"training {model}") as bar:
             result = service.train(
                 store,
@@ -221,8 +229,11 @@ def evaluate_cmd(
     try:
         settings = _settings()
         names = trainable_names() if model == "all" else _symbols(model) or []
-        extra = _params(param)
-        params = {n: {**_model_defaults(n, settings), **extra} for n in names if n not in BASELINES}
+        params = {
+            n: {**_model_defaults(n, settings), **_params(param, n)}
+            for n in names
+            if n not in BASELINES
+        }
         config = EvalConfig(
             min_train_days=min_train,
             retrain_days=retrain_days or settings.model_retrain_days,
@@ -276,45 +287,9 @@ def evaluate_cmd(
 
 
 def _print_report(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from quantdesk.models.evaluation import format_table
 
-    from quantdesk.models.base import BASELINES
-
-    title = (
-        f"{report.dataset}{' / control ' + report.control if report.control else ''}:"
-        f" {report.symbols} stocks, {report.days} days, {len(report.folds)} folds"
-    )
-    table = Table(title=title)
-    for col in (
-        "model",
-        "direction",
-        "95% interval",
-        "MAE",
-        "R² vs naive",
-        "R² vs mean",
-        "IC",
-        "rank IC",
-        "ICIR",
-        f"top-{report.config.top_k}/day",
-    ):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for name, m in report.models.items():
-        lo, hi = m["direction_accuracy_ci"]
-        flag = " !" if m["outside_50"] and report.control == "random" else ""
-        table.add_row(
-            f"{name}{' (baseline)' if name in BASELINES else ''}{flag}",
-            _pct(m["direction_accuracy"]),
-            f"{_pct(lo)}..{_pct(hi)}",
-            _num(m["mae"]),
-            _num(m["r2_oos"], 3),
-            _num(m["r2_oos_mean"], 4),
-            _num(m["ic"], 3),
-            _num(m["rank_ic"], 3),
-            _num(m["icir"], 2),
-            _pct(m["topk_return"]) if m["topk_return"] is not None else "n/a",
-        )
-    Console().print(table)
+    typer.echo(format_table(report))
 
 
 @app.command("list")

@@ -301,3 +301,36 @@ def evaluate(
         control=control,
         config=config,
     )
+
+
+def _fmt(x: float | None, spec: str, scale: float = 1.0) -> str:
+    if x is None or not math.isfinite(x):
+        return format("n/a", ">" + spec.split(".")[0])
+    return format(scale * x, spec)
+
+
+def format_table(report: EvalReport) -> str:
+    """The report as a plain-text table (the CLI's output, the README's tables)."""
+    head = (
+        f"{report.dataset}{' / control ' + report.control if report.control else ''}:"
+        f" {report.symbols} stocks, {report.days} days, {len(report.folds)} folds"
+        f" (retrain every {report.config.retrain_days} days)"
+    )
+    cols = (
+        f"{'model':<18} {'direction':>9} {'95% interval':>13} {'MAE':>9} {'R2 naive':>8}"
+        f" {'R2 mean':>8} {'IC':>7} {'rank IC':>7} {'ICIR':>6} {'top-k/day':>9}"
+    )
+    lines = [head, cols, "-" * len(cols)]
+    for name, m in report.models.items():
+        lo, hi = m["direction_accuracy_ci"]
+        label = f"{name} (baseline)" if name in BASELINES else name
+        if m["outside_50"] and report.control == "random" and name not in BASELINES:
+            label += " LEAK?"
+        lines.append(
+            f"{label:<18} {_fmt(m['direction_accuracy'], '8.1f', 100)}%"
+            f" {_fmt(lo, '5.1f', 100):>6}-{_fmt(hi, '5.1f', 100):>5}%"
+            f" {_fmt(m['mae'], '9.5f')} {_fmt(m['r2_oos'], '8.3f')} {_fmt(m['r2_oos_mean'], '8.4f')}"
+            f" {_fmt(m['ic'], '7.3f')} {_fmt(m['rank_ic'], '7.3f')} {_fmt(m['icir'], '6.2f')}"
+            f" {_fmt(m['topk_return'], '8.3f', 100)}%"
+        )
+    return "\n".join(lines)
