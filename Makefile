@@ -6,7 +6,7 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-test browser run test lint typecheck unit e2e bench clean
+.PHONY: help install install-test install-ml browser run test lint typecheck unit e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ install: $(BIN)/python ## Install quantdesk into .venv (and the dashboard's char
 install-test: $(BIN)/python ## Install quantdesk and the test tools into .venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m quantdesk.web.assets
+
+install-ml: $(BIN)/python ## Install the ml extra: train the networks, tune, XGBoost, LightGBM
+	$(BIN)/pip install --quiet -e '.[ml]'
 
 browser: ## Install the OS's Chromium for the end-to-end tests (apt-get; skipped if present)
 	scripts/install-chromium

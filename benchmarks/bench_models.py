@@ -278,7 +278,7 @@ def _tables(quick: bool) -> list[Figure]:
     data = build("daily", bars, get_calendar("XNYS"))
     if quick:
         data = data.between(dt.date(2010, 1, 1), None)
-    cfg = EvalConfig(min_train_days=250, retrain_days=60, params=params)
+    cfg = EvalConfig(min_train_days=250, retrain_days=120, params=params)
     report = evaluate(data, names, cfg)
     print(format_table(report))
     figures.append(

@@ -5,7 +5,8 @@ SVM and linear regression). scikit-learn is a main dependency: these predict any
 ``linear`` standardised features -> ridge regression (``alpha``; 0 = least squares)
 ``rf``     random forest (``n_estimators``, ``max_depth``, ``min_samples_leaf``)
 ``gb``     histogram gradient boosting, one per target (``max_iter``,
-           ``learning_rate``, ``max_leaf_nodes``), scikit-learn's fast GBM
+           ``learning_rate``, ``max_leaf_nodes``), scikit-learn's fast GBM; ``threads``
+           OpenMP threads (1: its spinning threads crawl on a busy shared machine)
 ``svm``    standardised features -> RBF support-vector regression, one per target
            (``C``, ``epsilon``); its O(n^2) fit takes the newest ``max_samples`` rows
 =========  ===========================================================================
@@ -126,7 +127,7 @@ class GradientBoosting(SklearnModel):
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 15}
+        return {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 15, "threads": 1}
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

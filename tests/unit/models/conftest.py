@@ -10,7 +10,7 @@ from quantdesk.models.datasets.base import Dataset
 from quantdesk.models.datasets.controls import control_bars, control_dataset
 
 #: Small, fast network settings for tests.
-FAST_NETS = {"epochs": 3, "hidden": 8, "seq_len": 5, "batch_size": 128}
+FAST_NETS = {"epochs": 3, "hidden": 8, "seq_len": 5, "batch_size": 128, "min_steps": 0}
 
 
 @pytest.fixture(scope="session")
