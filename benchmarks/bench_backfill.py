@@ -1,6 +1,6 @@
 """Backfill 1 year x 100 symbols (1m bars + every aggregate) into SQLite and PostgreSQL.
 
-quantdesk's path (:func:`quantdesk.ingest.backfill.simulate_into`): vectorised
+quantdesk's path (:func:`quantdesk.backfill.run.simulate_into`): vectorised
 simulator -> vectorised roll-up -> bulk upsert, in chunks of 40 trading days,
 each complete month written in key order by a second thread while the next
 chunk is generated. Baseline, measured in the same run: a seed-D-style
@@ -28,10 +28,10 @@ import pandas as pd
 
 from benchmarks._report import Figure
 from benchmarks.baseline_orm import orm_insert
+from quantdesk.backfill.run import simulate_into
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.calendars import get_calendar
 from quantdesk.domain import BAR_COLUMNS, ROLLUP_INTERVALS, StockMeta
-from quantdesk.ingest.backfill import simulate_into
 from quantdesk.sources.simulator import SimulatorParams, default_universe
 from quantdesk.storage import open_store
 

@@ -1,5 +1,5 @@
 """``python -m quantdesk`` runs the CLI."""
 
-from quantdesk.cli import app
+from quantdesk.commands import app
 
 app()

@@ -5,12 +5,15 @@ message is one line: what was wrong, with which value, and what to do::
 
     QuantdeskError
     ├── ConfigError            a setting is missing or invalid (names the setting)
+    │   └── ScheduleError      a job schedule is not one of the allowed forms (names it)
     ├── DataError              input data is malformed (names the row / field)
     │   └── ImportFileError    a user's CSV/Parquet file was rejected (row number)
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
     ├── NotFoundError          a symbol, interval or record does not exist
+    ├── JobSkipped             a scheduled job cannot do its work now (a service it needs is
+    │                          missing, nothing to act on): its run is recorded ``skipped``
     └── ModelError             a model cannot be trained, loaded or used (corrupt
                                artifact, too little data, unsupported operation)
 """
@@ -48,6 +51,15 @@ class DependencyError(QuantdeskError):
 
 class NotFoundError(QuantdeskError):
     """A symbol, interval or record does not exist."""
+
+
+class ScheduleError(ConfigError):
+    """A job schedule is invalid: bad cron expression, bad interval, or a form not allowed."""
+
+
+class JobSkipped(QuantdeskError):
+    """Raised by a job that cannot do its work now; the run is stored as ``skipped`` with
+    this one-line reason (never as a fake result)."""
 
 
 class ModelError(QuantdeskError):

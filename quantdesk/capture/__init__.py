@@ -1,4 +1,4 @@
-"""Tick capture to Parquet and replay onto the bus.
+"""Tick capture to Parquet (replayed by :mod:`quantdesk.sources.replay`).
 
 :class:`TickCapture` is a sink for raw market events (trades, trade batches,
 book snapshots): ``capture.write(events)`` buffers them and writes Parquet
@@ -9,15 +9,15 @@ parts partitioned by kind, day and symbol::
 
 ``date`` is the UTC day of the event time unless a time zone is given
 (``TickCapture(root, tz="Asia/Shanghai")`` partitions by exchange day).
-:func:`read_events` reads a capture (or any folder below it) back in event-time
-order and :class:`Replayer` republishes it: per symbol, consecutive trades as
-one :class:`~quantdesk.bus.TradeBatch`, book snapshots as
+:func:`quantdesk.sources.replay.read_events` reads a capture (or any folder
+below it) back in event-time order and :class:`~quantdesk.sources.replay.Replayer`
+republishes it: per symbol, consecutive trades as one
+:class:`~quantdesk.bus.TradeBatch`, book snapshots as
 :class:`~quantdesk.domain.BookSnapshot`, and a clock
 :class:`~quantdesk.bus.Heartbeat` per symbol at the end of each slice of event
 time, as the live runtime does, so the stream processor closes the same bars.
 """
 
-from quantdesk.capture.replay import Replayer, read_events
 from quantdesk.capture.writer import TickCapture
 
-__all__ = ["Replayer", "TickCapture", "read_events"]
+__all__ = ["TickCapture"]

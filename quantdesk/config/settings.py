@@ -49,7 +49,7 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
-#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.runtime.tweet_feeds`).
+#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.sources.tweets`).
 TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
 
 
@@ -240,6 +240,42 @@ class Settings(BaseSettings):
         20, description="Optuna hyper-parameter search budget (trials per search)."
     )
 
+    # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
+    jobs_schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description='Job schedules replacing the defaults (JSON: {"sell": "cron:40 9 * * *"}).',
+    )
+    jobs_misfire_grace_seconds: float = Field(
+        900.0,
+        description="A fire time missed while no scheduler ran still runs if at most this late.",
+    )
+    jobs_lease_seconds: float = Field(
+        30.0, description="Scheduler lease: a dead scheduler's store is taken over after this."
+    )
+    jobs_poll_seconds: float = Field(
+        1.0, description="Longest wall wait between scheduler checks (manual runs, changes)."
+    )
+    jobs_sync_source: str = Field(
+        "",
+        description="History providers price_sync/history_sync fetch from (e.g. auto); "
+        "empty = the store as the runtime fills it.",
+    )
+    retention_factor_days: float = Field(
+        7.0, description="cleanup: factor values older than this many days (0 = keep all)."
+    )
+    retention_dead_letter_days: float = Field(
+        30.0, description="cleanup: dead letters older than this many days (0 = keep all)."
+    )
+    retention_tick_days: float = Field(
+        7.0, description="cleanup: captured tick days older than this many days (0 = keep all)."
+    )
+    retention_job_run_days: float = Field(
+        180.0, description="cleanup: job runs older than this many days (0 = keep all)."
+    )
+    retention_model_versions: int = Field(
+        5, description="cleanup: unaliased model versions kept per model (0 = keep all)."
+    )
+
     @field_validator("argon2_memory_kib")
     @classmethod
     def _argon_memory(cls, v: int) -> int:
@@ -322,6 +358,27 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
+
+    @field_validator(
+        "jobs_misfire_grace_seconds",
+        "retention_factor_days",
+        "retention_dead_letter_days",
+        "retention_tick_days",
+        "retention_job_run_days",
+        "retention_model_versions",
+    )
+    @classmethod
+    def _jobs_non_negative(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("jobs_lease_seconds", "jobs_poll_seconds")
+    @classmethod
+    def _jobs_positive(cls, v: float) -> float:
         if v <= 0:
             raise ValueError(f"must be > 0 (got {v})")
         return v

@@ -7,7 +7,7 @@ publishes its trades, book snapshots and clock heartbeats onto the bus,
 indicators, signals, dead letters; see :mod:`quantdesk.runtime.consumer`),
 upserting everything with the real-time price table, market status and
 simulator state, (4) steps the tweet feed (``--tweets``, see
-:mod:`quantdesk.runtime.tweet_feeds`) with the same event clock: sentiment
+:mod:`quantdesk.sources.tweets`) with the same event clock: sentiment
 factors through the signal rules, scored tweets and bad lines to the sinks,
 and (5) serves the API.
 
@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from quantdesk.backfill.run import run_backfill
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Heartbeat, TradeBatch, bus_from_settings
 from quantdesk.calendars import ExchangeCalendar, get_calendar
@@ -42,17 +43,16 @@ from quantdesk.capture import TickCapture
 from quantdesk.config import Settings
 from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.export import CsvBarExporter
-from quantdesk.ingest.backfill import run_backfill
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.runtime.server import api_config, freeze_startup_objects
 from quantdesk.runtime.sink import StoreSink
-from quantdesk.runtime.tweet_feeds import TweetFeed, open_feed
-from quantdesk.sources.catalog import universe_for
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams
+from quantdesk.sources.tweets import TweetFeed, open_feed
 from quantdesk.storage.base import MarketStatus, Store
 from quantdesk.stream.signals import merge_rules
+from quantdesk.universe import universe_for
 
 log = logging.getLogger("quantdesk.runtime")
 

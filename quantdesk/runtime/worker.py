@@ -21,9 +21,9 @@ from quantdesk.errors import ConfigError
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink
-from quantdesk.sources.catalog import universe_for
 from quantdesk.storage import open_store
 from quantdesk.stream.signals import merge_rules
+from quantdesk.universe import universe_for
 
 log = logging.getLogger("quantdesk.worker")
 

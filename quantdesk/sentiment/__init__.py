@@ -17,12 +17,13 @@ module          what it does
                 lowercase, tokens, ``NOT_`` negation, stop words)
 ``model``       :func:`train`, :func:`load_model`, :class:`SentimentModel`
                 (TF-IDF uni+bigrams + logistic regression; VADER baseline)
-``ingest``      sources: the mocker, a JSON-lines file, the Twitter v2
-                filtered stream over HTTP (:func:`stream_http`)
-``stream``      :class:`SentimentAggregator`, the streaming operator that emits
-                ``sentiment_count`` / ``sentiment_mean`` / ``sentiment_ewma``
-``cli``         ``quantdesk sentiment mock | train | score``
 ==============  ==============================================================
+
+Elsewhere: the tweet sources (the mocker, a JSON-lines file, the Twitter v2
+filtered stream) live in :mod:`quantdesk.sources.tweets`; the streaming operator
+:class:`~quantdesk.stream.sentiment.SentimentAggregator` (``sentiment_count`` /
+``sentiment_mean`` / ``sentiment_ewma``) in :mod:`quantdesk.stream.sentiment`; the
+``quantdesk sentiment mock | train | score`` commands in :mod:`quantdesk.commands.sentiment`.
 
 Training data (``train_data.csv``)
 ==================================
@@ -123,18 +124,15 @@ from quantdesk.sentiment.model import (
     load_model,
     train,
 )
-from quantdesk.sentiment.stream import FACTOR_NAMES, SentimentAggregator
 from quantdesk.sentiment.tweets import MAX_TEXT_CHARS, Tweet, TweetError, parse_tweet
 
 __all__ = [
-    "FACTOR_NAMES",
     "MAX_TEXT_CHARS",
     "SHIPPED_DATA",
     "Cleaned",
     "LatentMood",
     "Metrics",
     "Score",
-    "SentimentAggregator",
     "SentimentModel",
     "SymbolResolver",
     "TrainResult",

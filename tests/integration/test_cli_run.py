@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from quantdesk.sentiment.ingest import BASE_URL_ENV, TOKEN_ENV
+from quantdesk.sources.tweets.readers import BASE_URL_ENV, TOKEN_ENV
 from tests.unit.sentiment.fake_stream import TOKEN, Connection, stream_server, tweet_line
 
 

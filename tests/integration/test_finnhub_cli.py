@@ -40,7 +40,7 @@ def test_cli_streams_and_stops_on_sigint_without_leaking_the_token(tmp_path) -> 
                 "PYTHONPATH": str(ROOT),
             }
             env.pop("QUANTDESK_CONFIG")
-            code = "from quantdesk.sources.finnhub.cli import app; app()"
+            code = "from quantdesk.commands.ingest import app; app()"
             proc = subprocess.Popen(
                 [sys.executable, "-c", code, "finnhub", "--symbols", "aapl"],
                 cwd=tmp_path,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from quantdesk.backfill.run import run_backfill
 from quantdesk.calendars import get_calendar
-from quantdesk.cli import app
+from quantdesk.commands import app
 from quantdesk.config import load_settings
-from quantdesk.ingest.backfill import run_backfill
 from quantdesk.storage import open_store
 from tests.unit.history import _answers as A
 from tests.unit.history.conftest import ProviderServer, Reply, Request

@@ -13,9 +13,9 @@ import pytest
 from quantdesk.config import load_settings
 from quantdesk.domain import ScoredTweet
 from quantdesk.runtime.embedded import EmbeddedRuntime
-from quantdesk.runtime.tweet_feeds.http import HttpFeed
-from quantdesk.sentiment.ingest import BASE_URL_ENV, TOKEN_ENV
 from quantdesk.sentiment.model import LABELS
+from quantdesk.sources.tweets.http import HttpFeed
+from quantdesk.sources.tweets.readers import BASE_URL_ENV, TOKEN_ENV
 from quantdesk.storage import open_store
 from tests.unit.sentiment.fake_stream import TOKEN, Connection, stream_server, tweet_line
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer.main
 
-from quantdesk.cli import app
+from quantdesk.commands import app
 from quantdesk.config.settings import Settings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -3,7 +3,7 @@
 A provider answers one question: the bars of one symbol and interval between
 two instants. It knows its own HTTP API and symbol convention, nothing about
 failover, storage or roll-ups (that is :mod:`quantdesk.sources.history.router`
-and :mod:`quantdesk.ingest.backfill`).
+and :mod:`quantdesk.backfill.run`).
 
 ==========================  ========  =================================================
 member                      required  meaning

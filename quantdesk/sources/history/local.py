@@ -15,11 +15,11 @@ from typing import ClassVar
 
 import pandas as pd
 
+from quantdesk.backfill.importer import parse_bars, read_table
 from quantdesk.config import Settings
 from quantdesk.domain import BAR_COLUMNS, normalize_interval
 from quantdesk.errors import ImportFileError
 from quantdesk.export.csv_bars import csv_interval_name
-from quantdesk.ingest.importer import parse_bars, read_table
 from quantdesk.sources.history.base import HistoryProvider
 from quantdesk.sources.history.symbols import canonical
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from quantdesk.capture.cli import app as capture_app
+from quantdesk.backfill.importer import import_file
+from quantdesk.commands.capture import app as capture_app
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS, Bar
 from quantdesk.export import CSV_HEADER, CsvBarExporter, export_bars
-from quantdesk.ingest.importer import import_file
 from quantdesk.storage import open_store
 
 T0 = int(dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC).timestamp() * 1000)  # 09:30 +08:00

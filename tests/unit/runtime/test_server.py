@@ -17,7 +17,7 @@ import websockets
 from typer.testing import CliRunner
 
 from quantdesk.api.app import create_app
-from quantdesk.cli import app as cli
+from quantdesk.commands import app as cli
 from quantdesk.config import load_settings
 from quantdesk.runtime import server as server_mod
 from quantdesk.runtime.server import api_config, freeze_startup_objects

@@ -3,8 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from quantdesk.sentiment.ingest import TweetReader
 from quantdesk.sentiment.tweets import MAX_TEXT_CHARS, TweetError, parse_tweet
+from quantdesk.sources.tweets.readers import TweetReader
 
 GOOD = {
     "data": {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from quantdesk.commands.ingest import app
 from quantdesk.domain import Bar
 from quantdesk.sources.finnhub import SOURCE_LIVE, SOURCE_REST, RestAwareSink
-from quantdesk.sources.finnhub.cli import app
 from quantdesk.storage import open_store
 
 M = 60_000
