@@ -26,6 +26,8 @@ rows)``                            keeps the history before ``rows`` for sequenc
 ``default_features``     no        dataset name -> feature names the model uses there
                                    (default: all of the dataset's)
 ``kind``                 no        ``baseline``, ``tabular``, ``sequence`` or ``ensemble``
+``for_jobs(ctx)``        no        what the scheduled jobs call (predict, train, prune); the
+                                   default serves every model (:mod:`quantdesk.models.jobs`)
 =======================  ========  ===========================================================
 
 The public methods wrap these: :meth:`Model.fit` checks the data (enough
@@ -104,6 +106,14 @@ class Model(ABC):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         """Hyper-parameters for one Optuna ``trial`` (empty: nothing to tune)."""
         return {}
+
+    @classmethod
+    def for_jobs(cls, ctx: Any) -> Any:
+        """The scheduled jobs' predictor / trainer / version pruner for this model
+        (:class:`quantdesk.models.jobs.ModelJobs`; ``ctx`` is a job's context)."""
+        from quantdesk.models.jobs import ModelJobs
+
+        return ModelJobs.from_context(cls.name, ctx)
 
     # -- the interface -----------------------------------------------------------
 

@@ -134,6 +134,22 @@ class ModelRegistry:
     def rollback(self, name: str, alias: str = "champion") -> int:
         return self.versions.rollback(name, alias)
 
+    def prune_unaliased(self, keep_newest: int, older_than_ms: int) -> int:
+        """Delete versions no alias points at, created before ``older_than_ms``, except
+        each model's newest ``keep_newest`` of them: the row first, then the file (a crash between
+        leaves an orphan file, never a row without its file). Returns how many."""
+        deleted = 0
+        for name in self.versions.names():
+            free = [r for r in self.versions.list_versions(name) if not r.aliases]
+            keep = {r.version for r in free[-keep_newest:]} if keep_newest > 0 else set()
+            for r in free:
+                if r.version in keep or r.created_at >= older_than_ms:
+                    continue
+                if self.versions.delete(name, r.version):
+                    (self.model_dir / r.artifact).unlink(missing_ok=True)
+                    deleted += 1
+        return deleted
+
 
 class Predictor:
     """Serves ``alias`` of model ``name``; :meth:`refresh` swaps in a newly promoted version."""

@@ -193,21 +193,30 @@ def predict(
     ref: int | str | None = None,
     market: str = "cn",
     save: bool = True,
+    as_of_ms: int | None = None,
 ) -> list[PredictionRow]:
-    """Predict each stock's next day with the champion (else the newest version); store it."""
+    """Predict each stock's next day with the champion (else the newest version); store it.
+
+    With ``as_of_ms`` (a job's decision time) only rows decided by then are used.
+    """
     model, row = registry.load(name, ref)
-    end = None
-    last = store.last_bar_time("1d" if row.dataset == "daily" else "1m")
-    if last is None and row.dataset == "morning":
-        last = store.last_bar_time("120m")
+    if as_of_ms is not None:
+        last: int | None = as_of_ms
+    else:
+        last = store.last_bar_time("1d" if row.dataset == "daily" else "1m")
+        if last is None and row.dataset == "morning":
+            last = store.last_bar_time("120m")
     if last is None:
         raise ModelError("the store has no bars to predict from: run `quantdesk backfill`")
     end = dt.datetime.fromtimestamp(last / 1000, tz=dt.UTC).date() + dt.timedelta(days=1)
     seq = int(model.params.get("seq_len", 1))
     start = end - dt.timedelta(days=max(60, 3 * seq))
-    data = load_dataset(
-        store, row.dataset, symbols=symbols, start=start, end=end, market=market
-    ).latest()
+    data = load_dataset(store, row.dataset, symbols=symbols, start=start, end=end, market=market)
+    if as_of_ms is not None:
+        data = data.select(data.selected & (data.decision_time <= as_of_ms))
+        if not len(data):
+            raise ModelError(f"no {row.dataset} rows decided by {as_of_ms} ms to predict from")
+    data = data.latest()
     out = model.predict(data)
     metas = {m.symbol: m for m in store.list_metadata()}
     made_at = int(time.time() * 1000)

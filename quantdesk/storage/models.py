@@ -280,6 +280,23 @@ class ModelVersionRepository:
         self.set_alias(name, alias, int(last.previous))
         return int(last.previous)
 
+    def delete(self, name: str, version: int) -> bool:
+        """Delete a version row (never one an alias points at); True when one was deleted."""
+        with self.engine.begin() as conn:
+            held = conn.execute(
+                sa.select(model_aliases.c.alias).where(
+                    model_aliases.c.name == name, model_aliases.c.version == version
+                )
+            ).first()
+            if held is not None:
+                raise StorageError(f"model {name} version {version} is {held.alias}: not deleted")
+            done = conn.execute(
+                model_versions.delete().where(
+                    model_versions.c.name == name, model_versions.c.version == version
+                )
+            )
+        return bool(done.rowcount)
+
     def names(self) -> list[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(model_versions.c.name).distinct())

@@ -40,9 +40,7 @@ def _row_features(data: Dataset, t: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", ["morning", "daily"])
-def test_no_look_ahead(
-    name: str, planted_bars: tuple[pd.DataFrame, ExchangeCalendar]
-) -> None:
+def test_no_look_ahead(name: str, planted_bars: tuple[pd.DataFrame, ExchangeCalendar]) -> None:
     bars, cal = planted_bars
     if name == "daily":
         bars = rollup_bars(bars, ["1d"], calendar=cal)
@@ -72,8 +70,10 @@ def test_morning_is_seed_b(planted_bars: tuple[pd.DataFrame, ExchangeCalendar]) 
     local = pd.to_datetime(one["time"], unit="ms", utc=True).dt.tz_convert("Asia/Shanghai")
     today = one[local.dt.date == day.astype(dt.date)]
     prev = one[local.dt.date < day.astype(dt.date)]
-    am = today[pd.to_datetime(today["time"], unit="ms", utc=True).dt.tz_convert(
-        "Asia/Shanghai").dt.hour < 12]
+    am = today[
+        pd.to_datetime(today["time"], unit="ms", utc=True).dt.tz_convert("Asia/Shanghai").dt.hour
+        < 12
+    ]
     nxt = one[local.dt.date > day.astype(dt.date)]
     nxt_day = pd.to_datetime(nxt["time"], unit="ms", utc=True).dt.tz_convert("Asia/Shanghai")
     nxt_am = nxt[(nxt_day.dt.date == nxt_day.dt.date.iloc[0]) & (nxt_day.dt.hour < 12)]
