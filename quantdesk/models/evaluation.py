@@ -329,7 +329,8 @@ def format_table(report: EvalReport) -> str:
         lines.append(
             f"{label:<18} {_fmt(m['direction_accuracy'], '8.1f', 100)}%"
             f" {_fmt(lo, '5.1f', 100):>6}-{_fmt(hi, '5.1f', 100):>5}%"
-            f" {_fmt(m['mae'], '9.5f')} {_fmt(m['r2_oos'], '8.3f')} {_fmt(m['r2_oos_mean'], '8.4f')}"
+            f" {_fmt(m['mae'], '9.5f')} {_fmt(m['r2_oos'], '8.3f')}"
+            f" {_fmt(m['r2_oos_mean'], '8.4f')}"
             f" {_fmt(m['ic'], '7.3f')} {_fmt(m['rank_ic'], '7.3f')} {_fmt(m['icir'], '6.2f')}"
             f" {_fmt(m['topk_return'], '8.3f', 100)}%"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +26,7 @@ def test_models_serve_the_jobs(
     planted_bars: tuple[pd.DataFrame, ExchangeCalendar],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bars, cal = planted_bars
+    bars, _ = planted_bars
     url = f"sqlite:///{tmp_path / 'q.db'}"
     settings = load_settings(data_dir=tmp_path / "data", market="cn")
     store = open_store(url)
@@ -84,7 +85,7 @@ def test_incremental_job_and_pruning(
             for d in ("2020-02-15", "2020-02-22", "2020-02-29", "2020-03-07")
         ]
         results = [jobs.train_incremental(0, ms[0])]
-        results += [jobs.train_incremental(a, b) for a, b in zip(ms, ms[1:], strict=False)]
+        results += [jobs.train_incremental(a, b) for a, b in itertools.pairwise(ms)]
         assert [r["version"] for r in results] == [1, 2, 3, 4]
         assert [r["parent"] for r in results] == [None, 1, 2, 3]
         reg = jobs.registry

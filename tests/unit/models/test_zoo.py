@@ -133,7 +133,7 @@ def test_corrupt_artifact_is_one_clear_error(small_daily: Dataset, tmp_path: Pat
 
 
 def test_bad_parameters_and_data(small_daily: Dataset) -> None:
-    with pytest.raises(ConfigError, match="unknown parameter.*n_trees"):
+    with pytest.raises(ConfigError, match=r"unknown parameter.*n_trees"):
         model_class("rf")({"n_trees": 3})
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         model_class("nope")
