@@ -129,7 +129,7 @@ def _serving(quick: bool) -> list[Figure]:
             target=1.0,
         ),
         Figure(
-            f"lstm: {STOCKS} stocks in one batch, median (onnxruntime)",
+            f"lstm: {STOCKS} stocks in one batch, median CPU (onnxruntime)",
             percentile(ort_b, 50),
             "ms",
             percentile(torch_b, 50),
@@ -138,7 +138,7 @@ def _serving(quick: bool) -> list[Figure]:
             target=20.0,
         ),
         Figure(
-            f"lstm: {STOCKS} stocks in one batch, p99 (onnxruntime)",
+            f"lstm: {STOCKS} stocks in one batch, p99 CPU (onnxruntime)",
             percentile(ort_b, 99),
             "ms",
             percentile(torch_b, 99),

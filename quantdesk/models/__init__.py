@@ -13,6 +13,7 @@ module                            what it holds
 :mod:`quantdesk.models.registry`  versions and aliases (champion / challenger),
                                   the :class:`Predictor` that serves the champion
 :mod:`quantdesk.models.service`   train / predict as the CLI and the jobs run them
+:mod:`quantdesk.models.jobs`      the scheduled jobs' predictor, trainer and version pruner
 ================================  ==========================================================
 
 Nothing heavy is imported here: PyTorch, scikit-learn and the boosting
