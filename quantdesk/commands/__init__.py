@@ -10,6 +10,7 @@ module              commands
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
 ``jobs``            ``jobs list | run | history | set``
+``backtest``        ``backtest``
 ``model``           ``model train | evaluate | list | promote | rollback | predict |
                     import-sample``
 ==================  ==================================================================
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, jobs, model, platform, sentiment
+from quantdesk.commands import backtest, capture, data, db, ingest, jobs, model, platform, sentiment
 
 app = typer.Typer(
     name="quantdesk",
@@ -37,7 +38,7 @@ db_app.command("status")(db.db_status)
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment.app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(ingest.app, name="ingest", help="Live market data into the store (finnhub).")
-for _sub in (platform.app, data.app, capture.app):
+for _sub in (platform.app, data.app, capture.app, backtest.app):
     app.add_typer(_sub)
 app.command()(db.config)
 app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")

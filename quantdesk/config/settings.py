@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +46,8 @@ SECRET_FIELDS: frozenset[str] = frozenset(
         "test_password",
         "tushare_token",
         "alphavantage_key",
+        "alpaca_key_id",
+        "alpaca_secret_key",
     }
 )
 
@@ -223,6 +226,156 @@ class Settings(BaseSettings):
     capture_batch_rows: int = Field(
         50_000, description="Tick capture: rows buffered before a Parquet part is written."
     )
+    worker_metrics_port: int = Field(
+        0, description="Port of the Prometheus /metrics of `quantdesk worker` (0: none)."
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics port of `quantdesk worker` binds to."
+    )
+
+    # -- trading (quantdesk.trading, quantdesk.risk, quantdesk.backtest) -------
+    broker: str = Field("paper", description="Broker by name: paper (default) or a plug-in.")
+    strategy: str = Field("t1", description="Strategy of `run`: t1, signals or buy_and_hold.")
+    commission_rate: Decimal = Field(
+        Decimal("0.00025"), description="A-share commission, fraction of an order's value."
+    )
+    min_commission: Decimal = Field(
+        Decimal("5"), description="A-share minimum commission per order (CNY)."
+    )
+    stamp_duty: Decimal = Field(
+        Decimal("0.0005"), description="A-share stamp duty on sells (0.001 before 2023-08-28)."
+    )
+    transfer_fee: Decimal = Field(
+        Decimal("0.00001"), description="A-share transfer fee, both sides, fraction of value."
+    )
+    us_commission_rate: Decimal = Field(Decimal("0"), description="US commission (fraction).")
+    us_min_commission: Decimal = Field(Decimal("0"), description="US minimum commission.")
+    price_limit_main: Decimal = Field(Decimal("0.10"), description="A-share main-board limit.")
+    price_limit_star: Decimal = Field(Decimal("0.20"), description="STAR (688xxx) daily limit.")
+    price_limit_chinext: Decimal = Field(
+        Decimal("0.20"), description="ChiNext (300xxx/301xxx) daily limit."
+    )
+    price_limit_st: Decimal = Field(Decimal("0.05"), description="ST-flagged stocks' limit.")
+    price_limit_bse: Decimal = Field(
+        Decimal("0.30"), description="Beijing Stock Exchange daily limit."
+    )
+    st_symbols: str = Field("", description="Comma-separated symbols flagged ST.")
+    fill_volume_share: float = Field(
+        0.25, description="Backtest fills: at most this share of a bar's volume."
+    )
+    slippage_ticks: int = Field(0, description="Backtest fills: ticks of slippage against you.")
+    risk_max_order_value: Decimal = Field(
+        Decimal("1000000"), description="Risk: largest order value (0 = no limit)."
+    )
+    risk_max_position_weight: float = Field(
+        1.0, description="Risk: largest weight of one position in equity after a buy."
+    )
+    risk_max_gross_exposure: float = Field(
+        1.0, description="Risk: largest market value of all positions over equity after a buy."
+    )
+    risk_max_orders_per_minute: int = Field(
+        600, description="Risk: orders accepted per minute (event time)."
+    )
+    risk_daily_loss_limit: float = Field(
+        0.05, description="Risk: loss since the day's start (fraction) that switches to REDUCING."
+    )
+    risk_drawdown_alert: float = Field(
+        0.10, description="Risk: drawdown from the equity peak (fraction) that raises an alert."
+    )
+    t1_sell_time: str = Field("09:35", description="t1: sell-all time (exchange local).")
+    t1_buy_time: str = Field("14:30", description="t1: buy time (exchange local).")
+    t1_top_k: int = Field(5, description="t1: stocks bought each afternoon.")
+    t1_min_gain: float = Field(0.0, description="t1: skip predicted gains below this fraction.")
+    signals_order_value: Decimal = Field(
+        Decimal("10000"), description="signals: value bought per buy signal."
+    )
+    alpaca_key_id: SecretStr = Field(SecretStr(""), description="Alpaca API key id (secret).")
+    alpaca_secret_key: SecretStr = Field(
+        SecretStr(""), description="Alpaca API secret key (secret)."
+    )
+    alpaca_url: str = Field(
+        "https://paper-api.alpaca.markets", description="Alpaca trading API (paper by default)."
+    )
+    alpaca_data_url: str = Field(
+        "https://data.alpaca.markets", description="Alpaca market data API (latest quotes)."
+    )
+    alpaca_stream_url: str = Field(
+        "wss://paper-api.alpaca.markets/stream", description="Alpaca trade_updates stream."
+    )
+
+    @field_validator(
+        "commission_rate",
+        "min_commission",
+        "stamp_duty",
+        "transfer_fee",
+        "us_commission_rate",
+        "us_min_commission",
+        "risk_max_order_value",
+        "signals_order_value",
+    )
+    @classmethod
+    def _non_negative_decimal(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or v < 0:
+            raise ValueError(f"must be a number >= 0 (got {v})")
+        return v
+
+    @field_validator(
+        "price_limit_main",
+        "price_limit_star",
+        "price_limit_chinext",
+        "price_limit_st",
+        "price_limit_bse",
+    )
+    @classmethod
+    def _limit_pct(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or not 0 < v < 1:
+            raise ValueError(f"must be a fraction between 0 and 1 (got {v})")
+        return v
+
+    @field_validator(
+        "fill_volume_share",
+        "risk_max_position_weight",
+        "risk_daily_loss_limit",
+        "risk_drawdown_alert",
+    )
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError(f"must be > 0 and <= 1 (got {v})")
+        return v
+
+    @field_validator("risk_max_gross_exposure")
+    @classmethod
+    def _exposure(cls, v: float) -> float:
+        if not 0 < v <= 10:
+            raise ValueError(f"must be > 0 and <= 10 (got {v})")
+        return v
+
+    @field_validator("slippage_ticks", "risk_max_orders_per_minute", "t1_top_k")
+    @classmethod
+    def _count(cls, v: int) -> int:
+        if v < 0 or v > 1_000_000:
+            raise ValueError(f"must be between 0 and 1000000 (got {v})")
+        return v
+
+    @field_validator("t1_sell_time", "t1_buy_time")
+    @classmethod
+    def _clock_time(cls, v: str) -> str:
+        import datetime as _dt
+
+        try:
+            _dt.time.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"must be a local time HH:MM (got {v!r})") from None
+        return v.strip()
+
+    @field_validator("broker", "strategy")
+    @classmethod
+    def _plugin_name(cls, v: str) -> str:
+        name = v.strip().lower()
+        if not name:
+            raise ValueError("must be a non-empty name")
+        return name
     sim_planted_beta: float = Field(
         0.0,
         description="Planted signal (control): next morning's return = beta x today's morning "
@@ -304,6 +457,13 @@ class Settings(BaseSettings):
     def _port(cls, v: int) -> int:
         if not 1 <= v <= 65535:
             raise ValueError(f"must be between 1 and 65535 (got {v})")
+        return v
+
+    @field_validator("worker_metrics_port")
+    @classmethod
+    def _port_or_off(cls, v: int) -> int:
+        if not 0 <= v <= 65535:
+            raise ValueError(f"must be between 0 (off) and 65535 (got {v})")
         return v
 
     @field_validator("database_url")

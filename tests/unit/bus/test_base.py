@@ -19,6 +19,9 @@ def test_default_topic_names() -> None:
         "quantdesk.factors",
         "quantdesk.signals",
         "quantdesk.deadletter",
+        "quantdesk.orders",
+        "quantdesk.fills",
+        "quantdesk.risk",
     ]
     assert Topics.with_prefix("desk2").quotes == "desk2.quotes"
     assert Topics().for_type("book") == "quantdesk.quotes"
