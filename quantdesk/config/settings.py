@@ -376,6 +376,7 @@ class Settings(BaseSettings):
         if not name:
             raise ValueError("must be a non-empty name")
         return name
+
     sim_planted_beta: float = Field(
         0.0,
         description="Planted signal (control): next morning's return = beta x today's morning "
