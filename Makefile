@@ -6,7 +6,7 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-test browser promtool run test lint typecheck unit e2e bench clean
+.PHONY: help install install-test install-ml browser promtool run test lint typecheck unit e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ install-test: $(BIN)/python ## Install quantdesk and the test tools into .venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m quantdesk.web.assets
 	touch $(STAMP)
+
+install-ml: $(BIN)/python ## Install the ml extra: train the networks, tune, XGBoost, LightGBM
+	$(BIN)/pip install --quiet -e '.[ml]'
 
 browser: ## Install the OS's Chromium for the end-to-end tests (apt-get; skipped if present)
 	scripts/install-chromium

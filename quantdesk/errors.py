@@ -27,8 +27,10 @@ message is one line: what was wrong, with which value, and what to do::
     ├── ModelRejectedError     a trained model lost to its baseline: not saved, never served
     ├── TradingError           an invalid trading operation (impossible fill, bad request)
     │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
-    └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
-                               missing, nothing to act on): its run is recorded ``skipped``
+    ├── JobSkipped             a scheduled job cannot do its work now (a service it needs is
+    │                          missing, nothing to act on): its run is recorded ``skipped``
+    └── ModelError             a model cannot be trained, loaded or used (corrupt
+                               artifact, too little data, unsupported operation)
 
 Classes are importable from here and, where they were public before, from the
 module that raises them (``quantdesk.bus.BusError``, ``quantdesk.auth.TokenError``,
@@ -187,3 +189,7 @@ class ModelRejectedError(QuantdeskError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class ModelError(QuantdeskError):
+    """A model cannot be trained, loaded or used: corrupt artifact, too little data, ..."""

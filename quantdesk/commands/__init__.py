@@ -13,6 +13,8 @@ module              commands
 ``users``           ``users list | set-password``
 ``keys``            ``keys create | list | revoke``
 ``backtest``        ``backtest``
+``model``           ``model train | evaluate | list | promote | rollback | predict |
+                    import-sample``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -31,6 +33,7 @@ from quantdesk.commands import (
     ingest,
     jobs,
     keys,
+    model,
     platform,
     sentiment,
     users,
@@ -58,6 +61,7 @@ for _sub in (platform.app, data.app, capture.app, backtest.app):
 app.command()(db.config)
 app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")
 app.add_typer(keys.app, name="keys", help="API keys: create, list, revoke.")
+app.add_typer(model.app, name="model")
 
 
 def main() -> None:  # pragma: no cover - console entry

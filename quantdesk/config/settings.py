@@ -433,6 +433,31 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a local time HH:MM (got {v!r})") from None
         return v.strip()
 
+    @field_validator("broker", "strategy")
+    @classmethod
+    def _plugin_name(cls, v: str) -> str:
+        name = v.strip().lower()
+        if not name:
+            raise ValueError("must be a non-empty name")
+        return name
+
+    sim_planted_beta: float = Field(
+        0.0,
+        description="Planted signal (control): next morning's return = beta x today's morning "
+        "return + noise; 0 = off.",
+    )
+    model_dir: Path | None = Field(
+        None, description="Where model artifacts live; empty = <data_dir>/models."
+    )
+    model_seq_len: int = Field(20, description="Trading days each sequence model (LSTM...) sees.")
+    model_epochs: int = Field(20, description="Epochs of a full neural-network training.")
+    model_retrain_days: int = Field(
+        20, description="Walk-forward evaluation: retrain every N trading days."
+    )
+    model_tune_trials: int = Field(
+        20, description="Optuna hyper-parameter search budget (trials per search)."
+    )
+
     # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
     jobs_schedules: dict[str, str] = Field(
         default_factory=dict,
@@ -636,6 +661,10 @@ class Settings(BaseSettings):
         "bus_partitions",
         "kafka_session_timeout_ms",
         "capture_batch_rows",
+        "model_seq_len",
+        "model_epochs",
+        "model_retrain_days",
+        "model_tune_trials",
     )
     @classmethod
     def _at_least_one(cls, v: int) -> int:
@@ -702,6 +731,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'quantdesk.db').as_posix()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        """Where model artifacts live: ``model_dir`` or ``<data_dir>/models``."""
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
 
 
 def load_settings(**overrides: Any) -> Settings:
