@@ -32,7 +32,13 @@ import sqlalchemy as sa
 
 from quantdesk.errors import StorageError
 from quantdesk.storage import sql
+from quantdesk.storage.apikeys import TABLES as APIKEY_TABLES
+from quantdesk.storage.audit import TABLES as AUDIT_TABLES
+from quantdesk.storage.jobs import TABLES as JOB_TABLES
+from quantdesk.storage.models import TABLES as MODEL_TABLES
+from quantdesk.storage.permissions import TABLES as PERMISSION_TABLES
 from quantdesk.storage.sql import TimestampMs
+from quantdesk.storage.trading import TRADING_TABLES
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "latest_version", "migrate"]
 
@@ -349,6 +355,12 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "users and persisted signal rules", sqlite=_SQLITE_V3, postgres=_PG_V3),
     Migration(4, "scored tweets by symbol", sqlite=_SQLITE_V4, postgres=_PG_V4),
+    Migration(5, "trading: accounts, orders, fills, risk alerts, backtests", tables=TRADING_TABLES),
+    Migration(
+        6, "jobs: schedules, runs, lease; stock permissions", tables=JOB_TABLES + PERMISSION_TABLES
+    ),
+    Migration(7, "API keys and the audit log", tables=APIKEY_TABLES + AUDIT_TABLES),
+    Migration(8, "models: versions, aliases, alias events, predictions", tables=MODEL_TABLES),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

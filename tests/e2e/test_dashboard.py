@@ -72,6 +72,22 @@ def test_interval_switcher_reloads_bars(platform: Platform, page: Any, shoot: An
         assert f"interval={interval}" in page.url
         assert "active" in (page.get_attribute(f"#interval-{interval}", "class") or "")
         shoot(page, f"market-{interval}")
+    # Weeks and months of trading days (25 backfilled days: several of each). A
+    # holiday moves a period's start to its first session, so spacings vary.
+    day = 86_400
+    for interval, least, most in (("1w", 2 * day, 9 * day), ("1M", 20 * day, 40 * day)):
+        page.click(f"#interval-{interval}")
+        _wait(
+            page,
+            "(iv) => document.querySelector('#price-chart').dataset.interval === iv"
+            " && Number(document.querySelector('#price-chart').dataset.bars) > 1",
+            interval,
+        )
+        data = _dataset(page, "#price-chart")
+        assert least <= int(data["spacing"]) <= most, data
+        assert f"interval={interval}" in page.url
+        assert "active" in (page.get_attribute(f"#interval-{interval}", "class") or "")
+        shoot(page, f"market-{interval}")
 
 
 def test_symbol_search(platform: Platform, page: Any) -> None:
@@ -192,3 +208,26 @@ def test_sentiment_panel_shows_tweets_as_text(platform: Platform, page: Any, sho
     newest = page.get_attribute("#tweets li.tweet", "data-id")
     _wait(page, "(id) => document.querySelector('#tweets li.tweet').dataset.id !== id", newest)
     shoot(page, "sentiment")
+
+
+def test_audit_log_on_the_logs_page_as_text(platform: Platform, page: Any, shoot: Any) -> None:
+    """Failed logins (markup as the name) and key changes appear in the audit table as text."""
+    payload = "<img src=x onerror=window.__xss_audit=1>"
+    r = httpx.post(f"{platform.base}/api/auth/token", data={"username": payload, "password": "x"})
+    assert r.status_code == 401
+    made = httpx.post(
+        f"{platform.base}/api/keys",
+        json={"user": "test", "scope": "read", "name": "e2e"},
+        headers={"Authorization": f"Bearer {platform.token()}"},
+    )
+    assert made.status_code == 201, made.text
+    login(page, platform.base)
+    page.goto(platform.base + "/#/logs")
+    page.wait_for_selector("#audit-rows td:has-text('key.create')")
+    page.fill("#audit-action", "login.failed")
+    page.click("#audit-search-button")
+    page.wait_for_selector(f"#audit-rows td:has-text('{payload}')")
+    assert page.locator("#audit-rows td:has-text('key.create')").count() == 0
+    assert page.locator("#audit-rows img").count() == 0
+    assert page.evaluate("() => window.__xss_audit") is None
+    shoot(page, "audit")

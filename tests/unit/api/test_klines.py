@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.api.routers.klines import NewestBarsCache, bars_json
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS
@@ -32,7 +33,7 @@ def client(tmp_path: Path):
         for k in range(300)
     ]
     store.upsert_bars(pd.DataFrame(rows, columns=list(BAR_COLUMNS)))
-    with TestClient(create_app(store, settings)) as c:
+    with TestClient(create_app(ApiContext(store, settings))) as c:
         yield c
     store.close()
 
@@ -76,6 +77,18 @@ def test_bad_parameters_get_one_line_4xx(client: TestClient, params, status, fra
     assert r.status_code == status
     detail = r.json()["detail"]
     assert isinstance(detail, str) and "\n" not in detail and fragment in detail
+
+
+def test_weekly_and_monthly_bars(client: TestClient, tmp_path: Path) -> None:
+    week = ("600036.SH", "1w", T0, 10.0, 12.0, 9.0, 11.0, 500.0, 10.5, 9, "simulator")
+    month = ("600036.SH", "1M", T0 - 86_400_000, 9.0, 12.0, 8.0, 11.0, 900.0, 10.1, 20, "simulator")
+    store = client.app.state.store  # type: ignore[attr-defined]
+    store.upsert_bars(pd.DataFrame([week, month], columns=list(BAR_COLUMNS)))
+    for interval, name, row in (("1w", "1w", week), ("1M", "1M", month), ("1mo", "1M", month)):
+        r = client.get("/api/klines", params={"symbol": "600036.SH", "interval": interval})
+        assert r.status_code == 200
+        bars = r.json()
+        assert [(b["interval"], b["close"], b["trades"]) for b in bars] == [(name, 11.0, row[9])]
 
 
 def test_known_symbol_without_bars_is_empty(client: TestClient) -> None:
@@ -159,7 +172,7 @@ def test_cached_answers_always_equal_a_fresh_query(
     store.upsert_metadata(default_universe("cn"))
     other = store if memory else open_store(url)
     try:
-        with TestClient(create_app(store, settings_, echo=lambda _m: None)) as client:
+        with TestClient(create_app(ApiContext(store, settings_), echo=lambda _m: None)) as client:
             for n, (op, symbol, interval, k, limit) in enumerate(ops):
                 if op == "write":
                     store.upsert_bars(_bar(symbol, interval, k, 10.0 + n))
