@@ -59,6 +59,8 @@ MARKETS: Final = ("cn", "us")
 #: (calendar, instant) -> trading day: the same instants come back many times per step.
 _DAY_CACHE: dict[tuple[str, int], int] = {}
 _SESSION_CACHE: dict[tuple[str, int], bool] = {}
+#: (limit fraction, previous close) -> the day's band (see :meth:`MarketRules.price_band`).
+_BANDS: dict[tuple[Decimal, Decimal], PriceBand] = {}
 _NONE: Final = object()
 _DECIMAL_TICKS: Final = frozenset(Decimal(10) ** -k for k in range(5))
 
@@ -89,11 +91,23 @@ class MarketRules:
     board_limits: tuple[tuple[str, Decimal], ...] = ()
     st_limit: Decimal | None = None
     st_symbols: frozenset[str] = frozenset()
-    _pct: dict[str, Decimal | None] = field(default_factory=dict, compare=False, repr=False)
+    _pct: dict[str, Decimal | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    _cal: dict[int, ExchangeCalendar] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    #: float price -> the price on the tick (see :meth:`round_price`)
+    _rounded: dict[float, Decimal] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def calendar(self) -> ExchangeCalendar:
-        return get_calendar(self.calendar_name)
+        cal = self._cal.get(0)
+        if cal is None:
+            cal = self._cal[0] = get_calendar(self.calendar_name)
+        return cal
 
     # -- boards and price limits ------------------------------------------------
 
@@ -140,9 +154,15 @@ class MarketRules:
         pc = prev_close if isinstance(prev_close, Decimal) else Decimal(repr(float(prev_close)))
         if pc <= 0:
             return None
-        high = (pc * (1 + pct)).quantize(CENT, rounding=ROUND_HALF_UP)
-        low = (pc * (1 - pct)).quantize(CENT, rounding=ROUND_HALF_UP)
-        return PriceBand(low, high)
+        key = (pct, pc)
+        band = _BANDS.get(key)
+        if band is None:
+            high = (pc * (1 + pct)).quantize(CENT, rounding=ROUND_HALF_UP)
+            low = (pc * (1 - pct)).quantize(CENT, rounding=ROUND_HALF_UP)
+            if len(_BANDS) > 100_000:
+                _BANDS.clear()
+            band = _BANDS[key] = PriceBand(low, high)
+        return band
 
     # -- quantities -------------------------------------------------------------
 
@@ -174,8 +194,23 @@ class MarketRules:
         return int(quantity // lot) * lot if quantity > 0 else 0
 
     def round_price(self, value: Decimal | float) -> Decimal:
-        """``value`` rounded half up to the tick (a float through its shortest repr)."""
-        d = value if type(value) is Decimal else Decimal(repr(float(value)))
+        """``value`` rounded half up to the tick (a float through its shortest repr).
+
+        Floats are remembered (market data repeats the same prices: a bar's open,
+        high, low and close, a book's levels), so the conversion runs once a price.
+        """
+        cache = self._rounded
+        hit = cache.get(value)  # type: ignore[arg-type]  # a Decimal is never a key: no hit
+        if hit is not None:
+            return hit
+        if type(value) is Decimal:
+            return self._round(value)
+        if len(cache) > 200_000:
+            cache.clear()
+        rounded = cache[float(value)] = self._round(Decimal(repr(float(value))))
+        return rounded
+
+    def _round(self, d: Decimal) -> Decimal:
         if self.tick in _DECIMAL_TICKS:  # 0.01, 0.001 ...: one quantize
             return d.quantize(self.tick, rounding=ROUND_HALF_UP)
         return (d / self.tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * self.tick
