@@ -12,6 +12,7 @@ message is one line: what was wrong, with which value, and what to do::
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
     ├── NotFoundError          a symbol, interval or record does not exist
+    ├── ModelRejectedError     a trained model lost to its baseline: not saved, never served
     ├── TradingError           an invalid trading operation (impossible fill, bad request)
     │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
     └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
@@ -72,3 +73,14 @@ class ScheduleError(ConfigError):
 class JobSkipped(QuantdeskError):
     """Raised by a job that cannot do its work now; the run is stored as ``skipped`` with
     this one-line reason (never as a fake result)."""
+
+
+class ModelRejectedError(QuantdeskError):
+    """A trained model scored below its baseline on the evaluation set; it was not promoted.
+
+    ``report`` (when set) holds the evaluation table that decided it.
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -53,6 +53,8 @@ method                                 required  what it does
                                                  runs first, so a hook may commit)
 ``assignment()``                       yes       the partitions this member owns now
 ``poll_async(max_messages, timeout)``  no        as ``poll`` for asyncio (default: in a thread)
+``lag()``                              no        messages behind the newest, per owned partition
+                                                 (default: ``{}``, unknown)
 =====================================  ========  ==================================================
 
 Rebalance hooks: ``on_assign(partitions)`` runs when partitions are handed to
@@ -170,6 +172,10 @@ class Subscription(abc.ABC):
     async def poll_async(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
         """:meth:`poll` without blocking the event loop."""
         return await asyncio.to_thread(self.poll, max_messages, timeout)
+
+    def lag(self) -> dict[Partition, int]:
+        """Messages not yet polled per owned partition, where the bus knows (else ``{}``)."""
+        return {}
 
     def __enter__(self) -> Subscription:
         return self

@@ -80,6 +80,11 @@ class ExchangeCalendar:
         first_of_day = np.r_[True, self.day_index[1:] != self.day_index[:-1]]
         self.day_open = np.maximum.accumulate(np.where(first_of_day, self.opens, 0))
         self._day_first_seg = np.flatnonzero(first_of_day)
+        # Periods of trading days, per segment: the first open and the last close of
+        # its ISO week (``week_open``/``week_close``) and of its calendar month.
+        iso = [d.isocalendar() for d in days]
+        self.week_open, self.week_close = self._periods([y * 100 + w for y, w, _ in iso])
+        self.month_open, self.month_close = self._periods([d.year * 12 + d.month for d in days])
 
     def _load_exchange(
         self, opens: list[int], closes: list[int], day_index: list[int], days: list[dt.date]
@@ -125,6 +130,24 @@ class ExchangeCalendar:
                     closes.append(_epoch_ms(dt.datetime.combine(day, stop, self.tz)))
                     day_index.append(idx)
             day += dt.timedelta(days=1)
+
+    def _periods(self, day_keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment: first open and last close of the days sharing its day's key."""
+        keys = np.asarray(day_keys, dtype=np.int64)
+        n = len(keys)
+        if n == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        first_seg = self._day_first_seg
+        last_seg = np.r_[first_seg[1:] - 1, len(self.opens) - 1]
+        change = np.r_[True, keys[1:] != keys[:-1]]
+        group = np.cumsum(change) - 1  # day -> period
+        starts = np.flatnonzero(change)
+        stops = np.r_[starts[1:], n] - 1  # last day of each period
+        period_open = self.opens[first_seg[starts]]
+        period_close = self.closes[last_seg[stops]]
+        per_day = group[self.day_index]
+        return period_open[per_day], period_close[per_day]
 
     # -- queries -----------------------------------------------------------
 

@@ -102,7 +102,7 @@ def export(
     symbol: Annotated[
         list[str] | None, typer.Option(help="symbol(s); default every stored one")
     ] = None,
-    interval: Annotated[str, typer.Option(help="1m 5m 15m 30m 60m 120m 1d")] = "1m",
+    interval: Annotated[str, typer.Option(help="1m 5m 15m 30m 60m 120m 1d 1w 1M")] = "1m",
     start: Annotated[str | None, typer.Option(help="from (ISO 8601, UTC by default)")] = None,
     end: Annotated[str | None, typer.Option(help="to, exclusive (ISO 8601)")] = None,
 ) -> None:

@@ -128,12 +128,16 @@ def worker(
     test: Annotated[
         bool, typer.Option("--test", help="bars without sessions (as run --test)")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve Prometheus /metrics on this port (QUANTDESK_WORKER_METRICS_PORT)"),
+    ] = None,
 ) -> None:
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
     from quantdesk.runtime.worker import run_worker
 
     try:
-        settings = _settings(market=market)
+        settings = _settings(market=market, worker_metrics_port=metrics_port)
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

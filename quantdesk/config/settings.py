@@ -226,6 +226,12 @@ class Settings(BaseSettings):
     capture_batch_rows: int = Field(
         50_000, description="Tick capture: rows buffered before a Parquet part is written."
     )
+    worker_metrics_port: int = Field(
+        0, description="Port of the Prometheus /metrics of `quantdesk worker` (0: none)."
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics port of `quantdesk worker` binds to."
+    )
 
     # -- trading (quantdesk.trading, quantdesk.risk, quantdesk.backtest) -------
     broker: str = Field("paper", description="Broker by name: paper (default) or a plug-in.")
@@ -435,6 +441,13 @@ class Settings(BaseSettings):
     def _port(cls, v: int) -> int:
         if not 1 <= v <= 65535:
             raise ValueError(f"must be between 1 and 65535 (got {v})")
+        return v
+
+    @field_validator("worker_metrics_port")
+    @classmethod
+    def _port_or_off(cls, v: int) -> int:
+        if not 0 <= v <= 65535:
+            raise ValueError(f"must be between 0 (off) and 65535 (got {v})")
         return v
 
     @field_validator("database_url")

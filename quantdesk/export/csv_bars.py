@@ -24,6 +24,8 @@ _NAMES = {
     "60m": "1h",
     "120m": "2h",
     "1d": "1d",
+    "1w": "1w",
+    "1M": "1mo",  # not "1M": a folder apart from "1m" on case-insensitive file systems too
 }
 _CN_SUFFIXES = (".SH", ".SZ", ".BJ", ".SS")
 

@@ -5,6 +5,10 @@ splits the symbols between the members, a new member takes partitions over
 from the others, and the partitions of a member that dies (even by SIGKILL)
 move to the survivors after ``QUANTDESK_KAFKA_SESSION_TIMEOUT_MS``, which
 continue from its last checkpoint (see :mod:`quantdesk.runtime.consumer`).
+
+With ``QUANTDESK_WORKER_METRICS_PORT`` (or ``--metrics-port``) the worker
+serves Prometheus metrics on that port (:mod:`quantdesk.runtime.metrics`):
+each of N scaled workers is one scrape target.
 """
 
 from __future__ import annotations
@@ -65,6 +69,23 @@ def run_worker(
         checkpoint_seconds=settings.checkpoint_seconds,
         echo=lambda msg: echo(f"worker: {msg}"),
     )
+    metrics_server = collector = None
+    if settings.worker_metrics_port:
+        from quantdesk.runtime.metrics import serve_worker_metrics
+
+        try:
+            metrics_server, collector = serve_worker_metrics(
+                consumer, settings.worker_metrics_host, settings.worker_metrics_port
+            )
+        except Exception:
+            consumer.close(final_checkpoint=False)
+            bus.close()
+            store.close()
+            raise
+        echo(
+            f"worker: metrics on http://{settings.worker_metrics_host}:"
+            f"{settings.worker_metrics_port}/metrics"
+        )
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -74,7 +95,12 @@ def run_worker(
     try:
         while not stop.is_set():
             consumer.poll_once(timeout=0.2)
+            if collector is not None:
+                collector.refresh_lag()
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         consumer.close()
         bus.close()
         store.close()

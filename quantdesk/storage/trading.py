@@ -334,13 +334,21 @@ class WalCheckpointer:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.seconds):
-            try:
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                self.runs += 1
-            except Exception:  # a busy or closing database: try again next time
-                continue
+        # Its own autocommit connection: the engine's connections open a transaction
+        # on first use, and SQLite refuses a checkpoint inside one.
+        import sqlite3
+
+        path = self.engine.url.database or ""
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stop.wait(self.seconds):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self.runs += 1
+                except sqlite3.Error:  # a busy or closing database: try again next time
+                    continue
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self._stop.set()

@@ -35,11 +35,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from quantdesk.bars import rollup_bars
+from quantdesk.backfill.periods import period_bounds
+from quantdesk.bars import rollup_bars, rollup_periods
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.bus import Bus, Topics, create_bus
 from quantdesk.calendars import DAY_MS, ExchangeCalendar, get_calendar
-from quantdesk.domain import BAR_COLUMNS, ROLLUP_INTERVALS, Bar
+from quantdesk.domain import BAR_COLUMNS, PERIOD_INTERVALS, ROLLUP_INTERVALS, Bar
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink
@@ -113,7 +114,10 @@ class RestAwareSink(StoreSink):
 
     def _rollup(self, keys: set[tuple[str, str, int]]) -> None:
         frames = []
+        periods = sorted(k for k in keys if k[1] in PERIOD_INTERVALS)
         for symbol, interval, start in sorted(keys):
+            if interval in PERIOD_INTERVALS:
+                continue
             rows = self.store.query_bars(symbol, "1m", start, start + DAY_MS)
             if not rows:
                 continue
@@ -127,6 +131,27 @@ class RestAwareSink(StoreSink):
             if out.empty:
                 continue
             out = out.copy()
+            out["source"] = SOURCE_REST if (df["source"] == SOURCE_REST).any() else SOURCE_LIVE
+            frames.append(out[list(BAR_COLUMNS)])
+        if frames:
+            frame = pd.concat(frames, ignore_index=True)
+            self.store.upsert_bars(frame)
+            self.rollups_written += len(frame)
+        if periods:  # weeks and months from the stored 1d bars, once those are redone
+            self._rollup_periods(periods)
+
+    def _rollup_periods(self, keys: list[tuple[str, str, int]]) -> None:
+        frames = []
+        for symbol, interval, start in keys:
+            _, end = period_bounds(start, interval, self.calendar)
+            rows = self.store.query_bars(symbol, "1d", start, end)
+            if not rows:
+                continue
+            df = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
+            out = rollup_periods(df, [interval], self.calendar)
+            out = out[out["time"] == start].copy()
+            if out.empty:
+                continue
             out["source"] = SOURCE_REST if (df["source"] == SOURCE_REST).any() else SOURCE_LIVE
             frames.append(out[list(BAR_COLUMNS)])
         if frames:

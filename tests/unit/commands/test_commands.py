@@ -53,9 +53,16 @@ def test_backfill_twice_never_duplicates(env: Path) -> None:
     with store_for(env) as store:
         count = store.count_bars()
         minute = store.count_bars("600036.SH", "1m")
+        days = store.query_bars("600036.SH", "1d")
+        periods = store.count_bars("600036.SH", "1w") + store.count_bars("600036.SH", "1M")
     assert minute == 3 * 240
-    # 1m + 5m + 15m + 30m + 60m (4/day) + 120m (2/day) + 1d per day
-    assert count == 3 * (240 + 48 + 16 + 8 + 4 + 2 + 1)
+    # the ISO weeks and calendar months of the 3 days: one bar each
+    local = [pd.Timestamp(d[2], unit="ms", tz="Asia/Shanghai") for d in days]
+    weeks = {t.isocalendar()[:2] for t in local}
+    months = {(t.year, t.month) for t in local}
+    assert periods == len(weeks) + len(months)
+    # 1m + 5m + 15m + 30m + 60m (4/day) + 120m (2/day) + 1d per day, + weeks and months
+    assert count == 3 * (240 + 48 + 16 + 8 + 4 + 2 + 1) + periods
     again = runner.invoke(app, ["backfill", "--days", "3", "--symbol", "600036.SH"])
     assert again.exit_code == 0
     with store_for(env) as store:
