@@ -80,18 +80,22 @@ from quantdesk.api.logbook import install as install_logbook
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
 from quantdesk.api.routers import (
     auth,
+    backtests,
     health,
     klines,
     logs,
+    risk,
     rules,
     sentiment,
     stocks,
     stream,
     symbols,
     system,
+    trading,
     ws,
 )
 from quantdesk.api.rules import RuleBook
+from quantdesk.api.trading import TradingService, trading_forwarder
 from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, make_hasher
 from quantdesk.config import Settings
 from quantdesk.storage.base import Store
@@ -133,11 +137,18 @@ def create_app(
         listeners = getattr(runtime, "output_listeners", None)
         if listeners is not None:
             listeners.append(hub.publish_output)
+    desk = getattr(runtime, "trading", None)
+    if desk is not None:  # orders, fills and risk alerts of the paper account
+        desk.add_listener(trading_forwarder(hub))
     state.metrics = Metrics(state)
     install_error_handlers(app)
+    state.trading = TradingService(store, settings, desk)
     routers = (health, system, klines, symbols, auth, stocks, stream, rules, ws, sentiment, logs)
     for module in routers:
         app.include_router(module.router)
+    app.include_router(trading.router)
+    app.include_router(risk.router)
+    app.include_router(backtests.router)
     app.include_router(system.secured)
     mount_dashboard(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

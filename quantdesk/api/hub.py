@@ -15,11 +15,12 @@ Channels and the message types they carry (``{"type": ..., "data": ...}``):
 channel           types
 ================  =========================================================
 enhanced          bar, factor, signal, tweet, dead_letter, stream_metrics,
-                  pipeline_status, prediction, risk_alert
+                  pipeline_status, prediction, risk_alert, order, fill
 stream-metrics    stream_metrics (every second)
 pipeline-status   pipeline_status (every second)
 ai-predictions    prediction (none until models exist)
-risk-alerts       risk_alert (none until the risk service exists)
+risk-alerts       risk_alert (the paper account's risk engine)
+orders            order (every change of an order), fill
 market            bar, factor, signal, tweet for the subscribed symbols/intervals
 logs              log (server log records; admin only)
 ================  =========================================================
@@ -56,12 +57,15 @@ CHANNELS: Final[dict[str, frozenset[str]]] = {
             "pipeline_status",
             "prediction",
             "risk_alert",
+            "order",
+            "fill",
         }
     ),
     "stream-metrics": frozenset({"stream_metrics"}),
     "pipeline-status": frozenset({"pipeline_status"}),
     "ai-predictions": frozenset({"prediction"}),
     "risk-alerts": frozenset({"risk_alert"}),
+    "orders": frozenset({"order", "fill"}),
     "market": frozenset({"bar", "factor", "signal", "tweet"}),
     "logs": frozenset({"log"}),
 }

@@ -11,6 +11,8 @@ check                  denies when
 trading state          HALTED: every new order; REDUCING: every buy (a long-only
                        account adds exposure only by buying)
 order shape            quantity not a whole positive number of lots, bad price
+tradable               the permission table says the stock is suspended or delisted
+                       (``rules.permissions``; live only)
 known symbol           no price for the symbol yet
 price limits           a limit price outside the day's limits (cn)
 order value            quantity x price > ``max_order_value``
@@ -338,9 +340,14 @@ class RiskEngine:
         if err:
             return f"bad order: {err}", 0.0
         sym = req.symbol
+        rules = self.rules
+        if rules.permissions is not None:
+            blocked = rules.permissions.blocked(sym)
+            if blocked is not None:
+                return f"not tradable: {blocked}", 0.0
         ledger = self._ledger
         held = ledger.quantity(sym) if ledger is not None else 0
-        err = self.rules.quantity_error(side, req.quantity, held)
+        err = rules.quantity_error(side, req.quantity, held)
         if err:
             return f"bad quantity: {err}", 0.0
         market = self._market

@@ -35,7 +35,7 @@ from quantdesk.storage import sql
 from quantdesk.storage.jobs import TABLES as JOB_TABLES
 from quantdesk.storage.permissions import TABLES as PERMISSION_TABLES
 from quantdesk.storage.sql import TimestampMs
-from quantdesk.storage.trading import TRADING_TABLES
+from quantdesk.storage.trading import LIVE_ACCOUNT_TABLES, TRADING_TABLES
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "latest_version", "migrate"]
 
@@ -356,6 +356,7 @@ MIGRATIONS: list[Migration] = [
     Migration(
         6, "jobs: schedules, runs, lease; stock permissions", tables=JOB_TABLES + PERMISSION_TABLES
     ),
+    Migration(7, "trading: the live account's equity, risk settings", tables=LIVE_ACCOUNT_TABLES),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

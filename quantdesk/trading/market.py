@@ -39,7 +39,7 @@ rules, auctions, and US SEC/TAF fees (tiny; add them to :class:`CostModel` if ne
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Final
 
@@ -49,6 +49,7 @@ from quantdesk.trading.costs import CostModel
 
 if TYPE_CHECKING:
     from quantdesk.config.settings import Settings
+    from quantdesk.trading.permissions import PermissionView
 
 __all__ = ["MARKETS", "MarketRules", "PriceBand", "rules_for"]
 
@@ -91,6 +92,8 @@ class MarketRules:
     board_limits: tuple[tuple[str, Decimal], ...] = ()
     st_limit: Decimal | None = None
     st_symbols: frozenset[str] = frozenset()
+    #: the live permission table (board, ST, suspended, delisted); None in backtests
+    permissions: PermissionView | None = field(default=None, compare=False, repr=False)
     _pct: dict[str, Decimal | None] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -114,9 +117,15 @@ class MarketRules:
     def board(self, symbol: str) -> str:
         """``star`` (688, 689), ``chinext`` (300, 301), ``bse`` (Beijing: 920, 4xx, 8xx, .BJ)
         or ``main`` for A-shares, by the code (as :mod:`quantdesk.jobs.permission_refresh`
-        classifies boards); ``main`` for other markets."""
+        classifies boards), unless the permission table says otherwise; ``main`` for other
+        markets."""
         if self.name != "cn":
             return "main"
+        perms = self.permissions
+        if perms is not None:
+            stored = perms.board(symbol)
+            if stored in ("main", "star", "chinext", "bse"):
+                return stored
         code = symbol.split(".")[0]
         if code.startswith(("688", "689")):
             return "star"
@@ -144,7 +153,21 @@ class MarketRules:
         return pct
 
     def is_st(self, symbol: str) -> bool:
-        return symbol in self.st_symbols or symbol.split(".")[0] in self.st_symbols
+        """ST by ``QUANTDESK_ST_SYMBOLS`` or by the permission table."""
+        if symbol in self.st_symbols or symbol.split(".")[0] in self.st_symbols:
+            return True
+        return self.permissions is not None and self.permissions.is_st(symbol)
+
+    def blocked(self, symbol: str) -> str | None:
+        """Why ``symbol`` is not tradable now (suspended or delisted), or None."""
+        return None if self.permissions is None else self.permissions.blocked(symbol)
+
+    def with_permissions(self, view: PermissionView | None) -> MarketRules:
+        """These rules reading ``view`` for boards, ST flags and tradability (live)."""
+        rules = replace(self, permissions=view)
+        if view is not None:
+            view.attach_cache(rules._pct)
+        return rules
 
     def price_band(self, symbol: str, prev_close: Decimal | float | None) -> PriceBand | None:
         """Limit-down and limit-up from the previous close, half up to 0.01; None: unlimited."""

@@ -18,7 +18,18 @@ from quantdesk.storage.base import PriceRow
 T0 = 1_795_138_200_000
 
 
-def build(tmp_path: Path, runtime: Any = None) -> tuple[TestClient, Any]:
+class LiveTrading:
+    """What create_app reads of a runtime that trades: its status and its desk."""
+
+    def __init__(self, desk: Any) -> None:
+        self.trading = desk
+        self.output_listeners: list[Any] = []
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+def build(tmp_path: Path, runtime: Any = None, *, trading: bool = False) -> tuple[TestClient, Any]:
     settings = load_settings(data_dir=tmp_path)
     store = open_store(settings.resolved_database_url)
     store.migrate()
@@ -31,6 +42,15 @@ def build(tmp_path: Path, runtime: Any = None) -> tuple[TestClient, Any]:
     store.upsert_prices([PriceRow("600036.SH", T0, 10.5, 100.0, "simulator")])
     store.upsert_factors([FactorValue("600036.SH", T0 + k, "obi", 0.1 * k, "") for k in range(5)])
     store.upsert_signals([Signal("600036.SH", T0, "obi", 0.7, "buy", "obi")])
+    if trading:  # a live paper account on the universe, priced by the stored bars
+        from quantdesk.trading.desk import TradingDesk
+
+        syms = [m.symbol for m in default_universe("cn")]
+        desk = TradingDesk.open(
+            settings, store.engine, syms, market="cn", strategy="buy_and_hold", interval="1m"
+        )
+        desk.seed_from(store, T0 + 50 * 60_000)
+        runtime = LiveTrading(desk)
     app = create_app(store, settings, runtime, echo=lambda _: None)
     return TestClient(app), store
 

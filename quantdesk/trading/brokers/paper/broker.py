@@ -253,6 +253,20 @@ class PaperBroker(Broker):
         self._emit([done])
         return done
 
+    def expire_day_orders(self, now: int) -> list[Order]:
+        """Cancel the open ``day`` orders whose trading day is over at ``now`` (the day's
+        settlement; otherwise they expire at the next market event)."""
+        day = self.rules.day_of(now)
+        done = [
+            self._close(o, OrderStatus.CANCELLED, _EXPIRED, now)
+            for o in list(self._open.values())
+            if o.time_in_force is TimeInForce.DAY and day > self._order_day[o.id]
+        ]
+        if done:
+            self.journal.save_execution([], done)
+            self._emit(done)
+        return done
+
     def on_book(self, snapshot: BookSnapshot) -> list[Fill]:
         """Match the symbol's open orders against a book snapshot (walking its levels)."""
         self.market.on_book(snapshot)

@@ -1,0 +1,236 @@
+"""/api/v2/trading, /api/v2/risk and /api/v2/backtests over a live desk and over a store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from quantdesk.api.app import create_app
+from quantdesk.config import load_settings
+from quantdesk.domain.trading import Fill, Side
+from quantdesk.storage import open_store
+from quantdesk.storage.base import Store
+from quantdesk.storage.trading import BacktestStore
+from quantdesk.trading.desk import TradingDesk
+from tests.unit.api._app import bearer, token
+from tests.unit.trading.helpers import at, trading_days
+from tests.unit.trading.test_desk import bars_of, feed
+from tests.unit.trading.test_strategies import SYMS, intraday_panel
+
+
+class Live:
+    """What create_app reads of a runtime: its status and its trading desk."""
+
+    def __init__(self, desk: TradingDesk | None) -> None:
+        self.trading = desk
+        self.output_listeners: list[Any] = []
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    settings = load_settings(data_dir=tmp_path)
+    store = open_store(settings.resolved_database_url)
+    store.migrate()
+    days = trading_days(2)
+    bars = bars_of(intraday_panel(days))
+    desk = TradingDesk.open(
+        settings, store.engine, SYMS, market="cn", strategy="buy_and_hold", interval="5m"
+    )
+    times = sorted(bars)
+    feed(desk, {t: bars[t] for t in times if t < at(days[1], 10, 0)})
+    app = create_app(store, settings, Live(desk), echo=lambda _: None)
+    client = TestClient(app)
+    admin = bearer(token(client, "admin"))
+    guest = bearer(token(client, "guest"))
+    yield SimpleNamespace(client=client, admin=admin, guest=guest, desk=desk, store=store)
+    desk.store.close()
+    store.close()
+
+
+def test_reads(live: SimpleNamespace) -> None:
+    c, h = live.client, live.guest
+    acct = c.get("/api/v2/trading/account", headers=h).json()
+    assert acct["source"] == "live" and acct["initial_cash"] == 1_000_000
+    assert acct["equity"] == pytest.approx(acct["cash"] + acct["market_value"])
+    pos = c.get("/api/v2/trading/positions", headers=h).json()
+    assert {p["symbol"] for p in pos} == set(SYMS)
+    assert all(p["sellable_quantity"] == p["quantity"] for p in pos)  # bought on day 1
+    orders = c.get("/api/v2/trading/orders", headers=h).json()
+    assert len(orders) == len(SYMS) and orders[0]["status"] == "filled"
+    assert c.get("/api/v2/trading/orders?status=open", headers=h).json() == []
+    one = c.get(f"/api/v2/trading/orders/{orders[0]['id']}", headers=h).json()
+    assert one == orders[0]
+    assert c.get("/api/v2/trading/orders/nope", headers=h).status_code == 404
+    fills = c.get("/api/v2/trading/fills?limit=2", headers=h).json()
+    assert len(fills) == 2 and set(fills[0]) >= {"price", "commission", "stamp_duty"}
+    curve = c.get("/api/v2/trading/equity", headers=h).json()
+    assert curve and curve[-1]["equity"] == pytest.approx(acct["equity"], rel=0.01)
+    assert c.get("/api/v2/trading/account").status_code == 401
+
+
+def test_orders_good_and_bad(live: SimpleNamespace) -> None:
+    c, a = live.client, live.admin
+    url = "/api/v2/trading/orders"
+    n = len(live.desk.store.load_orders())
+    bad: list[tuple[Any, str]] = [
+        ({"symbol": SYMS[0], "side": "buy", "quantity": 0}, "quantity"),
+        ({"symbol": SYMS[0], "side": "buy", "quantity": -100}, "quantity"),
+        ({"symbol": SYMS[0], "side": "buy", "quantity": 150}, "multiple of 100"),
+        ({"symbol": SYMS[0], "side": "buy", "quantity": 1.5}, "quantity"),
+        ({"symbol": "999999.SH", "side": "buy", "quantity": 100}, "unknown symbol"),
+        ({"symbol": SYMS[0], "side": "hold", "quantity": 100}, "side"),
+        ({"symbol": SYMS[0], "side": "buy", "quantity": 100, "type": "limit"}, "limit_price"),
+        (
+            {"symbol": SYMS[0], "side": "buy", "quantity": 100, "limit_price": 10},
+            "market order takes none",
+        ),
+        (
+            {"symbol": SYMS[0], "side": "buy", "quantity": 100, "type": "limit", "limit_price": 99},
+            "outside the day's limits",
+        ),
+        ({"symbol": SYMS[0], "side": "sell", "quantity": 10**8}, "sellable"),
+        ({"symbol": SYMS[0], "side": "buy", "quantity": 100, "extra": 1}, "extra"),
+        ([1, 2], "request"),
+        ("not json", "JSON"),
+    ]
+    for body, why in bad:
+        r = (
+            c.post(url, content=body, headers={**a, "Content-Type": "application/json"})
+            if isinstance(body, str)
+            else c.post(url, json=body, headers=a)
+        )
+        assert r.status_code == 422, (body, r.text)
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail and why in detail, (body, detail)
+    assert len(live.desk.store.load_orders()) == n  # nothing written
+    assert c.post(url, json=bad[0][0], headers=live.guest).status_code == 403
+    assert c.post(url, json=bad[0][0]).status_code == 401
+
+    r = c.post(url, json={"symbol": SYMS[0], "side": "buy", "quantity": 100}, headers=a)
+    assert r.status_code == 201, r.text
+    order = r.json()
+    assert order["id"] and order["status"] == "accepted" and order["type"] == "market"
+    r = c.delete(f"{url}/{order['id']}", headers=live.guest)
+    assert r.status_code == 403
+    r = c.delete(f"{url}/{order['id']}", headers=a)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert c.delete(f"{url}/{order['id']}", headers=a).status_code == 409
+    assert c.delete(f"{url}/unknown", headers=a).status_code == 404
+
+    # denied by the risk engine: stored with its reason, 409
+    r = c.put("/api/v2/risk/limits", json={"max_order_value": 100}, headers=a)
+    assert r.status_code == 200 and r.json()["limits"]["max_order_value"] == 100
+    r = c.post(url, json={"symbol": SYMS[0], "side": "buy", "quantity": 100}, headers=a)
+    assert r.status_code == 409 and "order value" in r.json()["detail"]
+    denied = [o for o in live.desk.store.load_orders() if o.status.value == "denied"]
+    assert len(denied) == 1
+    alerts = c.get("/api/v2/risk/alerts", headers=live.guest).json()
+    assert alerts[-1]["kind"] == "denied" and "order value" in alerts[-1]["message"]
+
+
+def test_risk_limits_and_state(live: SimpleNamespace) -> None:
+    c, a = live.client, live.admin
+    got = c.get("/api/v2/risk/limits", headers=live.guest).json()
+    assert got["state"] == "active" and got["live"] is True
+    assert set(got["limits"]) >= {"max_position_weight", "daily_loss_limit"}
+    for body in (
+        {"max_position_weight": 2},
+        {"max_position_weight": 0},
+        {"nope": 1},
+        {},
+        {"max_orders_per_minute": -1},
+        {"max_order_value": "abc"},
+    ):
+        r = c.put("/api/v2/risk/limits", json=body, headers=a)
+        assert r.status_code == 422, (body, r.text)
+    assert c.put("/api/v2/risk/limits", json={"daily_loss_limit": 0.02}).status_code == 401
+    assert (
+        c.put("/api/v2/risk/limits", json={"daily_loss_limit": 0.02}, headers=live.guest)
+    ).status_code == 403
+    r = c.put("/api/v2/risk/limits", json={"daily_loss_limit": 0.02}, headers=a)
+    assert r.json()["limits"]["daily_loss_limit"] == 0.02
+    assert live.desk.risk.limits.daily_loss_limit == 0.02
+    r = c.put("/api/v2/risk/state", json={"state": "halted", "reason": "test"}, headers=a)
+    assert r.status_code == 200 and r.json()["state"] == "halted" and r.json()["set_by_admin"]
+    r = c.post(
+        "/api/v2/trading/orders",
+        json={"symbol": SYMS[1], "side": "buy", "quantity": 100},
+        headers=a,
+    )
+    assert r.status_code == 409 and "halted" in r.json()["detail"]
+    assert c.put("/api/v2/risk/state", json={"state": "off"}, headers=a).status_code == 422
+    kinds = [x["kind"] for x in c.get("/api/v2/risk/alerts", headers=a).json()]
+    assert "state" in kinds
+
+
+def test_without_a_desk_reads_come_from_the_store(live: SimpleNamespace, tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    store: Store = live.store
+    app = create_app(store, settings, None, echo=lambda _: None)
+    c = TestClient(app)
+    a = bearer(token(c, "admin"))
+    from quantdesk.storage.base import PriceRow
+
+    store.upsert_prices([PriceRow(s, at(trading_days(2)[1], 10, 0), 11.0, 1.0, "t") for s in SYMS])
+    acct = c.get("/api/v2/trading/account", headers=a).json()
+    assert acct["source"] == "store"
+    assert acct["cash"] == pytest.approx(float(live.desk.account().cash))
+    pos = c.get("/api/v2/trading/positions", headers=a).json()
+    assert {p["symbol"] for p in pos} == set(SYMS) and pos[0]["last_price"] == 11.0
+    assert len(c.get("/api/v2/trading/orders", headers=a).json()) == len(SYMS)
+    r = c.post(
+        "/api/v2/trading/orders",
+        json={"symbol": SYMS[0], "side": "buy", "quantity": 100},
+        headers=a,
+    )
+    assert r.status_code == 503 and "quantdesk run" in r.json()["detail"]
+    assert c.put("/api/v2/risk/limits", json={"drawdown_alert": 0.2}, headers=a).status_code == 503
+    assert c.get("/api/v2/risk/limits", headers=a).json()["live"] is False
+
+
+def test_backtests(live: SimpleNamespace) -> None:
+    c, h = live.client, live.guest
+    assert c.get("/api/v2/backtests", headers=h).json() == []
+    fills = [
+        Fill(f"o{i}-1", f"o{i}", 1_700_000_000_000 + i, SYMS[0], Side.BUY, 100, D("10.00"))
+        for i in range(3)
+    ]
+    BacktestStore(live.store.engine).save_run(
+        {
+            "id": "run1",
+            "created": int(time.time() * 1000),
+            "strategy": "ma_cross",
+            "market": "cn",
+            "interval": "1d",
+            "start": None,
+            "end": None,
+            "symbols": SYMS,
+            "cash": D("1000000"),
+            "settings": {"fill_volume_share": 0.25},
+            "stats": {"total_return": 0.1, "sharpe": 1.2, "buy_and_hold": {"total_return": 0.05}},
+            "equity": {
+                "time": [1, 2, 3],
+                "equity": [100.0, 120.0, 90.0],
+                "buy_and_hold": [100.0, 101.0, 102.0],
+            },
+        },
+        fills,
+    )
+    runs = c.get("/api/v2/backtests", headers=h).json()
+    assert [r["id"] for r in runs] == ["run1"] and runs[0]["stats"]["total_return"] == 0.1
+    one = c.get("/api/v2/backtests/run1?fills_limit=2", headers=h).json()
+    assert one["curve"]["drawdown"] == pytest.approx([0.0, 0.0, -0.25])
+    assert one["curve"]["buy_and_hold_drawdown"] == [0.0, 0.0, 0.0]
+    assert one["fills_total"] == 3 and len(one["fills"]) == 2
+    assert c.get("/api/v2/backtests/nope", headers=h).status_code == 404
+    assert c.get("/api/v2/backtests/bad%20id", headers=h).status_code == 422
