@@ -6,9 +6,13 @@ positions and the risk state, which come from the live
 :class:`~quantdesk.trading.desk.TradingDesk` when it runs in this process
 (``quantdesk run``): its ledger has the freezes of open orders and the
 prices of the last step. Without a desk (``quantdesk serve``), the account is
-rebuilt from the stored fills at the real-time price table's prices, and
-changes (orders, cancels, limits, states) answer 503 with one line: the paper
-account trades in the process that runs the market.
+rebuilt from the stored fills at the real-time price table's prices.
+
+Changes (orders, cancels, limits, states; admin) go to the desk when it is in
+this process; otherwise they travel on the bus's ``control`` topic to the
+process that trades (:mod:`quantdesk.trading.remote`), and the API answers
+with what that process stored (within :attr:`TradingService.ANSWER_SECONDS`,
+else 503). With neither a desk nor a bus they answer 503 with one line.
 
 The JSON of an order, a fill and a risk alert is the bus message's fields
 (:mod:`quantdesk.bus.codec`; times in epoch ms, money as numbers), so the
@@ -17,7 +21,9 @@ dashboard reads REST rows and WebSocket messages alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,16 +31,26 @@ from quantdesk.domain.trading import (
     Account,
     Fill,
     Order,
+    OrderStatus,
     Position,
     RiskAlert,
     TradingState,
 )
-from quantdesk.errors import TradingUnavailable
+from quantdesk.errors import ConfigError, OrderRejected, TradingError, TradingUnavailable
 from quantdesk.risk.limits import RiskLimits
+from quantdesk.storage.audit import audit
 from quantdesk.trading.ledger import Ledger
 from quantdesk.trading.market import rules_for
+from quantdesk.trading.orders import OrderRequest
+from quantdesk.trading.remote import (
+    cancel_control,
+    limits_control,
+    order_control,
+    state_control,
+)
 
 if TYPE_CHECKING:
+    from quantdesk.bus import Bus
     from quantdesk.config.settings import Settings
     from quantdesk.storage.base import Store
     from quantdesk.trading.desk import TradingDesk
@@ -46,7 +62,6 @@ __all__ = [
     "fill_json",
     "order_json",
     "position_json",
-    "trading_forwarder",
 ]
 
 
@@ -132,30 +147,28 @@ def account_json(a: Account, initial: Decimal, source: str) -> dict[str, Any]:
     }
 
 
-def trading_forwarder(hub: Any) -> Callable[[Order | Fill | RiskAlert], None]:
-    """A desk listener that hands each update to the WebSocket hub (``order``, ``fill``,
-    ``risk_alert`` messages: ``/ws/orders``, ``/ws/risk-alerts``, ``/ws/enhanced``)."""
-
-    def forward(update: Order | Fill | RiskAlert) -> None:
-        if isinstance(update, Order):
-            hub.publish("order", order_json(update), update.symbol)
-        elif isinstance(update, Fill):
-            hub.publish("fill", fill_json(update), update.symbol)
-        else:
-            hub.publish("risk_alert", alert_json(update), update.symbol or None)
-
-    return forward
-
-
 class TradingService:
     """Reads and changes of the paper account (see the module docstring)."""
 
-    def __init__(self, store: Store, settings: Settings, desk: TradingDesk | None = None):
+    #: how long an API apart from the account waits for its order to be stored
+    ANSWER_SECONDS: float = 5.0
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        desk: TradingDesk | None = None,
+        bus: Bus | None = None,
+        *,
+        audit_log: Any = None,
+    ):
         from quantdesk.storage.trading import BacktestStore, TradingStore
 
         self.store = store
         self.settings = settings
         self.desk = desk
+        self.bus = bus
+        self.audit_log = audit_log if audit_log is not None else store
         self.market = desk.market if desk is not None else settings.market
         self.journal = desk.store if desk is not None else TradingStore(store.engine)
         self.backtests = BacktestStore(store.engine)
@@ -164,13 +177,132 @@ class TradingService:
     def live(self) -> bool:
         return self.desk is not None
 
-    def require_desk(self) -> TradingDesk:
+    def _unavailable(self) -> TradingUnavailable:
+        return TradingUnavailable(
+            "nothing trades here: orders, cancels and risk changes go to the process that"
+            " runs the market (quantdesk run), and this API has no bus to reach it"
+        )
+
+    def _audit(self, action: str, user: str, client: str, detail: dict[str, Any]) -> None:
+        audit(self.audit_log, action, user=user, client=client, detail=detail)
+
+    # -- changes (admin) -------------------------------------------------------------
+
+    def place(self, request: OrderRequest, user: str, client: str = "") -> Order:
+        """Place an order: on the desk in this process, else over the bus (the answer is
+        the order the process that trades stored). OrderRejected: bad input."""
+        if self.desk is not None:
+            try:
+                order = self.desk.place(request, user)
+            except OrderRejected as exc:
+                self._audit(
+                    "order.reject", user, client, {"symbol": request.symbol, "reason": exc.reason}
+                )
+                raise
+        elif self.bus is not None:
+            order = self._place_remote(request, user)
+        else:
+            raise self._unavailable()
+        self._audit(
+            "order.submit",
+            user,
+            client,
+            {
+                "id": order.id,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "quantity": order.quantity,
+                "status": order.status.value,
+            },
+        )
+        return order
+
+    def _place_remote(self, request: OrderRequest, user: str) -> Order:
+        assert self.bus is not None
+        cid = request.client_order_id or f"api-{uuid.uuid4().hex[:16]}"
+        request = request._replace(client_order_id=cid)
+        known = self.journal.find_client_order(cid)
+        if known is not None:
+            return known
+        deadline = time.time() + self.ANSWER_SECONDS
+        self.bus.send(order_control(request, user, int(deadline * 1000)))
+        self.bus.flush(self.ANSWER_SECONDS)
+        while True:
+            order = self.journal.find_client_order(cid)
+            if order is not None and order.status is not OrderStatus.NEW:
+                return order
+            if time.time() > deadline:
+                raise TradingUnavailable(
+                    f"no answer from the process that trades within {self.ANSWER_SECONDS:g} s"
+                    " (is quantdesk run trading?); the order was not placed"
+                )
+            time.sleep(0.02)
+
+    def cancel(self, order_id: str, user: str, client: str = "") -> Order:
+        """Cancel an open order (NotFoundError, TradingError when it is not open)."""
+        if self.desk is not None:
+            order = self.desk.cancel(order_id, user)
+        elif self.bus is not None:
+            order = self.journal.get_order(order_id)  # NotFoundError first
+            if not order.is_open:
+                raise TradingError(f"order {order_id} is not open (it is {order.status.value})")
+            self.bus.send(cancel_control(order_id, user))
+            self.bus.flush(self.ANSWER_SECONDS)
+            deadline = time.time() + self.ANSWER_SECONDS
+            while order.is_open and time.time() < deadline:
+                time.sleep(0.02)
+                order = self.journal.get_order(order_id)
+            if order.is_open:
+                raise TradingUnavailable(
+                    f"no answer from the process that trades within {self.ANSWER_SECONDS:g} s"
+                )
+        else:
+            raise self._unavailable()
+        self._audit("order.cancel", user, client, {"id": order_id})
+        return order
+
+    def set_limits(self, changes: dict[str, Any], user: str, client: str = "") -> dict[str, Any]:
+        """Change risk limits (ConfigError: a bad value, nothing changed). Apart from the
+        account: stored here (the account reads them at its next start) and sent."""
+        if self.desk is not None:
+            self.desk.set_limits(changes, user)
+        elif self.bus is not None:
+            limits = self._limits().updated(**changes)  # validated before anything is sent
+            now = int(time.time() * 1000)
+            self.journal.save_risk_setting("limits", limits.as_dict(), now, user)
+            self.bus.send(limits_control(limits.as_dict(), user))
+            self.bus.flush(self.ANSWER_SECONDS)
+        else:
+            raise self._unavailable()
+        self._audit("risk.limits", user, client, {"changes": changes})
+        return self.risk()
+
+    def set_state(
+        self, state: TradingState, reason: str, user: str, client: str = ""
+    ) -> dict[str, Any]:
+        if self.desk is not None:
+            self.desk.set_state(state, user, reason)
+        elif self.bus is not None:
+            now = int(time.time() * 1000)
+            self.journal.save_risk_setting("state", {"state": state.value}, now, user)
+            self.bus.send(state_control(state, reason, user))
+            self.bus.flush(self.ANSWER_SECONDS)
+        else:
+            raise self._unavailable()
+        self._audit("risk.state", user, client, {"state": state.value, "reason": reason})
+        out = self.risk()
         if self.desk is None:
-            raise TradingUnavailable(
-                "nothing trades in this API process: orders, cancels and risk changes go to"
-                " the process that runs the market (quantdesk run)"
-            )
-        return self.desk
+            out["state"], out["set_by_admin"] = state.value, state is not TradingState.ACTIVE
+        return out
+
+    def _limits(self) -> RiskLimits:
+        limits = RiskLimits.from_settings(self.settings)
+        stored = self.journal.load_risk_settings()
+        if stored.get("limits"):
+            # a stored value this release refuses: the settings' stand
+            with contextlib.suppress(ConfigError):
+                limits = limits.updated(**stored["limits"])
+        return limits
 
     # -- the account -------------------------------------------------------------
 
@@ -228,9 +360,7 @@ class TradingService:
             state, admin, limits, denials = st.state, st.set_by_admin, st.limits, st.denials
         else:
             stored = self.journal.load_risk_settings()
-            limits = RiskLimits.from_settings(self.settings)
-            if stored.get("limits"):
-                limits = limits.updated(**stored["limits"])
+            limits = self._limits()
             value = (stored.get("state") or {}).get("state", TradingState.ACTIVE.value)
             state = TradingState(value)
             admin = state is not TradingState.ACTIVE

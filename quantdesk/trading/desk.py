@@ -56,6 +56,7 @@ from quantdesk.domain.trading import (
     Account,
     Fill,
     Order,
+    OrderStatus,
     Position,
     RiskAlert,
     Side,
@@ -306,6 +307,16 @@ class TradingDesk:
                 placed += self._step(t, list(bars.values()))
         return placed
 
+    def resume_after_stored_steps(self) -> int | None:
+        """After a restart: bar times up to the newest stored step are not stepped again
+        (the runner's catch-up makes them again). Returns that time."""
+        last = self.store.query_equity(None, None, 1)
+        if last:
+            with self.lock:
+                self._stepped = max(self._stepped, last[-1][0])
+            return last[-1][0]
+        return None
+
     def _step(self, t: int, bars: list[Bar]) -> list[Order]:
         day = self.rules.day_of(t)
         if day != self._day:
@@ -313,6 +324,11 @@ class TradingDesk:
             perms = self.rules.permissions
             if perms is not None:
                 perms.refresh()
+        # the step is marked before it decides: a process killed in the middle of a step
+        # never decides it twice (at most once; the broker's fills are exactly once)
+        ledger = self.broker.ledger
+        prev = self.session.equity[-1][1] if self.session.equity else float(ledger.cash)
+        self.store.save_equity([(t, money(prev), ledger.cash)])
         orders = self.session.on_bars(t, bars)
         self._stepped = t
         self.steps += 1
@@ -350,6 +366,23 @@ class TradingDesk:
             if reason is not None:
                 raise OrderRejected(reason)
             return self.submit(request, user)
+
+    def reject(self, request: OrderRequest, reason: str, user: str = "") -> Order:
+        """Store ``request`` as a ``rejected`` order with ``reason`` (an order that came over
+        the bus: the API that sent it learns the answer from the store)."""
+        with self.lock:
+            if request.client_order_id:
+                known = self.store.find_client_order(request.client_order_id)
+                if known is not None:
+                    return known
+            now = self.time_now()
+            order = request.to_order(random_ids()(), now).evolve(
+                status=OrderStatus.REJECTED, reason=reason
+            )
+            self.store.save_order(order)
+        self._forward(order)
+        audit.info("audit user=%s action=order.reject id=%s reason=%s", user, order.id, reason)
+        return order
 
     def input_error(self, request: OrderRequest) -> str | None:
         """Why ``request`` is bad input for this account now (None if it is not)."""

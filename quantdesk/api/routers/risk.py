@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from quantdesk.api.routers.klines import MAX_LIMIT
-from quantdesk.api.routers.trading import service
+from quantdesk.api.routers.trading import _client, service
 from quantdesk.api.security import Admin, current_user
 from quantdesk.domain.trading import TradingState
 from quantdesk.errors import ConfigError, TradingUnavailable
@@ -58,24 +58,22 @@ def put_limits(request: Request, body: LimitsBody, user: Admin) -> dict[str, Any
     changes = body.model_dump(exclude_none=True)
     if not changes:
         raise HTTPException(422, "body: give at least one limit to change")
-    svc = service(request)
     try:
-        svc.require_desk().set_limits(changes, user.username)
+        return service(request).set_limits(changes, user.username, _client(request))
     except TradingUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    return svc.risk()
 
 
 @router.put("/api/v2/risk/state")
 def put_state(request: Request, body: StateBody, user: Admin) -> dict[str, Any]:
-    svc = service(request)
     try:
-        svc.require_desk().set_state(TradingState(body.state), user.username, body.reason)
+        return service(request).set_state(
+            TradingState(body.state), body.reason, user.username, _client(request)
+        )
     except TradingUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
-    return svc.risk()
 
 
 @router.get("/api/v2/risk/alerts")

@@ -84,6 +84,10 @@ class OrderBody(BaseModel):
         )
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
 def _unavailable(exc: TradingUnavailable) -> HTTPException:
     return HTTPException(503, str(exc))
 
@@ -141,8 +145,7 @@ def place_order(request: Request, body: OrderBody, user: Admin) -> dict[str, Any
     """Place an order (admin) through the risk engine; see the module docstring for the
     answers."""
     try:
-        desk = service(request).require_desk()
-        order = desk.place(body.request(), user.username)
+        order = service(request).place(body.request(), user.username, _client(request))
     except TradingUnavailable as exc:
         raise _unavailable(exc) from None
     except OrderRejected as exc:
@@ -158,8 +161,7 @@ def place_order(request: Request, body: OrderBody, user: Admin) -> dict[str, Any
 def cancel_order(request: Request, order_id: OrderId, user: Admin) -> dict[str, Any]:
     """Cancel an open order (admin): 404 when unknown, 409 when it is not open."""
     try:
-        desk = service(request).require_desk()
-        return order_json(desk.cancel(order_id, user.username))
+        return order_json(service(request).cancel(order_id, user.username, _client(request)))
     except TradingUnavailable as exc:
         raise _unavailable(exc) from None
     except NotFoundError as exc:

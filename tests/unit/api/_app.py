@@ -9,6 +9,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext, RuntimeCounters
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS, FactorValue, Signal
 from quantdesk.sources.simulator import default_universe
@@ -19,17 +20,25 @@ T0 = 1_795_138_200_000
 
 
 class LiveTrading:
-    """What create_app reads of a runtime that trades: its status and its desk."""
+    """A runtime that trades in the API's process (what ``quantdesk run`` hands over):
+    its figures (:class:`~quantdesk.api.context.RuntimeInfo`) and its desk."""
+
+    market = "cn"
+    stopping = False
 
     def __init__(self, desk: Any) -> None:
         self.trading = desk
-        self.output_listeners: list[Any] = []
 
     def describe(self) -> dict[str, Any]:
-        return {}
+        return {"trading": self.trading.describe()}
+
+    def counters(self) -> RuntimeCounters:
+        return RuntimeCounters()
 
 
-def build(tmp_path: Path, runtime: Any = None, *, trading: bool = False) -> tuple[TestClient, Any]:
+def build(
+    tmp_path: Path, runtime: Any = None, bus: Any = None, *, trading: bool = False
+) -> tuple[TestClient, Any]:
     settings = load_settings(data_dir=tmp_path)
     store = open_store(settings.resolved_database_url)
     store.migrate()
@@ -51,7 +60,7 @@ def build(tmp_path: Path, runtime: Any = None, *, trading: bool = False) -> tupl
         )
         desk.seed_from(store, T0 + 50 * 60_000)
         runtime = LiveTrading(desk)
-    app = create_app(store, settings, runtime, echo=lambda _: None)
+    app = create_app(ApiContext(store, settings, bus, runtime), echo=lambda _: None)
     return TestClient(app), store
 
 

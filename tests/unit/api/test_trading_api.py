@@ -14,26 +14,16 @@ from fastapi.testclient import TestClient
 
 from quantdesk.api.app import create_app
 from quantdesk.config import load_settings
-from quantdesk.domain.trading import Fill, Side
+from quantdesk.domain.trading import Fill, Side, TradingState
 from quantdesk.storage import open_store
 from quantdesk.storage.base import Store
 from quantdesk.storage.trading import BacktestStore
 from quantdesk.trading.desk import TradingDesk
-from tests.unit.api._app import bearer, token
+from quantdesk.api.context import ApiContext
+from tests.unit.api._app import LiveTrading, bearer, token
 from tests.unit.trading.helpers import at, trading_days
 from tests.unit.trading.test_desk import bars_of, feed
 from tests.unit.trading.test_strategies import SYMS, intraday_panel
-
-
-class Live:
-    """What create_app reads of a runtime: its status and its trading desk."""
-
-    def __init__(self, desk: TradingDesk | None) -> None:
-        self.trading = desk
-        self.output_listeners: list[Any] = []
-
-    def describe(self) -> dict[str, Any]:
-        return {}
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def live(tmp_path: Path) -> Iterator[SimpleNamespace]:
     )
     times = sorted(bars)
     feed(desk, {t: bars[t] for t in times if t < at(days[1], 10, 0)})
-    app = create_app(store, settings, Live(desk), echo=lambda _: None)
+    app = create_app(ApiContext(store, settings, None, LiveTrading(desk)), echo=lambda _: None)
     client = TestClient(app)
     admin = bearer(token(client, "admin"))
     guest = bearer(token(client, "guest"))
@@ -176,7 +166,7 @@ def test_risk_limits_and_state(live: SimpleNamespace) -> None:
 def test_without_a_desk_reads_come_from_the_store(live: SimpleNamespace, tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     store: Store = live.store
-    app = create_app(store, settings, None, echo=lambda _: None)
+    app = create_app(ApiContext(store, settings), echo=lambda _: None)
     c = TestClient(app)
     a = bearer(token(c, "admin"))
     from quantdesk.storage.base import PriceRow
@@ -234,3 +224,66 @@ def test_backtests(live: SimpleNamespace) -> None:
     assert one["fills_total"] == 3 and len(one["fills"]) == 2
     assert c.get("/api/v2/backtests/nope", headers=h).status_code == 404
     assert c.get("/api/v2/backtests/bad%20id", headers=h).status_code == 422
+
+
+def test_apart_from_the_account_changes_travel_on_the_bus(
+    live: SimpleNamespace, tmp_path: Path
+) -> None:
+    """An API without the desk (serve) sends orders, cancels, limits and states as control
+    messages; the process that trades applies them and the API answers from the store."""
+    import threading
+
+    from quantdesk.bus.memory import MemoryBus
+    from quantdesk.runtime.control import ControlListener
+    from quantdesk.stream.signals import SignalEngine
+    from quantdesk.trading.remote import desk_handlers
+
+    bus = MemoryBus()
+    listener = ControlListener(bus, SignalEngine([]))
+    listener.handlers.update(desk_handlers(live.desk))
+    stop = threading.Event()
+
+    def trade() -> None:  # the process that trades: its control poll
+        while not stop.is_set():
+            listener.poll(0.02)
+
+    worker = threading.Thread(target=trade, daemon=True)
+    worker.start()
+    try:
+        settings = load_settings(data_dir=tmp_path)
+        app = create_app(ApiContext(live.store, settings, bus), echo=lambda _: None)
+        c = TestClient(app)
+        a = bearer(token(c, "admin"))
+        url = "/api/v2/trading/orders"
+        r = c.post(url, json={"symbol": SYMS[2], "side": "buy", "quantity": 100}, headers=a)
+        assert r.status_code == 201, r.text
+        order = r.json()
+        assert order["status"] == "accepted" and order["client_order_id"].startswith("api-")
+        assert live.desk.broker.open_order(order["id"]) is not None
+        # bad input found by the account: stored rejected, answered 422
+        r = c.post(url, json={"symbol": SYMS[2], "side": "buy", "quantity": 150}, headers=a)
+        assert r.status_code == 422 and "multiple of 100" in r.json()["detail"]
+        r = c.delete(f"{url}/{order['id']}", headers=a)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        r = c.put("/api/v2/risk/limits", json={"max_position_weight": 0.3}, headers=a)
+        assert r.status_code == 200 and r.json()["limits"]["max_position_weight"] == 0.3
+        assert c.put("/api/v2/risk/limits", json={"bad": 1}, headers=a).status_code == 422
+        r = c.put("/api/v2/risk/state", json={"state": "reducing"}, headers=a)
+        assert r.status_code == 200 and r.json()["state"] == "reducing"
+        for _ in range(100):
+            if live.desk.risk.state is TradingState.REDUCING:
+                break
+            time.sleep(0.02)
+        assert live.desk.risk.limits.max_position_weight == 0.3
+        assert live.desk.risk.state is TradingState.REDUCING
+    finally:
+        stop.set()
+        worker.join(2)
+    # nothing trades any more: the API says so, and the late order is never placed
+    app.state.trading.ANSWER_SECONDS = 0.3
+    n = len(live.desk.store.load_orders())
+    r = c.post(url, json={"symbol": SYMS[3], "side": "buy", "quantity": 100}, headers=a)
+    assert r.status_code == 503 and "no answer" in r.json()["detail"]
+    time.sleep(0.35)
+    assert listener.poll(0.05) == 0  # after its deadline: dropped
+    assert len(live.desk.store.load_orders()) == n
