@@ -223,21 +223,35 @@ class TradingDesk:
         return PermissionView(lambda: repo.all(market))
 
     def seed_from(self, store: Any, upto: int) -> int:
-        """Warm start: the last bars before ``upto`` (the strategy's ``warmup`` bar times of
-        its interval, at least one) join the history and the prices, untraded. Returns how
-        many bar times were seeded."""
-        n = max(1, int(getattr(self.session.trader.strategy, "warmup", 0) or 0))
+        """Warm start from the stored bars before ``upto``, untraded.
+
+        The history gets the last ``warmup - 1`` ended bar times of the strategy's
+        interval, so its first possible decision is the first live step (as in a
+        backtest over the same bars); the prices get each symbol's last two daily
+        closes (today's price and the previous close, for the day's limits), so
+        manual orders can be checked before the first step. Returns how many bar
+        times joined the history.
+        """
+        n = max(0, int(getattr(self.session.trader.strategy, "warmup", 0) or 0) - 1)
         rows: dict[int, list[Bar]] = {}
-        for sym in self.session.history.symbols:
-            for r in store.query_bars(sym, self.interval, None, upto, n):
-                rows.setdefault(int(r[2]), []).append(Bar(*r))
-        times = sorted(rows)[-n:]
+        if n:
+            for sym in self.session.history.symbols:
+                for r in store.query_bars(sym, self.interval, None, upto, n + 1):
+                    bar = Bar(*r)
+                    if self._decision(bar.time) <= upto:
+                        rows.setdefault(bar.time, []).append(bar)
+        times = sorted(rows)[-n:] if n else []
         with self.lock:
+            market = self.broker.market
+            for sym in self.session.history.symbols:  # the previous close, then today's
+                for r in store.query_bars(sym, "1d", None, upto, 2):
+                    market.on_price(sym, int(r[2]), float(r[6]))
             for t in times:
                 if self.session.history.cursor and t <= int(self.session.history.times[-1]):
                     continue
                 self.session.seed(t, rows[t])
                 self._stepped = max(self._stepped, t)
+            self._decisions.clear()
         return len(times)
 
     # -- listeners ----------------------------------------------------------------
@@ -490,6 +504,16 @@ class TradingDesk:
             )
         strategy.driven = True  # type: ignore[attr-defined]
         return T1Halves(self)
+
+    def services(self) -> dict[str, Any]:
+        """What a scheduler in this process hands the jobs (``JobEnvironment.services``):
+        ``strategy`` (t1's halves: from then on the jobs, not the steps, trade them) and
+        ``broker`` (``order_sync``'s settlement). Without t1, only ``broker``."""
+        out: dict[str, Any] = {"broker": self}
+        strategy = self.session.trader.strategy
+        if hasattr(strategy, "sells") and hasattr(strategy, "buys"):
+            out["strategy"] = self.halves()
+        return out
 
     def settle_day(self, day: TradingDay) -> Mapping[str, Any]:
         """``order_sync``: day orders left open are cancelled; the day's orders, fills,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from quantdesk.domain.trading import Side
 from quantdesk.errors import ConfigError
@@ -60,6 +61,18 @@ class T1Strategy(Strategy):
         self.driven = False
         self._sold_day = -1
         self._bought_day = -1
+
+    @classmethod
+    def for_jobs(cls, ctx: Any) -> Any:
+        """The jobs' ``strategy`` service when no runner handed the live halves over: t1's
+        halves trade the paper account of ``quantdesk run`` (its desk gives
+        :meth:`~quantdesk.trading.desk.TradingDesk.halves` to the scheduler it runs)."""
+        from quantdesk.errors import JobSkipped
+
+        raise JobSkipped(
+            "t1's halves trade the live paper account: they run from quantdesk run's"
+            " scheduler (TradingDesk.halves), not from a process of their own"
+        )
 
     def on_step(self, ctx: StepContext) -> list[OrderRequest]:
         if self.driven:

@@ -54,6 +54,8 @@ def build(
     if trading:  # a live paper account on the universe, priced by the stored bars
         from quantdesk.trading.desk import TradingDesk
 
+        day = [("600036.SH", "1d", T0, 10.0, 11.0, 9.0, 10.5, 5e3, 10.2, 150, "simulator")]
+        store.upsert_bars(pd.DataFrame(day, columns=list(BAR_COLUMNS)))
         syms = [m.symbol for m in default_universe("cn")]
         desk = TradingDesk.open(
             settings, store.engine, syms, market="cn", strategy="buy_and_hold", interval="1m"

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.config import load_settings
 from quantdesk.domain.trading import Fill, Side, TradingState
 from quantdesk.storage import open_store
 from quantdesk.storage.base import Store
 from quantdesk.storage.trading import BacktestStore
 from quantdesk.trading.desk import TradingDesk
-from quantdesk.api.context import ApiContext
 from tests.unit.api._app import LiveTrading, bearer, token
 from tests.unit.trading.helpers import at, trading_days
 from tests.unit.trading.test_desk import bars_of, feed
@@ -287,3 +287,46 @@ def test_apart_from_the_account_changes_travel_on_the_bus(
     time.sleep(0.35)
     assert listener.poll(0.05) == 0  # after its deadline: dropped
     assert len(live.desk.store.load_orders()) == n
+
+
+def test_orders_fills_and_alerts_reach_their_websocket_channels(
+    live: SimpleNamespace, tmp_path: Path
+) -> None:
+    """The account publishes on the bus (as in quantdesk run); the hub forwards."""
+    from quantdesk.bus.memory import MemoryBus
+
+    bus = MemoryBus()
+    bus.start()
+    live.desk.add_listener(bus.send)
+    settings = load_settings(data_dir=tmp_path)
+    ctx = ApiContext(live.store, settings, bus, LiveTrading(live.desk))
+    with TestClient(create_app(ctx, echo=lambda _: None)) as c:
+        tok = token(c, "admin")
+        auth = {"Authorization": f"Bearer {tok}"}
+        with (
+            c.websocket_connect("/ws/orders", headers=auth) as orders,
+            c.websocket_connect("/ws/risk-alerts", headers=auth) as alerts,
+            c.websocket_connect("/ws/enhanced", headers=auth) as enhanced,
+        ):
+            for ws in (orders, alerts, enhanced):
+                assert ws.receive_json()["type"] == "welcome"
+            body = {"symbol": SYMS[3], "side": "buy", "quantity": 100}
+            r = c.post("/api/v2/trading/orders", json=body, headers=auth)
+            assert r.status_code == 201
+            msg = orders.receive_json()
+            assert msg["type"] == "order" and msg["data"]["id"] == r.json()["id"]
+            assert msg["data"]["status"] in ("new", "accepted")
+            # the next bar fills it: a fill message follows on the same channel
+            days = trading_days(2)
+            bars = bars_of(intraday_panel(days))
+            nxt = [t for t in sorted(bars) if t >= at(days[1], 10, 0)][:2]
+            feed(live.desk, {t: bars[t] for t in nxt})
+            kinds = set()
+            while "fill" not in kinds:
+                kinds.add(orders.receive_json()["type"])
+            c.put("/api/v2/risk/state", json={"state": "halted"}, headers=auth)
+            alert = alerts.receive_json()
+            assert alert["type"] == "risk_alert" and alert["data"]["kind"] == "state"
+            seen = {enhanced.receive_json()["type"] for _ in range(4)}
+            assert "order" in seen
+    bus.close()

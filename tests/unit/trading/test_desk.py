@@ -265,24 +265,41 @@ def test_settle_day(engine: sa.Engine) -> None:
     assert np.isfinite(out["fees"])
 
 
-def test_seed_from_store_warms_prices(engine: sa.Engine, tmp_path: Path) -> None:
+def test_seed_from_store_warms_prices_and_history(engine: sa.Engine, tmp_path: Path) -> None:
+    from quantdesk.calendars import get_calendar
+    from quantdesk.domain import BAR_COLUMNS
     from quantdesk.storage import open_store
+    from quantdesk.trading.strategies.ma_cross import MovingAverageCross
 
     days = trading_days(2)
     frame = intraday_panel(days)
     frame["interval"] = "5m"
-    frame["vwap"] = frame["close"]
-    frame["trades"] = 1
-    frame["source"] = "test"
-    from quantdesk.domain import BAR_COLUMNS
-
-    with open_store(f"sqlite:///{tmp_path / 'desk.db'}") as store:
+    cal = get_calendar("cn")
+    frame["day"] = [cal.date_of(int(t)) for t in frame["time"]]
+    daily = frame.groupby(["symbol", "day"], as_index=False).agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+    )
+    daily["time"] = [cal.day_segments(d)[0][0] for d in daily["day"]]
+    daily["interval"] = "1d"
+    both = pd.concat([frame, daily], ignore_index=True)
+    both["vwap"] = both["close"]
+    both["trades"] = 1
+    both["source"] = "test"
+    with open_store(f"sqlite:///{tmp_path / 'seed.db'}") as store:
         store.migrate()
-        store.upsert_bars(frame.loc[:, list(BAR_COLUMNS)])
-        desk = open_desk(store.engine, "buy_and_hold")
-        n = desk.seed_from(store, at(days[1], 9, 30))
-        assert n == 1
-        assert desk.broker.market.last_price(SYMS[0]) is not None
+        store.upsert_bars(both.loc[:, list(BAR_COLUMNS)])
+        desk = open_desk(store.engine, MovingAverageCross(2, 4))
+        upto = at(days[1], 10, 2)  # the 10:00 bar has not ended
+        assert desk.seed_from(store, upto) == 4  # warmup - 1: the first step may decide
+        assert int(desk.session.history.times[-1]) == at(days[1], 9, 55)
+        day1 = daily[daily["day"] == days[0]].set_index("symbol")["close"]
+        market = desk.broker.market
+        assert market.prev_close_for(SYMS[0], desk.rules.day_of(upto)) == day1[SYMS[0]]
+        assert market.band(SYMS[0], desk.rules.day_of(upto)) is not None
         assert desk.steps == 0 and desk.store.load_orders() == []
         desk.place(OrderRequest(SYMS[0], Side.BUY, 100))
 
@@ -292,3 +309,32 @@ def test_bad_fill_mode(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(Exception, match="bars or books"):
         load_settings()
     assert dt is not None
+
+
+def test_a_restart_never_steps_a_stored_step_again(engine: sa.Engine) -> None:
+    days = trading_days(2)
+    bars = bars_of(intraday_panel(days))
+    times = sorted(bars)
+    desk = open_desk(engine, "buy_and_hold")
+    feed(desk, {t: bars[t] for t in times[:2]})
+    n = len(desk.store.load_orders())
+    again = open_desk(engine, "buy_and_hold")
+    assert again.resume_after_stored_steps() == times[1]
+    feed(again, {t: bars[t] for t in times[:2]})  # the runner's catch-up makes them again
+    assert again.steps == 0 and again.late_bars == 2 * len(SYMS)
+    assert len(again.store.load_orders()) == n
+
+
+def test_services_for_a_scheduler(engine: sa.Engine) -> None:
+    from quantdesk.errors import JobSkipped
+    from quantdesk.jobs.services import Settler
+    from quantdesk.trading.strategies.t1 import T1Strategy
+
+    desk = open_desk(engine, "t1")
+    services = desk.services()
+    assert isinstance(services["strategy"], StrategyHalves)
+    assert isinstance(services["broker"], Settler)
+    assert desk.session.trader.strategy.driven  # type: ignore[attr-defined]
+    assert set(open_desk(engine, "buy_and_hold").services()) == {"broker"}
+    with pytest.raises(JobSkipped, match="scheduler"):
+        T1Strategy.for_jobs(None)
