@@ -1,4 +1,5 @@
-"""``/api/v2/trading``: the paper account, its orders and fills; orders placed by an admin.
+"""``/api/v2/trading``: the paper account, its orders and fills; orders placed by an admin
+(or an API key with scope ``trade``).
 
 Bad input answers 422 with one line and stores nothing (malformed body, zero,
 negative or non-lot quantity, unknown or untradable symbol, no price yet, a
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quantdesk.api.routers.klines import MAX_LIMIT
 from quantdesk.api.routers.stream import End, Start, time_range
-from quantdesk.api.security import Admin, current_user
+from quantdesk.api.security import Trader, current_user
 from quantdesk.api.trading import TradingService, order_json
 from quantdesk.domain.trading import OrderStatus, OrderType, Side, TimeInForce
 from quantdesk.errors import NotFoundError, OrderRejected, TradingError, TradingUnavailable
@@ -141,9 +142,9 @@ def equity(
 
 
 @router.post("/api/v2/trading/orders", status_code=201, response_model=None)
-def place_order(request: Request, body: OrderBody, user: Admin) -> dict[str, Any] | JSONResponse:
-    """Place an order (admin) through the risk engine; see the module docstring for the
-    answers."""
+def place_order(request: Request, body: OrderBody, user: Trader) -> dict[str, Any] | JSONResponse:
+    """Place an order (an admin, or an API key with scope trade) through the risk engine;
+    see the module docstring for the answers."""
     try:
         order = service(request).place(body.request(), user.username, _client(request))
     except TradingUnavailable as exc:
@@ -158,8 +159,8 @@ def place_order(request: Request, body: OrderBody, user: Admin) -> dict[str, Any
 
 
 @router.delete("/api/v2/trading/orders/{order_id}")
-def cancel_order(request: Request, order_id: OrderId, user: Admin) -> dict[str, Any]:
-    """Cancel an open order (admin): 404 when unknown, 409 when it is not open."""
+def cancel_order(request: Request, order_id: OrderId, user: Trader) -> dict[str, Any]:
+    """Cancel an open order (admin or scope trade): 404 when unknown, 409 when not open."""
     try:
         return order_json(service(request).cancel(order_id, user.username, _client(request)))
     except TradingUnavailable as exc:
