@@ -80,6 +80,9 @@ def _env(tmp: Path) -> dict[str, str]:
         "QUANTDESK_GUEST_PASSWORD": "bench-guest",
         "QUANTDESK_TEST_PASSWORD": "bench-test",
         "QUANTDESK_LOG_LEVEL": "WARNING",
+        # the request limiter on (its cost is measured) but never refusing 100 clients
+        "QUANTDESK_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "QUANTDESK_RATE_LIMIT_BURST": "1000000",
     }
 
 
@@ -168,12 +171,13 @@ def _serve(kind: str, port: int) -> None:
         app = _baseline_app(settings.resolved_database_url)
     else:
         from quantdesk.api.app import create_app
+        from quantdesk.api.context import ApiContext
 
         store = open_store(settings.resolved_database_url)
         if kind == "ws":
             app = _ws_server_app(store, settings)
         else:
-            app = create_app(store, settings, echo=lambda _m: None)
+            app = create_app(ApiContext(store, settings), echo=lambda _m: None)
         if kind == "live":
             threading.Thread(target=_live_writer, args=(store,), daemon=True).start()
     ws = os.environ.get("QD_BENCH_WS", "auto")
@@ -215,11 +219,13 @@ def _live_writer(store: Any) -> None:
         sink.write(bars, [])
 
 
-def _start(kind: str, tmp: Path, ws: str = "auto") -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    kind: str, tmp: Path, ws: str = "auto", env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_api", "--serve", kind, str(port)],
-        env={**_env(tmp), "QD_BENCH_WS": ws},
+        env={**_env(tmp), "QD_BENCH_WS": ws, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -278,15 +284,28 @@ async def _get(
     return status, body
 
 
-async def _load(base: str, seconds: float, warmup: float = 1.0) -> tuple[float, list[float]]:
-    """100 workers, one keep-alive connection each, asking for the newest 200 1m bars.
+def klines_path(i: int) -> str:
+    """The i-th request of the klines load: the newest 200 1m bars of a rotating symbol."""
+    return f"/api/klines?symbol={SYMBOLS[i % len(SYMBOLS)]}&limit=200"
+
+
+async def _load(
+    base: str,
+    seconds: float,
+    warmup: float = 1.0,
+    path: Any = klines_path,
+    check: Any = None,
+    headers: str = "",
+) -> tuple[float, list[float]]:
+    """100 workers, one keep-alive connection each, asking ``path(i)`` (default: the newest
+    200 1m bars of a rotating symbol; ``headers``: extra header lines, each ending in CRLF).
 
     Hand-written HTTP/1.1 on asyncio streams: the client shares the machine's
     two cores with the server, and httpx costs several times more CPU per
     request than the server does (measured: httpx with one pooled client
     ~50 req/s, one client per worker ~370 req/s, this loop far more), so it
-    would measure httpx. The first answer of each worker is checked with
-    httpx-equivalent parsing (status 200, a JSON list of 200 bars).
+    would measure httpx. The first answer of each worker is checked
+    (``check(body)``; default: a JSON list of 200 bars).
     """
     _quiet_collector()
     host, port = base.removeprefix("http://").split(":")
@@ -294,6 +313,7 @@ async def _load(base: str, seconds: float, warmup: float = 1.0) -> tuple[float, 
     errors = 0
     t_measure = time.perf_counter() + warmup
     t_end = t_measure + seconds
+    check = check or (lambda body: len(orjson.loads(body)) == 200)
 
     async def worker(k: int) -> None:
         nonlocal errors
@@ -305,18 +325,16 @@ async def _load(base: str, seconds: float, warmup: float = 1.0) -> tuple[float, 
                 t0 = time.perf_counter()
                 if t0 >= t_end:
                     return
-                sym = SYMBOLS[i % len(SYMBOLS)]
+                target = path(i)
                 i += 7
-                request = (
-                    f"GET /api/klines?symbol={sym}&limit=200 HTTP/1.1\r\nHost: {host}\r\n\r\n"
-                ).encode()
+                request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode()
                 status, body = await _get(reader, writer, request)
                 t1 = time.perf_counter()
                 if status != 200:
                     errors += 1
                     continue
                 if not checked:
-                    assert len(orjson.loads(body)) == 200
+                    assert check(body), body[:200]
                     checked = True
                 if t0 >= t_measure:
                     latencies.append(t1 - t0)
@@ -387,31 +405,40 @@ def _klines_figures(quick: bool, tmp: Path) -> list[Figure]:
 
 
 def _ws_server_app(store: Any, settings: Any) -> Any:
-    """The app plus the real stream path fed by a paced trade publisher thread."""
+    """The app plus the real stream path fed by a paced trade publisher thread.
+
+    As in ``quantdesk run``: the consumer publishes its output on the bus's
+    output topics and the API's hub reads them from there.
+    """
     from quantdesk.api.app import create_app
+    from quantdesk.api.context import ApiContext, RuntimeCounters
     from quantdesk.bus import TradeBatch, bus_from_settings
-    from quantdesk.runtime.embedded import _PublishingConsumer
+    from quantdesk.runtime.consumer import StreamConsumer
     from quantdesk.runtime.pipeline import StreamProcessor
     from quantdesk.runtime.sink import StoreSink
 
     store.migrate()
 
     class Harness:
+        market = "cn"
+        stopping = False
+
         def __init__(self) -> None:
-            self.output_listeners: list[Any] = []
             self.processor = StreamProcessor(None, SYMBOLS)
             self.sink = StoreSink(store)
             self.bus = bus_from_settings(settings)
             self.bus.start()
-            self.consumer = _PublishingConsumer(
+            self.consumer = StreamConsumer(
                 self.bus, self.processor, self.sink, checkpoint_seconds=None
             )
-            self.consumer.listeners = self.output_listeners
             self.sent: list[tuple[str, int, int, float]] = []
             self.running = False
 
         def describe(self) -> dict[str, Any]:
             return {"sent": len(self.sent)}
+
+        def counters(self) -> RuntimeCounters:
+            return RuntimeCounters(trades=self.processor.trades_in)
 
         def run(self, seconds: float) -> None:
             """Publish TRADES_PER_S for ``seconds``; each symbol's batch k spans event
@@ -442,7 +469,7 @@ def _ws_server_app(store: Any, settings: Any) -> Any:
             self.running = False
 
     harness = Harness()
-    app = create_app(store, settings, harness, echo=lambda _m: None)
+    app = create_app(ApiContext(store, settings, harness.bus, harness), echo=lambda _m: None)
 
     @app.post("/bench/start")
     def start(seconds: float) -> dict[str, Any]:
@@ -463,8 +490,8 @@ async def _ws_clients(base: str, seconds: float) -> list[float]:
     from quantdesk.auth import TokenService
 
     _quiet_collector()
-    token = TokenService(SECRET).issue("bench", "guest")
-    url = base.replace("http", "ws") + f"/ws/market?token={token}"
+    token = TokenService(SECRET).issue("guest", "guest")
+    url = base.replace("http", "ws") + "/ws/market"
     #: per client: (symbol, bar start ms) -> [(arrival, trades in the bar), ...]
     received: list[dict[tuple[str, int], list[tuple[float, int]]]] = [
         defaultdict(list) for _ in range(WS_CLIENTS)
@@ -475,6 +502,7 @@ async def _ws_clients(base: str, seconds: float) -> list[float]:
     async def client(k: int) -> None:
         mine = received[k]
         async with websockets.connect(url, max_queue=None) as ws:
+            await ws.send(json.dumps({"token": token}))
             await ws.recv()  # welcome
             await ws.send(json.dumps({"subscribe": {"symbols": ["*"], "intervals": ["1m"]}}))
             await ws.recv()

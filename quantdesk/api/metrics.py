@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from quantdesk.api.context import RuntimeCounters, RuntimeInfo
 from quantdesk.api.hub import Hub
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -68,28 +69,21 @@ def _counter(name: str, doc: str, figures: dict[str, Any]) -> CounterMetricFamil
 def live_figures(state: Any) -> dict[str, Any]:
     """The live counters as plain data (also ``/api/v2/system/metrics``)."""
     hub: Hub = state.hub
-    runtime = getattr(state, "runtime", None)
-    processor = getattr(runtime, "processor", None)
+    runtime: RuntimeInfo | None = getattr(state, "runtime", None)
+    counters = runtime.counters() if runtime is not None else RuntimeCounters()
     figures: dict[str, Any] = {
-        "trades": int(getattr(processor, "trades_in", 0)),
-        "bars_written": int(getattr(getattr(runtime, "sink", None), "bars_written", 0)),
+        "trades": counters.trades,
+        "bars_written": counters.bars_written,
         "bars_closed": hub.bars_closed,
-        "rejects": dict(getattr(processor, "rejects", {}) or {}),
+        "rejects": dict(counters.rejects),
         "ws_clients": hub.counts(),
         "ws_dropped_messages": hub.drops,
         "ws_messages": hub.published,
-        "event_lag_s": None,
+        "event_lag_s": counters.event_lag_s,
     }
     cache = getattr(state, "klines_cache", None)
     figures["klines_cache_hits"] = int(getattr(cache, "hits", 0))
     figures["klines_cache_misses"] = int(getattr(cache, "misses", 0))
-    clock = getattr(runtime, "clock", None)
-    sim_time = getattr(runtime, "sim_time", None)
-    if clock is not None and sim_time is not None:
-        try:
-            figures["event_lag_s"] = max(0.0, (int(clock.now()) - int(sim_time)) / 1000)
-        except Exception:
-            figures["event_lag_s"] = None
     return figures
 
 

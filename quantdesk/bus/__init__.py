@@ -18,6 +18,7 @@ Typical use by a runner::
 """
 
 from quantdesk.bus.base import (
+    BUSES,
     Bus,
     BusError,
     BusFullError,
@@ -37,6 +38,7 @@ from quantdesk.bus.base import (
 from quantdesk.bus.codec import (
     REASONS,
     SCHEMA_VERSION,
+    Control,
     DeadLetter,
     Encodable,
     Heartbeat,
@@ -46,14 +48,17 @@ from quantdesk.bus.codec import (
     decode_trades,
     encode,
     encode_trades,
+    register_message,
 )
 
 __all__ = [
+    "BUSES",
     "REASONS",
     "SCHEMA_VERSION",
     "Bus",
     "BusError",
     "BusFullError",
+    "Control",
     "DeadLetter",
     "Encodable",
     "Heartbeat",
@@ -75,4 +80,5 @@ __all__ = [
     "encode",
     "encode_trades",
     "register_bus",
+    "register_message",
 ]

@@ -37,6 +37,9 @@ method                                 required  what it does
 ``flush(timeout)``                     no        wait until published messages are stored;
                                                  :class:`BusError` if some were not
 ``publish_async(topic, key, value)``   no        as ``publish`` but awaits instead of blocking
+``tail(topics, *, start)``             no        a reader of *every* partition in no group (see
+                                                 below); default: a subscription in a group of
+                                                 its own
 =====================================  ========  ==================================================
 
 :class:`Subscription`
@@ -63,13 +66,23 @@ before they are taken away (flush operator state, publish what it produced,
 then call ``commit()`` if the runner wants the new owner to start after it).
 Both receive a list of :class:`Partition` and run in the thread that called
 ``poll``/``close``.
+
+Tail readers (broadcast). :meth:`Bus.tail` returns a :class:`Subscription`
+that reads every partition of its topics, belongs to no consumer group and
+commits nothing: every tail reader sees every message published after it was
+created (``start="latest"``; its start offsets are fixed when ``tail``
+returns, so nothing published afterwards is missed). It never holds a
+publisher back: a reader that falls behind the bus's retention skips ahead
+and counts what it lost in :attr:`Subscription.lost`. The API's WebSocket
+hub reads the output topics this way (every API process sees the output of
+every worker), and every processing member reads ``control`` this way.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import importlib
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from types import TracebackType
@@ -83,15 +96,10 @@ from quantdesk.bus.codec import (
     message_key,
     message_type,
 )
-from quantdesk.errors import ConfigError, QuantdeskError
-
-
-class BusError(QuantdeskError):
-    """The bus cannot be reached, or a message could not be delivered or committed."""
-
-
-class BusFullError(BusError):
-    """A partition stayed full for longer than the publish timeout (back-pressure)."""
+from quantdesk.errors import BusError as BusError
+from quantdesk.errors import BusFullError as BusFullError
+from quantdesk.errors import ConfigError
+from quantdesk.plugins import Registry
 
 
 class Partition(NamedTuple):
@@ -123,7 +131,16 @@ OffsetReset = Literal["earliest", "latest"]
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """Topic names. ``Topics.with_prefix("desk2")`` gives ``desk2.trades`` and so on."""
+    """Topic names. ``Topics.with_prefix("desk2")`` gives ``desk2.trades`` and so on.
+
+    Three kinds: **input** topics (``trades``, ``quotes``) that sources write
+    and the stream group consumes; **output** topics (:meth:`outputs`) that
+    processing writes and serving (the API's WebSocket hub) reads; and
+    ``control``, which the API writes and every processing member reads
+    (signal-rule changes). Predictions, orders, fills, risk alerts and job
+    events have their topics before their writers exist, so a new writer only
+    registers its message type (:func:`quantdesk.bus.codec.register_message`).
+    """
 
     trades: str = "quantdesk.trades"
     quotes: str = "quantdesk.quotes"
@@ -131,9 +148,13 @@ class Topics:
     factors: str = "quantdesk.factors"
     signals: str = "quantdesk.signals"
     deadletter: str = "quantdesk.deadletter"
+    tweets: str = "quantdesk.tweets"
+    predictions: str = "quantdesk.predictions"
     orders: str = "quantdesk.orders"
     fills: str = "quantdesk.fills"
-    risk: str = "quantdesk.risk"
+    alerts: str = "quantdesk.alerts"
+    jobs: str = "quantdesk.jobs"
+    control: str = "quantdesk.control"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -141,6 +162,15 @@ class Topics:
 
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]
+
+    def inputs(self) -> list[str]:
+        """What sources write: trades (and clock heartbeats), book snapshots."""
+        return [self.trades, self.quotes]
+
+    def outputs(self) -> list[str]:
+        """What processing writes for serving: every topic but the inputs and control."""
+        skip = {self.trades, self.quotes, self.control}
+        return [t for t in self.all() if t not in skip]
 
     def for_type(self, message_type: str) -> str:
         """The topic a message of wire type ``message_type`` travels on."""
@@ -152,6 +182,9 @@ DEFAULT_PARTITIONS = 6
 
 class Subscription(abc.ABC):
     """A member of a consumer group; see the module docstring for the contract."""
+
+    #: tail readers: messages skipped because the bus no longer held them
+    lost: int = 0
 
     @abc.abstractmethod
     def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
@@ -234,6 +267,14 @@ class Bus(abc.ABC):
         """:meth:`publish` without blocking the event loop."""
         await asyncio.to_thread(self.publish, topic, key, value)
 
+    def tail(self, topics: Sequence[str], *, start: OffsetReset = "latest") -> Subscription:
+        """A reader of every partition of ``topics`` in no group (see the module docstring).
+
+        This default joins a consumer group of its own; implementations read
+        without a group.
+        """
+        return self.subscribe(topics, f"tail-{uuid.uuid4().hex}", offset_reset=start)
+
     # -- concrete helpers -------------------------------------------------
     def route(self, obj: Encodable) -> tuple[str, str | None, bytes]:
         """(topic, key, payload) of a domain object."""
@@ -273,33 +314,26 @@ def dead_letter(
 # ---------------------------------------------------------------------------
 # registry
 
-_REGISTRY: dict[str, str | type[Bus]] = {
-    "memory": "quantdesk.bus.memory:MemoryBus",
-    "kafka": "quantdesk.bus.kafka:KafkaBus",
-}
+#: Bus implementations by name (``QUANTDESK_BUS``); a user's package adds one with
+#: ``BUSES.register("name", "pkg.module:Class")`` or the ``quantdesk.buses`` entry points.
+BUSES: Registry[type[Bus]] = Registry("bus", "QUANTDESK_BUS", group="quantdesk.buses")
+BUSES.register("memory", "quantdesk.bus.memory:MemoryBus")
+BUSES.register("kafka", "quantdesk.bus.kafka:KafkaBus")
 
 
 def register_bus(name: str, cls: type[Bus] | str) -> None:
     """Register a bus implementation (a class or ``"module:Class"``) under ``name``."""
-    _REGISTRY[name] = cls
+    BUSES.register(name, cls)
 
 
 def bus_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return BUSES.names()
 
 
 def bus_class(name: str) -> type[Bus]:
-    try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"QUANTDESK_BUS: unknown bus {name!r}; choose one of {', '.join(bus_names())}"
-        ) from None
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-        assert isinstance(entry, type) and issubclass(entry, Bus)
-        _REGISTRY[name] = entry
+    entry = BUSES.get(name)
+    if not (isinstance(entry, type) and issubclass(entry, Bus)):
+        raise ConfigError(f"QUANTDESK_BUS: {name!r} is registered as {entry!r}, not a Bus class")
     return entry
 
 

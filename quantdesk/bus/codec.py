@@ -40,9 +40,16 @@ type                    topic       fields (besides ``v`` and ``type``)
 ``fill``                fills       ``id``, ``order_id``, ``time``, ``symbol``,
                                     ``side``, ``quantity``, ``price``,
                                     ``commission``, ``stamp_duty``, ``transfer_fee``
-``risk_alert``          risk        ``id``, ``time``, ``kind`` (breach, drawdown,
+``risk_alert``          alerts      ``id``, ``time``, ``kind`` (breach, drawdown,
                                     denied, state), ``message``, ``symbol``,
                                     ``order_id``, ``state`` (active, reducing, halted)
+``tweet``               tweets      ``id``, ``version_id``, ``time``, ``text``,
+                                    ``symbols`` [string], ``score``, ``label``,
+                                    ``source``, ``author_id`` (string or null)
+``control``             control     ``target`` (e.g. "signal_rule"), ``id``,
+                                    ``action`` ("upsert"/"delete"), ``body``
+                                    (object or null), ``ts`` (when it was issued),
+                                    ``origin`` (who issued it, text)
 ======================  ==========  ================================================
 
 Money and prices of orders and fills are exact decimals in quantdesk
@@ -50,6 +57,15 @@ Money and prices of orders and fills are exact decimals in quantdesk
 from the shortest float repr (``12.34``), and a reader gets the same decimal
 back by rounding to the cent (money) or to 1/10,000 (prices): exact for
 amounts of up to 15 significant digits. Quantities are integers.
+
+
+Adding a message type is one :func:`register_message` call (its type name,
+class, topic, body encoder and decoder, optionally its key) plus the topic
+on :class:`~quantdesk.bus.base.Topics`; :func:`encode`, :func:`decode`,
+``Bus.send`` and the API's WebSocket hub then know it. The field readers
+(:func:`field_str`, :func:`field_int`, :func:`field_float`,
+:func:`field_bool`, :func:`field_value`) give a decoder the same one-line
+:class:`MessageError` as the built-in types.
 
 Trades travel as **columnar batches per symbol**, so that decoding a batch of a
 thousand trades is one JSON parse and three NumPy conversions, not a thousand
@@ -89,7 +105,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from quantdesk.domain.messages import Bar, BookSnapshot, FactorValue, Signal, Trade
+from quantdesk.domain.messages import Bar, BookSnapshot, FactorValue, ScoredTweet, Signal, Trade
 from quantdesk.domain.trading import (
     PRICE_QUANTUM,
     AlertKind,
@@ -103,26 +119,12 @@ from quantdesk.domain.trading import (
     TradingState,
     money,
 )
-from quantdesk.errors import DataError
+from quantdesk.errors import MessageError as MessageError
 
 SCHEMA_VERSION: Final = 1
 
 #: Every reason a :class:`MessageError` can carry.
 REASONS: Final = ("bad_json", "missing_field", "bad_type", "unknown_type", "bad_version")
-
-
-class MessageError(DataError):
-    """A payload on the bus is not a valid message.
-
-    ``reason`` is one of :data:`REASONS`; ``field`` names the offending field
-    when there is one; ``raw`` is the payload as received.
-    """
-
-    def __init__(self, reason: str, detail: str, *, field: str | None = None, raw: bytes = b""):
-        self.reason = reason
-        self.field = field
-        self.raw = raw
-        super().__init__(f"{reason}: {detail}")
 
 
 class TradeBatch:
@@ -221,6 +223,29 @@ class Heartbeat:
     ts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A change of live configuration for every processing member (topic ``control``).
+
+    Not market data: the API publishes one when an operator changes something
+    the workers apply (``target`` ``"signal_rule"``: ``action`` ``"upsert"`` with
+    the rule as ``body``, or ``"delete"``). Keyed by ``target:id``, so the
+    changes of one object stay in order on one partition. ``ts`` is the wall
+    time it was issued (epoch ms), ``origin`` who issued it (for logs).
+    """
+
+    target: str
+    id: str
+    action: str
+    body: dict[str, Any] | None = None
+    ts: int = 0
+    origin: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.target}:{self.id}"
+
+
 Encodable: TypeAlias = (
     TradeBatch
     | BookSnapshot
@@ -232,6 +257,8 @@ Encodable: TypeAlias = (
     | Order
     | Fill
     | RiskAlert
+    | ScoredTweet
+    | Control
 )
 
 #: Message ``type`` -> attribute of :class:`~quantdesk.bus.base.Topics` it travels on.
@@ -245,7 +272,7 @@ TYPE_TOPIC: Final = {
     "clock": "trades",
     "order": "orders",
     "fill": "fills",
-    "risk_alert": "risk",
+    "risk_alert": "alerts",
 }
 
 _NUMBER_TYPES = (int, float)
@@ -269,7 +296,10 @@ def message_key(obj: Encodable) -> str | None:
         return None
     if isinstance(obj, RiskAlert):
         return obj.symbol or None
-    return obj.symbol
+    keyer = _KEYS.get(type(obj))
+    if keyer is not None:
+        return keyer(obj)
+    return obj.symbol  # type: ignore[union-attr]
 
 
 def encode(obj: Encodable) -> bytes:
@@ -278,7 +308,10 @@ def encode(obj: Encodable) -> bytes:
     if isinstance(obj, TradeBatch):
         return encode_trades(obj)
     body: dict[str, Any]
-    if isinstance(obj, BookSnapshot):
+    encoder = _ENCODERS.get(kind)
+    if encoder is not None:
+        body = encoder(obj)
+    elif isinstance(obj, BookSnapshot):
         body = {
             "symbol": obj.symbol,
             "source": obj.source,
@@ -741,3 +774,117 @@ _TYPES: Final[dict[type, str]] = {
     Fill: "fill",
     RiskAlert: "risk_alert",
 }
+
+
+# ---------------------------------------------------------------------------
+# registered message types (one call per type; see the module docstring)
+
+#: Public field readers for the decoders of registered types.
+field_value = _field
+field_str = _str
+field_int = _int
+field_bool = _bool
+field_float = _float
+
+_ENCODERS: dict[str, Callable[[Any], dict[str, Any]]] = {}
+_KEYS: dict[type, Callable[[Any], str | None]] = {}
+
+
+def register_message(
+    kind: str,
+    cls: type,
+    topic: str,
+    encode_body: Callable[[Any], dict[str, Any]],
+    decode_body: Callable[[dict[str, Any]], Any],
+    *,
+    key: Callable[[Any], str | None] | None = None,
+) -> None:
+    """Make ``cls`` a bus message of wire type ``kind`` travelling on ``topic``.
+
+    ``topic`` is the attribute of :class:`~quantdesk.bus.base.Topics` (add the
+    field there too). ``encode_body(obj)`` returns the JSON fields besides
+    ``v`` and ``type``; ``decode_body(doc)`` builds the object back and raises
+    :class:`MessageError` (the ``field_*`` readers do) on a bad document;
+    ``key(obj)`` is its bus key (default: its ``symbol`` attribute).
+    """
+    known = _TYPES.get(cls)
+    if known is not None and known != kind:
+        raise ValueError(f"{cls.__name__} is already the bus type {known!r}")
+    TYPE_TOPIC[kind] = topic
+    _TYPES[cls] = kind
+    _DECODERS[kind] = decode_body
+    _ENCODERS[kind] = encode_body
+    if key is not None:
+        _KEYS[cls] = key
+
+
+def _tweet_body(t: ScoredTweet) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "version_id": t.version_id,
+        "time": t.time,
+        "text": t.text,
+        "symbols": list(t.symbols),
+        "score": t.score,
+        "label": t.label,
+        "source": t.source,
+        "author_id": t.author_id,
+    }
+
+
+def _optional_str(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is not None and type(value) is not str:
+        raise _bad(name, "a string or null", value)
+    return value
+
+
+def _decode_tweet(doc: dict[str, Any]) -> ScoredTweet:
+    symbols = _field(doc, "symbols")
+    if type(symbols) is not list or not all(type(s) is str for s in symbols):
+        raise _bad("symbols", "a list of strings", symbols)
+    return ScoredTweet(
+        id=_str(doc, "id"),
+        time=_int(doc, "time"),
+        text=_str(doc, "text"),
+        symbols=tuple(symbols),
+        score=_float(doc, "score"),
+        label=_str(doc, "label"),
+        source=_str(doc, "source"),
+        author_id=_optional_str(doc, "author_id"),
+        version_id=_optional_str(doc, "version_id"),
+    )
+
+
+def _control_body(c: Control) -> dict[str, Any]:
+    return {
+        "target": c.target,
+        "id": c.id,
+        "action": c.action,
+        "body": c.body,
+        "ts": c.ts,
+        "origin": c.origin,
+    }
+
+
+def _decode_control(doc: dict[str, Any]) -> Control:
+    body = doc.get("body")
+    if body is not None and type(body) is not dict:
+        raise _bad("body", "an object or null", body)
+    origin = doc.get("origin", "")
+    if type(origin) is not str:
+        raise _bad("origin", "a string", origin)
+    return Control(
+        _str(doc, "target"), _str(doc, "id"), _str(doc, "action"), body, _int(doc, "ts"), origin
+    )
+
+
+register_message(
+    "tweet",
+    ScoredTweet,
+    "tweets",
+    _tweet_body,
+    _decode_tweet,
+    key=lambda t: t.symbols[0] if t.symbols else None,
+)
+register_message("control", Control, "control", _control_body, _decode_control, key=lambda c: c.key)

@@ -21,6 +21,14 @@ When partitions are *lost* (this member was expelled, e.g. it stalled past the
 session timeout) its offsets can no longer be committed: they are dropped
 before the hook runs.
 
+Tail readers (:meth:`KafkaBus.tail`): a consumer that *assigns* itself every
+partition of its topics (no group membership, no rebalance, no commits), at
+the high watermark read when ``tail`` is called, so it misses nothing
+published afterwards. Every API process reads the output topics this way
+(each sees everything every worker produced), and every processing member
+reads ``control`` this way. librdkafka wants a ``group.id`` even here; a
+unique one is given and never joins or commits.
+
 Topics (names from :class:`~quantdesk.bus.base.Topics`) are created on
 :meth:`KafkaBus.start` when missing, with ``partitions`` partitions and
 ``replication_factor`` replicas. An existing topic keeps its partition count:
@@ -40,6 +48,12 @@ Production runs Apache Kafka; tests run the Tansu broker (0.6, shipped in the
   departed member as the group leader; later members then loop on SyncGroup
   ("rebalance in progress") for good. Tests use a fresh group id per test.
   Apache Kafka does not have this problem.
+- off: the high watermark (ListOffsets "latest") is the base offset of the
+  last record *batch* plus one, not the offset after its last record; a tail
+  reader (or a group with ``auto.offset.reset=latest``) may start inside the
+  last batch and read a few messages published just before it. Harmless for
+  the hub (a few older updates) and for control messages (replayed in order,
+  each an idempotent upsert or delete). Apache Kafka reports the true end.
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -147,6 +162,9 @@ class KafkaBus(Bus):
             return
         if self.create_topics:
             self.ensure_topics(self.topics.all())
+        # the idempotent producer fetches its producer id in the background now, so the
+        # first publish (e.g. a rule change through the API) does not wait for it
+        self._get_producer()
         self._started = True
 
     def _admin(self) -> AdminClient:
@@ -293,6 +311,82 @@ class KafkaBus(Bus):
         sub = KafkaSubscription(self, Consumer(config), list(topics), on_assign, on_revoke)
         self._subscriptions.append(sub)
         return sub
+
+    def tail(self, topics: Sequence[str], *, start: OffsetReset = "latest") -> KafkaTail:
+        if not topics:
+            raise BusError("tail needs at least one topic")
+        config = {
+            **self._consumer_config,
+            "group.id": f"{self.client_id}-tail-{uuid.uuid4().hex}",
+            "auto.offset.reset": start,
+            "error_cb": self._on_error,
+        }
+        consumer = Consumer(config)
+        try:
+            meta = consumer.list_topics(timeout=self.connect_timeout)
+            parts = []
+            for topic in dict.fromkeys(topics):
+                info = meta.topics.get(topic)
+                if info is None or info.error is not None or not info.partitions:
+                    raise BusError(f"Kafka topic {topic} does not exist (start the bus first)")
+                for index in sorted(info.partitions):
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, index), timeout=self.connect_timeout
+                    )
+                    parts.append(TopicPartition(topic, index, high if start == "latest" else low))
+        except KafkaException as exc:
+            consumer.close()
+            raise BusError(f"cannot read Kafka offsets: {exc.args[0].str()}") from None
+        except BaseException:
+            consumer.close()
+            raise
+        consumer.assign(parts)
+        return KafkaTail(consumer, [Partition(p.topic, p.partition) for p in parts])
+
+
+class KafkaTail(Subscription):
+    """A reader of every partition of its topics, in no group (:meth:`KafkaBus.tail`)."""
+
+    def __init__(self, consumer: Consumer, parts: list[Partition]) -> None:
+        self._consumer = consumer
+        self._parts = parts
+        self._closed = False
+
+    def assignment(self) -> list[Partition]:
+        return list(self._parts)
+
+    def commit(self) -> None:
+        """Nothing to commit: a tail reader keeps no offsets on the broker."""
+
+    def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
+        if self._closed:
+            raise BusError("subscription is closed")
+        out: list[Message] = []
+        for m in self._consumer.consume(max_messages, timeout):
+            err = m.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    if err.fatal():
+                        raise BusError(f"Kafka consumer failed: {err.str()}")
+                    log.warning("kafka tail: %s", err.str())
+                continue
+            key = m.key()
+            out.append(
+                Message(
+                    cast(str, m.topic()),
+                    cast(int, m.partition()),
+                    cast(int, m.offset()),
+                    None if key is None else key.decode("utf-8", "replace"),
+                    m.value() or b"",
+                    m.timestamp()[1],
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
 
 
 class KafkaSubscription(Subscription):

@@ -7,12 +7,26 @@ gets every message and the members of a group split the partitions; commits
 are per group, and what was polled but not committed is delivered again to the
 partition's next owner.
 
-Back-pressure: a partition holds at most ``capacity`` messages that some active
-group (one with a live member) has not committed yet. ``publish`` blocks while
-the target partition is full (and raises :class:`BusFullError` after the
-timeout); ``publish_async`` awaits instead. With no active group on a topic,
-a partition keeps its last ``capacity`` messages (the oldest are dropped), so a
-consumer that subscribes a moment after a source starts loses nothing.
+Back-pressure: a partition holds at most ``capacity`` messages, and at most
+``capacity_bytes`` bytes, that some active group (one with a live member) has
+not committed yet. ``publish`` blocks while the target partition is full (and
+raises :class:`BusFullError` after the timeout); ``publish_async`` awaits
+instead. A single message larger than ``capacity_bytes`` still goes through
+once the groups have caught up.
+
+Retention: what no active group still needs is kept only as a short window,
+the newest ``retain_bytes`` bytes (and at most ``capacity`` messages) of each
+partition, for tail readers (:meth:`MemoryBus.tail`) that are a moment behind
+and for a consumer that subscribes a moment after a source started. So a
+topic nobody reads (in ``quantdesk run``: bars, factors, signals... when no
+dashboard is open) costs at most ``retain_bytes`` per partition, and the bus
+as a whole at most ``topics x partitions x (retain_bytes + capacity_bytes)``,
+whatever the run's length. Bytes are counted as the payload plus
+:data:`MESSAGE_OVERHEAD` for the objects that hold it. Trimming is amortised:
+a partition may exceed its window by an eighth before it is cut back.
+
+Tail readers read every partition in no group, never hold a publisher back
+and skip (and count in ``lost``) what the window no longer holds.
 
 Rebalancing is eager, as in Kafka: when a member joins or leaves, partitions
 that move are first revoked by their old owner (``on_revoke`` runs inside its
@@ -32,6 +46,7 @@ import asyncio
 import contextlib
 import time
 import zlib
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from threading import Condition, Lock
@@ -51,7 +66,12 @@ from quantdesk.bus.base import (
 from quantdesk.errors import ConfigError
 
 DEFAULT_CAPACITY = 10_000
+DEFAULT_CAPACITY_BYTES = 64 << 20
+DEFAULT_RETAIN_BYTES = 512 << 10
 DEFAULT_PUBLISH_TIMEOUT = 30.0
+#: Bytes counted per message besides its payload: the Message object, its
+#: offset and timestamp ints, the list slots (measured with sys.getsizeof).
+MESSAGE_OVERHEAD = 200
 
 
 class _Wakeup:
@@ -90,20 +110,68 @@ async def _wait(fut: asyncio.Future[None], timeout: float | None) -> None:
         await asyncio.wait_for(fut, timeout)
 
 
+#: A retained message: (topic, partition, offset, key, value, timestamp). A plain tuple
+#: of atoms, which the garbage collector stops tracking after one collection; as
+#: Message objects, the tens of thousands a bus retains were walked by every full
+#: collection (tens of ms of pause). Polls turn them into Message objects.
+_Item = tuple[str, int, int, str | None, bytes, int]
+
+
+def _messages(items: list[_Item]) -> list[Message]:
+    return [Message(*item) for item in items]
+
+
 @dataclass(slots=True)
 class _Log:
-    """One partition: retained messages ``items``, the first at offset ``start``."""
+    """One partition: retained messages ``items``, the first at offset ``start``.
 
-    items: list[Message] = field(default_factory=list)
+    ``sizes[i]`` is the running total of bytes through ``items[i]``, counted
+    from ``base`` (the total before ``items[0]``), so the bytes of any
+    suffix are one subtraction and the byte window one bisection.
+    """
+
+    items: list[_Item] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
     start: int = 0
+    base: int = 0
 
     @property
     def end(self) -> int:
         return self.start + len(self.items)
 
+    @property
+    def nbytes(self) -> int:
+        return (self.sizes[-1] if self.sizes else self.base) - self.base
+
+    def append(self, item: _Item) -> None:
+        total = self.sizes[-1] if self.sizes else self.base
+        self.items.append(item)
+        self.sizes.append(total + len(item[4]) + MESSAGE_OVERHEAD)
+
+    def bytes_from(self, offset: int) -> int:
+        """Bytes of the messages at ``offset`` and after."""
+        i = offset - self.start
+        if i >= len(self.items):
+            return 0
+        before = self.sizes[i - 1] if i > 0 else self.base
+        return self.sizes[-1] - before
+
+    def window_start(self, max_bytes: int, max_count: int) -> int:
+        """The first offset of the newest messages that fit in ``max_bytes`` and ``max_count``."""
+        if not self.items:
+            return self.start
+        by_count = self.end - max_count
+        target = self.sizes[-1] - max_bytes
+        if self.base >= target:
+            return max(self.start, by_count)
+        return max(self.start + bisect_left(self.sizes, target) + 1, by_count)
+
     def trim(self, new_start: int) -> None:
-        if new_start > self.start:
-            del self.items[: new_start - self.start]
+        k = new_start - self.start
+        if k > 0:
+            self.base = self.sizes[k - 1]
+            del self.items[:k]
+            del self.sizes[:k]
             self.start = new_start
 
 
@@ -117,7 +185,8 @@ class _Group:
 
 
 class MemoryBus(Bus):
-    """The in-process bus. ``capacity`` is per partition, in messages."""
+    """The in-process bus. ``capacity`` (messages), ``capacity_bytes`` and
+    ``retain_bytes`` are per partition (see the module docstring)."""
 
     name = "memory"
 
@@ -127,17 +196,26 @@ class MemoryBus(Bus):
         topics: Topics | None = None,
         partitions: int = DEFAULT_PARTITIONS,
         capacity: int = DEFAULT_CAPACITY,
+        capacity_bytes: int = DEFAULT_CAPACITY_BYTES,
+        retain_bytes: int = DEFAULT_RETAIN_BYTES,
         publish_timeout: float = DEFAULT_PUBLISH_TIMEOUT,
     ) -> None:
         super().__init__(topics=topics, partitions=partitions)
         if capacity < 1:
             raise ConfigError(f"memory bus capacity: must be >= 1 (got {capacity})")
+        if capacity_bytes < 1:
+            raise ConfigError(f"memory bus capacity_bytes: must be >= 1 (got {capacity_bytes})")
+        if retain_bytes < 0:
+            raise ConfigError(f"memory bus retain_bytes: must be >= 0 (got {retain_bytes})")
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
+        self.retain_bytes = retain_bytes
         self.publish_timeout = publish_timeout
         self._lock = Lock()
         self._wake = _Wakeup(self._lock)
         self._logs: dict[str, list[_Log]] = {}
         self._groups: dict[str, _Group] = {}
+        self._tails: list[MemoryTail] = []
         self._round_robin: dict[str, int] = {}
         self._closed = False
 
@@ -158,7 +236,8 @@ class MemoryBus(Bus):
                 if remaining <= 0:
                     raise BusFullError(
                         f"memory bus: a partition of {topic} stayed full ({self.capacity} "
-                        f"uncommitted messages) for {wait:g} s; is a consumer committing?"
+                        f"uncommitted messages or {self.capacity_bytes:,} bytes) for {wait:g} s; "
+                        "is a consumer committing?"
                     )
                 self._wake.cond.wait(remaining)
 
@@ -182,13 +261,27 @@ class MemoryBus(Bus):
             index = zlib.crc32(key.encode()) % len(logs)
         log = logs[index]
         floor = self._floor_locked(Partition(topic, index), log)
-        if floor is not None and log.end - floor >= self.capacity:
+        if floor is not None and (
+            log.end - floor >= self.capacity or log.bytes_from(floor) >= self.capacity_bytes
+        ):
             return False
-        log.items.append(Message(topic, index, log.end, key, value, time.time_ns() // 1_000_000))
-        if floor is None and len(log.items) > self.capacity:
-            log.trim(log.end - self.capacity)
+        log.append((topic, index, log.end, key, value, time.time_ns() // 1_000_000))
+        self._retain_locked(log, floor)
         self._wake.notify()
         return True
+
+    def _retain_locked(self, log: _Log, floor: int | None) -> None:
+        """Cut ``log`` back to what an active group needs plus the retention window."""
+        keep = log.window_start(self.retain_bytes, self.capacity)
+        new_start = keep if floor is None else min(floor, keep)
+        excess = new_start - log.start
+        if excess <= 0:
+            return
+        # amortised: cut when an eighth (in messages or bytes) is over
+        if excess * 8 >= len(log.items) or (log.nbytes - log.bytes_from(new_start)) * 8 >= max(
+            self.retain_bytes, 1
+        ):
+            log.trim(new_start)
 
     def _log_locked(self, topic: str) -> list[_Log]:
         logs = self._logs.get(topic)
@@ -208,13 +301,18 @@ class MemoryBus(Bus):
     def _trim_locked(self, parts: Sequence[Partition]) -> None:
         for part in parts:
             log = self._logs[part.topic][part.partition]
-            floor = self._floor_locked(part, log)
-            log.trim(log.end - self.capacity if floor is None else floor)
+            self._retain_locked(log, self._floor_locked(part, log))
 
     def depth(self, topic: str) -> int:
-        """Messages of ``topic`` retained (not yet committed by every active group)."""
+        """Messages of ``topic`` retained (uncommitted ones and the retention window)."""
         with self._lock:
             return sum(len(log.items) for log in self._logs.get(topic, []))
+
+    def retained_bytes(self, topic: str | None = None) -> int:
+        """Bytes retained by ``topic`` (default: every topic), counted as for the limits."""
+        with self._lock:
+            logs = self._logs.values() if topic is None else [self._logs.get(topic, [])]
+            return sum(log.nbytes for parts in logs for log in parts)
 
     # -- consuming -----------------------------------------------------------
     def subscribe(
@@ -254,10 +352,99 @@ class MemoryBus(Bus):
                 grp.target[Partition(topic, index)] = members[index * len(members) // n]
         self._wake.notify()
 
+    def tail(self, topics: Sequence[str], *, start: OffsetReset = "latest") -> MemoryTail:
+        if not topics:
+            raise BusError("tail needs at least one topic")
+        with self._lock:
+            if self._closed:
+                raise BusError("memory bus is closed")
+            positions = {}
+            for topic in dict.fromkeys(topics):
+                for index, log in enumerate(self._log_locked(topic)):
+                    positions[Partition(topic, index)] = log.end if start == "latest" else log.start
+            reader = MemoryTail(self, positions)
+            self._tails.append(reader)
+        return reader
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             self._wake.notify()
+
+
+class MemoryTail(Subscription):
+    """A reader of every partition of its topics, in no group (:meth:`MemoryBus.tail`)."""
+
+    def __init__(self, bus: MemoryBus, positions: dict[Partition, int]) -> None:
+        self._bus = bus
+        self._pos = positions
+        self._parts = sorted(positions)
+        self._next = 0
+        self._closed = False
+        self.lost = 0
+
+    def assignment(self) -> list[Partition]:
+        return list(self._parts)
+
+    def commit(self) -> None:
+        """Nothing to commit: a tail reader keeps no offsets on the bus."""
+
+    def close(self) -> None:
+        bus = self._bus
+        with bus._lock:
+            self._closed = True
+            if self in bus._tails:
+                bus._tails.remove(self)
+
+    def poll(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        bus = self._bus
+        with bus._lock:
+            while True:
+                msgs = self._take_locked(max_messages)
+                remaining = deadline - time.monotonic()
+                if msgs or remaining <= 0:
+                    return msgs
+                bus._wake.cond.wait(remaining)
+
+    async def poll_async(self, max_messages: int = 500, timeout: float = 1.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        bus = self._bus
+        while True:
+            with bus._lock:
+                msgs = self._take_locked(max_messages)
+                remaining = deadline - time.monotonic()
+                if msgs or remaining <= 0:
+                    return msgs
+                fut = bus._wake.future()
+            await _wait(fut, remaining)
+
+    def _take_locked(self, max_messages: int) -> list[Message]:
+        if self._closed:
+            raise BusError("subscription is closed")
+        if self._bus._closed:
+            raise BusError("memory bus is closed")
+        out: list[Message] = []
+        parts, logs, pos = self._parts, self._bus._logs, self._pos
+        n = len(parts)
+        self._next = (self._next + 1) % n
+        for k in range(n):
+            part = parts[(self._next + k) % n]
+            log = logs[part.topic][part.partition]
+            p = pos[part]
+            if p < log.start:
+                self.lost += log.start - p
+                p = log.start
+            if p >= log.end:
+                pos[part] = p
+                continue
+            i = p - log.start
+            chunk = log.items[i : i + max_messages - len(out)]
+            out.extend(_messages(chunk))
+            pos[part] = p + len(chunk)
+            if len(out) >= max_messages:
+                break
+        return out
 
 
 class MemorySubscription(Subscription):
@@ -409,7 +596,7 @@ class MemorySubscription(Subscription):
                 continue
             i = pos - log.start
             chunk = log.items[i : i + max_messages - len(out)]
-            out.extend(chunk)
+            out.extend(_messages(chunk))
             self._pos[part] = pos + len(chunk)
             if len(out) >= max_messages:
                 break

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from quantdesk.domain.time import from_ms, iso, to_ms
 from quantdesk.errors import CalendarError
 
 DAY_MS: Final = 86_400_000
@@ -126,8 +127,8 @@ class ExchangeCalendar:
                 idx = len(days)
                 days.append(day)
                 for start, stop in regular.segments:
-                    opens.append(_epoch_ms(dt.datetime.combine(day, start, self.tz)))
-                    closes.append(_epoch_ms(dt.datetime.combine(day, stop, self.tz)))
+                    opens.append(to_ms(dt.datetime.combine(day, start, self.tz)))
+                    closes.append(to_ms(dt.datetime.combine(day, stop, self.tz)))
                     day_index.append(idx)
             day += dt.timedelta(days=1)
 
@@ -169,7 +170,7 @@ class ExchangeCalendar:
         j = int(np.searchsorted(self.opens, t_ms, side="left"))
         if j >= len(self.opens):
             raise CalendarError(
-                f"{self.name}: no session after {_iso(t_ms)} (calendar ends {self.days[-1]})"
+                f"{self.name}: no session after {iso(t_ms)} (calendar ends {self.days[-1]})"
             )
         return j
 
@@ -213,15 +214,7 @@ class ExchangeCalendar:
 
     def date_of(self, t_ms: int) -> dt.date:
         """The exchange-local calendar date of an instant."""
-        return dt.datetime.fromtimestamp(t_ms / 1000, tz=self.tz).date()
-
-
-def _epoch_ms(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def _iso(t_ms: int) -> str:
-    return dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC).isoformat()
+        return from_ms(t_ms, self.tz).date()
 
 
 @functools.cache

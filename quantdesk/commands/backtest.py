@@ -54,7 +54,7 @@ def backtest_command(
     import orjson
 
     from quantdesk.backtest import backtest
-    from quantdesk.commands.capture import parse_time
+    from quantdesk.domain.time import parse_time
 
     try:
         if cash <= 0:

@@ -12,13 +12,14 @@ environment or ``.env``, never from the TOML file, and are never logged.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,10 +28,15 @@ from pydantic_settings import (
 
 from quantdesk.errors import ConfigError
 
+if TYPE_CHECKING:
+    from quantdesk.plugins import Registry
+
 ENV_PREFIX = "QUANTDESK_"
 
 #: Seed A's picture: buy when order book imbalance rises above 0.6, sell below -0.6;
-#: plus the classic RSI 30/70 on 5-minute bars.
+#: plus the classic RSI 30/70 on 5-minute bars. The simulator's book meets the OBI rule
+#: about 15 times an hour per stock (measured: tests/unit/sources/test_simulator_book.py),
+#: so markers appear within minutes of a start at 1x.
 DEFAULT_SIGNAL_RULES: tuple[dict[str, Any], ...] = (
     {"id": "obi", "factor": "obi", "buy_above": 0.6, "sell_below": -0.6, "cooldown_ms": 60_000},
     {"id": "rsi", "factor": "rsi_14", "interval": "5m", "buy_below": 30.0, "sell_above": 70.0},
@@ -52,8 +58,58 @@ SECRET_FIELDS: frozenset[str] = frozenset(
 )
 
 
-#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.sources.tweets`).
-TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
+#: Settings that name a plug-in, and the registry (``"module:NAME"``, imported only when
+#: needed) their name must be in; a value may be ``name:argument`` (``replay:PATH``). A
+#: plug point adds its setting here, to :data:`BUILTIN_PLUGINS` and to the validator
+#: ``_plugin`` below (e.g. ``"model": "quantdesk.models.base:MODELS"``).
+PLUGIN_SETTINGS: dict[str, str] = {
+    "bus": "quantdesk.bus.base:BUSES",
+    "source": "quantdesk.sources.base:SOURCES",
+    "tweets": "quantdesk.sources.tweets:TWEET_SOURCES",
+    "broker": "quantdesk.trading.brokers:BROKERS",
+    "strategy": "quantdesk.trading.strategies:STRATEGIES",
+}
+#: Names the registries above register themselves: accepted without importing the
+#: registry's module (the bus pulls NumPy in), so ``quantdesk config`` starts fast. Any
+#: other name is looked up in the registry, with the plug-ins of installed packages
+#: (entry points) and those a user's package registered. A test keeps these equal to
+#: what the registries register.
+BUILTIN_PLUGINS: dict[str, frozenset[str]] = {
+    "bus": frozenset({"memory", "kafka"}),
+    "source": frozenset({"simulator", "finnhub", "replay"}),
+    "tweets": frozenset({"mock", "file", "http"}),
+    "broker": frozenset({"paper", "alpaca"}),
+    "strategy": frozenset({"t1", "signals", "buy_and_hold", "ma_cross", "momentum"}),
+}
+#: The value that turns an optional plug point off.
+OFF = "none"
+#: Plug points that may be off.
+OPTIONAL_PLUGINS: frozenset[str] = frozenset({"tweets"})
+
+
+def plugin_registry(setting: str) -> Registry[Any]:
+    """The registry the value of ``setting`` is checked against."""
+    module_name, _, attr = PLUGIN_SETTINGS[setting].partition(":")
+    registry: Registry[Any] = getattr(importlib.import_module(module_name), attr)
+    return registry
+
+
+def check_plugin(setting: str, value: str) -> str:
+    """``value`` (``name`` or ``name:argument``) with its name normalised; ``ValueError``
+    with one line listing the known names if nothing is registered under it."""
+    name, sep, arg = value.strip().partition(":")
+    name = name.strip().lower()
+    if setting in OPTIONAL_PLUGINS and name == OFF:
+        if arg:
+            raise ValueError(f"{OFF} takes no argument (got {value!r})")
+        return OFF
+    if name in BUILTIN_PLUGINS.get(setting, ()):
+        return f"{name}{sep}{arg.strip()}" if sep else name
+    registry = plugin_registry(setting)
+    if name not in registry:
+        known = [*registry.names(), *([OFF] if setting in OPTIONAL_PLUGINS else [])]
+        raise ValueError(f"unknown {registry.kind} {name!r}; known: {', '.join(sorted(known))}")
+    return f"{name}{sep}{arg.strip()}" if sep else name
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -121,7 +177,7 @@ class Settings(BaseSettings):
     sim_jump_rate: float = Field(
         0.0005, description="Probability of an intraday jump per stock-minute."
     )
-    bus: Literal["memory", "kafka"] = Field("memory", description="Message bus implementation.")
+    bus: str = Field("memory", description="Message bus implementation: memory or kafka.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_session_timeout_ms: int = Field(
         10_000, description="Kafka session timeout: how soon a dead worker's partitions move."
@@ -190,6 +246,14 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(
         1_000, description="Messages queued per WebSocket client before the oldest are dropped."
     )
+    ws_queue_bytes: int = Field(
+        2 << 20,
+        description="Bytes a WebSocket client may fall behind a channel before the oldest drop.",
+    )
+    ws_max_frame_bytes: int = Field(
+        65_536, description="Largest message a WebSocket client may send (bigger: closed, 1009)."
+    )
+    api_workers: int = Field(1, description="API processes of `quantdesk serve` (one port).")
 
     # -- history providers (quantdesk.sources.history) -------------------------
     history_sources: str = Field(
@@ -430,6 +494,115 @@ class Settings(BaseSettings):
         5, description="cleanup: unaliased model versions kept per model (0 = keep all)."
     )
 
+    # -- the live source of `run` (quantdesk.sources) ---------------------------
+    source: str = Field(
+        "simulator",
+        description="Live source of `run`: simulator, finnhub or replay:PATH (a tick capture).",
+    )
+    symbols: str = Field(
+        "", description="Symbols of `run` (comma-separated); empty = the source's default."
+    )
+
+    # -- hardening (issue 16) --------------------------------------------------
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted; "
+        "empty = none (the client address is the socket's).",
+    )
+    login_attempts_per_user_per_minute: int = Field(
+        20, description="Failed logins allowed per username per minute, over all client addresses."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, description="Largest request body accepted (bytes); larger gets 413."
+    )
+
+    # -- API keys, request limit, log file (issue 15) ----------------------------------
+    rate_limit_per_minute: int = Field(
+        1200,
+        description="API requests allowed per API key, or per client address without a key, "
+        "per minute (0 = no limit); over it: 429 with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        100,
+        description="API requests a key or client address may send at once before the "
+        "per-minute rate applies.",
+    )
+    log_file: str = Field(
+        "logs/quantdesk.log",
+        description="Log file (relative paths are under data_dir); rotated by size; "
+        "empty = no file.",
+    )
+    log_file_max_bytes: int = Field(
+        10 * 1024 * 1024, description="Log file size at which it is rotated (bytes)."
+    )
+    log_file_backups: int = Field(5, description="Rotated log files kept (quantdesk.log.1 ...).")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log records as text lines or JSON lines (for log shippers)."
+    )
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _rate_non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("rate_limit_burst", "log_file_backups")
+    @classmethod
+    def _issue15_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
+    @field_validator("log_file_max_bytes")
+    @classmethod
+    def _log_size(cls, v: int) -> int:
+        if v < 1024:
+            raise ValueError(f"must be >= 1024 bytes (got {v})")
+        return v
+
+    @property
+    def resolved_log_file(self) -> Path | None:
+        """The log file's path (``log_file`` under ``data_dir`` unless absolute), or None."""
+        if not self.log_file.strip():
+            return None
+        path = Path(self.log_file.strip())
+        return path if path.is_absolute() else self.data_dir / path
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret(cls, v: SecretStr) -> SecretStr:
+        size = len(v.get_secret_value().encode())
+        if 0 < size < 32:
+            raise ValueError(
+                f"must be at least 32 bytes (got {size}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return v
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        for item in (x.strip() for x in v.split(",")):
+            if not item or item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item[:40]!r} is not an IP address or network (e.g. 10.0.0.5,10.1.0.0/16)"
+                ) from None
+        return v.strip()
+
+    @field_validator("login_attempts_per_user_per_minute", "max_body_bytes")
+    @classmethod
+    def _hardening_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
     @field_validator("argon2_memory_kib")
     @classmethod
     def _argon_memory(cls, v: int) -> int:
@@ -441,17 +614,11 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
-    @field_validator("tweets")
+    @field_validator("bus", "source", "tweets", "broker", "strategy")
     @classmethod
-    def _tweets(cls, v: str) -> str:
-        name, _, arg = v.strip().partition(":")
-        if name not in TWEET_FEEDS:
-            raise ValueError(f"use mock, file:PATH, http or none (got {v!r})")
-        if name == "file" and not arg.strip():
-            raise ValueError("file:PATH needs the path of a JSON-lines file (got 'file:')")
-        if name != "file" and arg:
-            raise ValueError(f"{name} takes no argument (got {v!r})")
-        return v.strip()
+    def _plugin(cls, v: str, info: ValidationInfo) -> str:
+        assert info.field_name is not None
+        return check_plugin(info.field_name, v)
 
     @field_validator("api_port")
     @classmethod
@@ -488,6 +655,9 @@ class Settings(BaseSettings):
         "login_attempts_per_minute",
         "argon2_time_cost",
         "ws_queue_size",
+        "ws_queue_bytes",
+        "ws_max_frame_bytes",
+        "api_workers",
         "bus_partitions",
         "kafka_session_timeout_ms",
         "capture_batch_rows",
@@ -576,4 +746,7 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
+        field = str(err["loc"][0]) if err["loc"] else ""
+        if "(got" not in msg and field not in SECRET_FIELDS and "input" in err:
+            msg += f" (got {str(err['input'])[:60]!r})"  # never for a secret
         raise ConfigError(f"{name}: {msg}") from None

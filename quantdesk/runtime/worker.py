@@ -5,6 +5,9 @@ splits the symbols between the members, a new member takes partitions over
 from the others, and the partitions of a member that dies (even by SIGKILL)
 move to the survivors after ``QUANTDESK_KAFKA_SESSION_TIMEOUT_MS``, which
 continue from its last checkpoint (see :mod:`quantdesk.runtime.consumer`).
+Everything it produces goes to the output topics, where every API process
+reads it; signal-rule changes reach it as control messages
+(:mod:`quantdesk.runtime.control`).
 
 With ``QUANTDESK_WORKER_METRICS_PORT`` (or ``--metrics-port``) the worker
 serves Prometheus metrics on that port (:mod:`quantdesk.runtime.metrics`):
@@ -23,10 +26,11 @@ from quantdesk.calendars import get_calendar
 from quantdesk.config import Settings
 from quantdesk.errors import ConfigError
 from quantdesk.runtime.consumer import StreamConsumer
+from quantdesk.runtime.control import ControlListener
 from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.storage import open_store
-from quantdesk.stream.signals import merge_rules
+from quantdesk.stream.signals import SignalRule, merge_rules
 from quantdesk.universe import universe_for
 
 log = logging.getLogger("quantdesk.worker")
@@ -56,10 +60,13 @@ def run_worker(
     store.migrate()
     bus = bus_from_settings(settings, session_timeout_ms=settings.kafka_session_timeout_ms)
     bus.start()
-    processor = StreamProcessor(
-        None if test_mode else calendar,
-        symbols,
-        rules=merge_rules(settings.signal_rules, store.load_signal_rules()),
+
+    def stored_rules() -> list[SignalRule]:
+        return merge_rules(settings.signal_rules, store.load_signal_rules())
+
+    processor = StreamProcessor(None if test_mode else calendar, symbols, rules=stored_rules())
+    control = ControlListener(
+        bus, processor.signals, stored_rules, echo=lambda msg: echo(f"worker: {msg}")
     )
     consumer = StreamConsumer(
         bus,
@@ -68,6 +75,7 @@ def run_worker(
         group=group,
         checkpoint_seconds=settings.checkpoint_seconds,
         echo=lambda msg: echo(f"worker: {msg}"),
+        control=control,
     )
     metrics_server = collector = None
     if settings.worker_metrics_port:

@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.config import load_settings
-from quantdesk.runtime.embedded import EmbeddedRuntime
+from quantdesk.runtime.runner import Runner
 from quantdesk.storage import open_store
 
 MIN = 60_000
@@ -24,22 +25,27 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("QUANTDESK_ADMIN_PASSWORD", "admin-pw")
     settings = load_settings(data_dir=tmp_path, backfill_days=0, seed=3)
     store = open_store(settings.resolved_database_url)
-    rt = EmbeddedRuntime(settings, store, test_mode=True, echo=lambda _m: None)
+    rt = Runner(settings, store, test_mode=True, echo=lambda _m: None)
     rt.prepare()
     yield rt
     store.close()
 
 
-def test_live_bars_signals_and_rules_reach_clients(runtime: EmbeddedRuntime) -> None:
-    app = create_app(runtime.store, runtime.settings, runtime, echo=lambda _m: None)
+def test_live_bars_signals_and_rules_reach_clients(runtime: Runner) -> None:
+    context = ApiContext(runtime.store, runtime.settings, runtime.bus, runtime)
+    app = create_app(context, echo=lambda _m: None)
     symbol = runtime.universe[0].symbol
     with TestClient(app) as client:
         tok = client.post(
             "/api/auth/token", data={"username": "admin", "password": "admin-pw"}
         ).json()["access_token"]
-        # the live engine is the processor's
-        assert app.state.rules.engine is runtime.processor.signals
-        with client.websocket_connect(f"/ws/market?token={tok}") as ws:
+        # a rule made through the API reaches the runtime's engine as a control message
+        rule = {"id": "every-obi", "factor": "obi", "buy_above": -2.0}
+        auth = {"Authorization": f"Bearer {tok}"}
+        assert client.post("/api/signal-rules", json=rule, headers=auth).status_code == 201
+        runtime.step(runtime.sim_time)  # a tick with no market time: control only
+        assert runtime.processor.signals.get_rule("every-obi").buy_above == -2.0
+        with client.websocket_connect("/ws/market", headers=auth) as ws:
             assert ws.receive_json()["type"] == "welcome"
             ws.send_json({"subscribe": {"symbols": [symbol], "intervals": ["1m"]}})
             assert ws.receive_json()["type"] == "subscribed"

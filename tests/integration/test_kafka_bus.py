@@ -273,3 +273,39 @@ def test_sigkilled_member_loses_nothing(make_kafka_bus: MakeBus) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_tail_readers_each_see_every_message_without_a_group(make_kafka_bus: MakeBus) -> None:
+    bus = make_kafka_bus()
+    before = make_batches(3)
+    produce(bus, before)  # before the readers: not read (they start at the end)
+    a = bus.tail([bus.topics.trades, bus.topics.bars])
+    b = make_kafka_bus().tail([bus.topics.trades])
+    assert len(a.assignment()) == 2 * bus.partitions and len(b.assignment()) == bus.partitions
+    sent = make_batches(5)[len(before) :]
+    produce(bus, sent)  # published right after tail() returned: every one is seen
+    wanted = {encode_value(x) for x in sent}
+    got: list[set[bytes]] = [set(), set()]
+    deadline = time.monotonic() + 20
+    while not all(wanted <= g for g in got):
+        assert time.monotonic() < deadline, [len(g & wanted) for g in got]
+        for reader, into in zip((a, b), got, strict=True):
+            into.update(m.value for m in reader.poll(500, timeout=0.05))
+    # Tansu reports the high watermark of a partition per record batch, so a reader may
+    # start inside the last batch written before it (Apache Kafka: exactly at the end)
+    old = {encode_value(x) for x in before}
+    assert all(g - wanted <= old for g in got)
+    a.commit()  # nothing to commit: a no-op
+    early = bus.tail([bus.topics.trades], start="earliest")
+    (all_msgs,) = consume([early], len(sent) + len(before))
+    assert {m.value for m in all_msgs} == wanted | old
+    for reader in (a, b, early):
+        reader.close()
+    with pytest.raises(BusError):
+        a.poll(1, timeout=0)
+
+
+def encode_value(batch: TradeBatch) -> bytes:
+    from quantdesk.bus import encode
+
+    return encode(batch)

@@ -9,6 +9,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS, FactorValue, Signal
 from quantdesk.sources.simulator import default_universe
@@ -18,7 +19,7 @@ from quantdesk.storage.base import PriceRow
 T0 = 1_795_138_200_000
 
 
-def build(tmp_path: Path, runtime: Any = None) -> tuple[TestClient, Any]:
+def build(tmp_path: Path, runtime: Any = None, bus: Any = None) -> tuple[TestClient, Any]:
     settings = load_settings(data_dir=tmp_path)
     store = open_store(settings.resolved_database_url)
     store.migrate()
@@ -31,7 +32,7 @@ def build(tmp_path: Path, runtime: Any = None) -> tuple[TestClient, Any]:
     store.upsert_prices([PriceRow("600036.SH", T0, 10.5, 100.0, "simulator")])
     store.upsert_factors([FactorValue("600036.SH", T0 + k, "obi", 0.1 * k, "") for k in range(5)])
     store.upsert_signals([Signal("600036.SH", T0, "obi", 0.7, "buy", "obi")])
-    app = create_app(store, settings, runtime, echo=lambda _: None)
+    app = create_app(ApiContext(store, settings, bus, runtime), echo=lambda _: None)
     return TestClient(app), store
 
 

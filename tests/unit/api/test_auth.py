@@ -96,6 +96,7 @@ def test_token_shape_and_bad_tokens(setup) -> None:
 
 def test_generated_passwords_are_printed_once(tmp_path: Path, monkeypatch) -> None:
     from quantdesk.api.app import create_app
+    from quantdesk.api.context import ApiContext
     from quantdesk.config import load_settings
     from quantdesk.storage import open_store
 
@@ -104,14 +105,14 @@ def test_generated_passwords_are_printed_once(tmp_path: Path, monkeypatch) -> No
     settings = load_settings(data_dir=tmp_path)
     lines: list[str] = []
     with open_store(settings.resolved_database_url) as store:
-        create_app(store, settings, echo=lines.append)
-        create_app(store, settings, echo=lines.append)
+        create_app(ApiContext(store, settings), echo=lines.append)
+        create_app(ApiContext(store, settings), echo=lines.append)
         assert [u.role for u in store.list_users()] == ["admin", "guest", "guest"]
         assert all(u.password_hash.startswith("$argon2id$") for u in store.list_users())
     assert len(lines) == 3 and all("generated password" in line for line in lines)
     password = lines[0].split("generated password: ")[1].split()[0]
     with open_store(settings.resolved_database_url) as store:
-        client = TestClient(create_app(store, settings, echo=lines.append))
+        client = TestClient(create_app(ApiContext(store, settings), echo=lines.append))
         r = client.post("/api/auth/token", data={"username": "admin", "password": password})
         assert r.status_code == 200
 

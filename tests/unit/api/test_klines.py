@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.api.routers.klines import NewestBarsCache, bars_json
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS
@@ -32,7 +33,7 @@ def client(tmp_path: Path):
         for k in range(300)
     ]
     store.upsert_bars(pd.DataFrame(rows, columns=list(BAR_COLUMNS)))
-    with TestClient(create_app(store, settings)) as c:
+    with TestClient(create_app(ApiContext(store, settings))) as c:
         yield c
     store.close()
 
@@ -171,7 +172,7 @@ def test_cached_answers_always_equal_a_fresh_query(
     store.upsert_metadata(default_universe("cn"))
     other = store if memory else open_store(url)
     try:
-        with TestClient(create_app(store, settings_, echo=lambda _m: None)) as client:
+        with TestClient(create_app(ApiContext(store, settings_), echo=lambda _m: None)) as client:
             for n, (op, symbol, interval, k, limit) in enumerate(ops):
                 if op == "write":
                     store.upsert_bars(_bar(symbol, interval, k, 10.0 + n))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from quantdesk.bus import Bus, Topics, bus_from_settings, bus_names, create_bus, register_bus
+from quantdesk.bus import (
+    BUSES,
+    Bus,
+    Topics,
+    bus_from_settings,
+    bus_names,
+    create_bus,
+    register_bus,
+)
 from quantdesk.bus.kafka import KafkaBus
 from quantdesk.bus.memory import MemoryBus
 from quantdesk.config.settings import load_settings
@@ -19,12 +27,23 @@ def test_default_topic_names() -> None:
         "quantdesk.factors",
         "quantdesk.signals",
         "quantdesk.deadletter",
+        "quantdesk.tweets",
+        "quantdesk.predictions",
         "quantdesk.orders",
         "quantdesk.fills",
-        "quantdesk.risk",
+        "quantdesk.alerts",
+        "quantdesk.jobs",
+        "quantdesk.control",
     ]
     assert Topics.with_prefix("desk2").quotes == "desk2.quotes"
     assert Topics().for_type("book") == "quantdesk.quotes"
+    assert Topics().for_type("tweet") == "quantdesk.tweets"
+    assert Topics().for_type("control") == "quantdesk.control"
+    topics = Topics.with_prefix("d")
+    assert topics.inputs() == ["d.trades", "d.quotes"]
+    outputs = topics.outputs()
+    assert "d.bars" in outputs and "d.alerts" in outputs and "d.jobs" in outputs
+    assert not {"d.trades", "d.quotes", "d.control"} & set(outputs)
 
 
 def test_registry() -> None:
@@ -41,7 +60,10 @@ def test_register_a_third_bus() -> None:
         name = "other"
 
     register_bus("other", Other)
-    assert isinstance(create_bus("other"), Other)
+    try:
+        assert isinstance(create_bus("other"), Other)
+    finally:
+        BUSES.unregister("other")
 
 
 def test_settings_select_the_bus(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -271,7 +271,7 @@ def test_bad_type(raw: bytes) -> None:
     assert _reason(raw) == "bad_type"
 
 
-@pytest.mark.parametrize("kind", ["trade", "tweet", "", "TRADES"])
+@pytest.mark.parametrize("kind", ["trade", "tweets", "", "TRADES"])
 def test_unknown_type(kind: str) -> None:
     assert _reason(orjson.dumps({"v": 1, "type": kind})) == "unknown_type"
 
@@ -333,3 +333,58 @@ def test_any_json_fields_decode_or_raise_message_error(kind: str, fields: dict[s
         decode(raw)
     except MessageError as exc:
         assert exc.reason in REASONS
+
+
+# -- registered types: tweets, control messages, and one added from outside -------------
+
+
+def test_tweet_and_control_round_trip() -> None:
+    from quantdesk.bus import Control
+    from quantdesk.bus.codec import message_key
+    from quantdesk.domain import ScoredTweet
+
+    tweet = ScoredTweet(
+        "9",
+        1_700_000_000_000,
+        "$AAPL <b>up</b>",
+        ("AAPL", "MSFT"),
+        0.5,
+        "positive",
+        "mocker",
+        author_id=None,
+        version_id="10",
+    )
+    assert decode(encode(tweet)) == tweet
+    assert message_key(tweet) == "AAPL"
+    control = Control("signal_rule", "obi", "upsert", {"factor": "obi"}, 5, "admin")
+    assert decode(encode(control)) == control
+    assert message_key(control) == "signal_rule:obi"
+    bad = orjson.dumps(
+        {"v": 1, "type": "control", "target": "x", "id": "y", "action": "z", "body": [1], "ts": 1}
+    )
+    assert _reason(bad) == "bad_type"
+
+
+def test_register_a_new_message_type() -> None:
+    from dataclasses import dataclass
+
+    from quantdesk.bus import Topics, register_message
+    from quantdesk.bus.codec import field_float, field_str
+
+    @dataclass(frozen=True)
+    class Prediction:
+        symbol: str
+        value: float
+
+    register_message(
+        "test_prediction",
+        Prediction,
+        "predictions",
+        lambda p: {"symbol": p.symbol, "value": p.value},
+        lambda d: Prediction(field_str(d, "symbol"), field_float(d, "value")),
+    )
+    p = Prediction("AAPL", 1.5)
+    assert decode(encode(p)) == p
+    assert Topics().for_type("test_prediction") == "quantdesk.predictions"
+    missing = orjson.dumps({"v": 1, "type": "test_prediction", "symbol": "A"})
+    assert _reason(missing) == "missing_field"

@@ -60,7 +60,7 @@ def test_wire_shape_and_topics() -> None:
     topics = Topics()
     assert topics.for_type("order") == "quantdesk.orders"
     assert topics.for_type("fill") == "quantdesk.fills"
-    assert topics.for_type("risk_alert") == "quantdesk.risk"
+    assert topics.for_type("risk_alert") == "quantdesk.alerts"
     assert codec.message_key(FILL) == "600000.SH"
     assert codec.message_key(RiskAlert("a", 1, AlertKind.STATE, "x")) is None
 

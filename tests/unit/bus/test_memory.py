@@ -165,7 +165,7 @@ def test_offset_reset_latest_skips_history() -> None:
 
 
 def test_back_pressure_blocks_until_the_consumer_commits() -> None:
-    bus = MemoryBus(partitions=1, capacity=3)
+    bus = MemoryBus(partitions=1, capacity=3, retain_bytes=0)
     sub = bus.subscribe([T], "g")
     for i in range(3):
         bus.publish(T, "A", b"%d" % i)
@@ -279,3 +279,95 @@ def test_closed_bus_and_subscription_raise() -> None:
         bus.publish(T, "A", b"x")
     with pytest.raises(BusError):
         bus.subscribe([T], "g")
+
+
+# -- retention bounded by bytes (issue 16 item 2) and tail readers -----------------------
+
+
+def test_a_topic_nobody_reads_keeps_only_its_byte_window() -> None:
+    from quantdesk.bus.memory import MESSAGE_OVERHEAD
+
+    bus = MemoryBus(partitions=2, capacity=10_000, retain_bytes=64 * 1024)
+    payload = b"x" * 800
+    for i in range(20_000):  # ~20 MB published, nobody subscribed
+        bus.publish("quantdesk.bars", f"S{i % 7}", payload, timeout=0)
+    per_message = len(payload) + MESSAGE_OVERHEAD
+    retained = bus.retained_bytes("quantdesk.bars")
+    assert retained <= 2 * 64 * 1024 * 9 // 8  # the window (plus the amortising eighth)
+    assert retained >= 2 * (64 * 1024 - per_message)  # and the newest messages are there
+    assert bus.depth("quantdesk.bars") == retained // per_message
+    # the newest messages are the ones kept
+    late = drain(bus.subscribe(["quantdesk.bars"], "late"))
+    ends = {p: max(m.offset for m in late if m.partition == p) for p in (0, 1)}
+    assert sum(ends.values()) == 20_000 - 2  # the last message of each partition is there
+    window = 64 * 1024 * 9 // 8 // per_message + 1
+    assert all(m.offset > ends[m.partition] - window for m in late)
+
+
+@given(sizes=st.lists(st.integers(0, 3_000), min_size=1, max_size=300))
+@settings(max_examples=40, deadline=None)
+def test_retention_never_exceeds_its_bound(sizes: list[int]) -> None:
+    from quantdesk.bus.memory import MESSAGE_OVERHEAD
+
+    bus = MemoryBus(partitions=1, capacity=50, retain_bytes=4_000)
+    for n in sizes:
+        bus.publish(T, "A", b"y" * n, timeout=0)
+        biggest = max(sizes) + MESSAGE_OVERHEAD
+        assert bus.retained_bytes(T) <= 4_000 * 9 // 8 + biggest
+        assert bus.depth(T) <= 50 * 9 // 8 + 1
+
+
+def test_back_pressure_by_bytes() -> None:
+    bus = MemoryBus(partitions=1, capacity=1_000, capacity_bytes=2_000, retain_bytes=0)
+    sub = bus.subscribe([T], "g")
+    bus.publish(T, "A", b"z" * 1_000)
+    bus.publish(T, "A", b"z" * 1_000)
+    with pytest.raises(BusFullError, match="bytes"):
+        bus.publish(T, "A", b"z" * 1_000, timeout=0)
+    sub.poll(10, timeout=0)
+    sub.commit()
+    bus.publish(T, "A", b"z" * 10_000, timeout=0)  # one oversized message still goes through
+    assert bus.retained_bytes(T) > 10_000
+
+
+def test_tail_reader_sees_everything_after_it_started_and_holds_nobody_back() -> None:
+    bus = MemoryBus(partitions=3, capacity=50, retain_bytes=2_000)
+    publish_numbered(bus, ["A", "B", "C"], 4)
+    tail = bus.tail([T])
+    assert len(tail.assignment()) == 3
+    publish_numbered(bus, ["A", "B", "C"], 6)
+    got = drain(tail)
+    assert sorted(m.value for m in got) == sorted(f"{'ABC'[i % 3]}:{i}".encode() for i in range(6))
+    tail.commit()  # a no-op
+    # a stalled tail reader never blocks a publisher: it loses the oldest instead
+    for i in range(100):
+        bus.publish(T, "A", b"%d" % i, timeout=0)
+    later = drain(tail)
+    assert tail.lost > 0 and later and later[-1].value == b"99"
+    tail.close()
+    with pytest.raises(BusError):
+        tail.poll(1, timeout=0)
+
+
+def test_two_tail_readers_both_see_every_message_beside_a_group() -> None:
+    bus = MemoryBus(partitions=2)
+    group = bus.subscribe([T], "g")
+    a, b = bus.tail([T]), bus.tail([T], start="earliest")
+    publish_numbered(bus, ["A", "B"], 10)
+    assert len(drain(group)) == len(drain(a)) == len(drain(b)) == 10
+
+
+def test_tail_reader_async_wakes_on_publish() -> None:
+    async def main() -> list[Message]:
+        bus = MemoryBus()
+        tail = bus.tail([T])
+        loop = asyncio.get_running_loop()
+        loop.call_later(
+            0.05, lambda: threading.Thread(target=bus.publish, args=(T, "A", b"x")).start()
+        )
+        t0 = time.monotonic()
+        got = await tail.poll_async(10, timeout=5)
+        assert time.monotonic() - t0 < 2
+        return got
+
+    assert [m.value for m in asyncio.run(main())] == [b"x"]

@@ -206,12 +206,22 @@ def test_backfilled_aggregates_equal_the_rollup_of_their_1m_bars(env: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tweets", "twitter"], "QUANTDESK_TWEETS: use mock, file:PATH, http or none"),
+        (
+            ["--tweets", "twitter"],
+            "QUANTDESK_TWEETS: unknown tweet source 'twitter'; known: file, http, mock, none",
+        ),
         (["--tweets", "file:nope.jsonl"], "tweet file nope.jsonl does not exist"),
-        (["--tweets", "http", "--source", "finnhub"], "--tweets: only with --source simulator"),
+        (
+            ["--source", "kafka"],
+            "QUANTDESK_SOURCE: unknown source 'kafka'; known: finnhub, replay, simulator",
+        ),
+        (["--source", "replay"], "replay:PATH needs the capture folder"),
+        (["--source", "replay:nope"], "replay:nope: no such capture folder"),
+        (["--source", "simulator:x"], "simulator takes no argument"),
+        (["--symbols", "ZZZ.SH"], "--symbols: ZZZ.SH not in the cn universe; known: 000001.SZ"),
     ],
 )
-def test_run_refuses_bad_tweet_feeds_in_one_line(
+def test_run_refuses_bad_sources_and_tweet_feeds_in_one_line(
     env: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
     monkeypatch.delenv("QUANTDESK_TWEETS", raising=False)

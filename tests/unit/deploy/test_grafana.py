@@ -23,14 +23,15 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.bus import TradeBatch
 from quantdesk.bus.codec import encode_trades
 from quantdesk.bus.memory import MemoryBus
 from quantdesk.config import load_settings
 from quantdesk.runtime.consumer import StreamConsumer
-from quantdesk.runtime.embedded import EmbeddedRuntime
 from quantdesk.runtime.metrics import serve_worker_metrics
 from quantdesk.runtime.pipeline import StreamProcessor
+from quantdesk.runtime.runner import Runner
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.storage import open_store
 
@@ -78,11 +79,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     names: dict[str, set[str]] = {}
     try:
         # the API process: an app over a real runtime
-        rt = EmbeddedRuntime(settings, store, test_mode=True, echo=lambda _m: None)
+        rt = Runner(settings, store, test_mode=True, echo=lambda _m: None)
         rt.prepare()
         rt.bus.publish(rt.bus.topics.trades, "X", b"{not json")  # one dead letter
         asyncio.run(rt.run_until(rt.clock.start + 3 * MIN))
-        app = create_app(store, settings, rt, echo=lambda _m: None)
+        app = create_app(ApiContext(store, settings, rt.bus, rt), echo=lambda _m: None)
         with TestClient(app) as client:
             symbol = rt.universe[0].symbol
             assert client.get("/api/klines", params={"symbol": symbol}).status_code == 200

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +23,7 @@ import websockets
 from typer.testing import CliRunner
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.commands import app as cli
 from quantdesk.config import load_settings
 from quantdesk.runtime import server as server_mod
@@ -66,7 +73,7 @@ def test_a_client_asking_for_compression_gets_plain_frames(env: Path) -> None:
     settings = load_settings()
     store = open_store(settings.resolved_database_url)
     store.upsert_metadata(default_universe("cn"))
-    app = create_app(store, settings, echo=lambda _m: None)
+    app = create_app(ApiContext(store, settings), echo=lambda _m: None)
     port = _free_port()
     server = uvicorn.Server(api_config(app, "127.0.0.1", port, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -82,8 +89,9 @@ def test_a_client_asking_for_compression_gets_plain_frames(env: Path) -> None:
         ).json()["access_token"]
 
         async def talk() -> tuple[Any, str]:
-            url = f"ws://127.0.0.1:{port}/ws/market?token={token}"
+            url = f"ws://127.0.0.1:{port}/ws/market"
             async with websockets.connect(url, compression="deflate") as ws:
+                await ws.send(json.dumps({"token": token}))
                 welcome = await ws.recv()
                 return ws.response.headers.get("Sec-WebSocket-Extensions"), str(welcome)
 
@@ -99,10 +107,77 @@ def test_a_client_asking_for_compression_gets_plain_frames(env: Path) -> None:
 def test_serve_command_uses_the_shared_configuration(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[Any, str, int]] = []
+    calls: list[tuple[Any, str, int, int]] = []
     monkeypatch.setattr(
-        server_mod, "serve_api", lambda app, host, port: calls.append((app, host, port))
+        server_mod,
+        "serve_api",
+        lambda app, host, port, *, ws_max_size: calls.append((app, host, port, ws_max_size)),
     )
     result = CliRunner().invoke(cli, ["serve", "--port", "8999"])
     assert result.exit_code == 0, result.output
-    assert [(host, port) for _app, host, port in calls] == [("127.0.0.1", 8999)]
+    assert [c[1:] for c in calls] == [("127.0.0.1", 8999, 65_536)]
+    assert config_ws_max_size() == 65_536
+
+
+def config_ws_max_size() -> int:
+    return int(api_config(object(), "127.0.0.1", 1).ws_max_size)
+
+
+def test_query_strings_are_redacted_from_uvicorn_logs() -> None:
+    from quantdesk.runtime.server import RedactQuery
+
+    api_config(object(), "127.0.0.1", 1)  # installs the filter
+    assert any(isinstance(f, RedactQuery) for f in logging.getLogger("uvicorn.error").filters)
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5555", "/ws/logs?token=eyJhbGciOi.secret.sig&x=1"),
+        None,
+    )
+    RedactQuery().filter(record)
+    assert record.getMessage() == '127.0.0.1:5555 - "WebSocket /ws/logs?token=***&x=***" [accepted]'
+
+
+def test_serve_with_two_processes_on_one_port(env: Path) -> None:
+    """`quantdesk serve --workers 2`: two API processes answer on one port; SIGTERM stops all."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quantdesk", "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, "QUANTDESK_LOG_LEVEL": "INFO"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        answered = 0
+        while answered < 20:
+            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+            try:
+                with httpx.Client(timeout=2) as http:  # new connections: spread by the kernel
+                    if http.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                        answered += 1
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "2 processes" in out
+    assert out.count("Started server process") == 2, out
+
+
+def test_serve_workers_refuses_a_port_in_use(env: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port), "--workers", "2"])
+    assert result.exit_code == 2
+    assert "cannot listen on" in result.output

@@ -1,12 +1,7 @@
-"""The Finnhub ingest runner: source -> bus -> stream processor -> store.
+"""The store side of the Finnhub gap rule: REST candles replace the minutes a gap touched.
 
-:func:`run_finnhub_ingest` runs a :class:`~quantdesk.sources.finnhub.source.FinnhubSource`
-publishing onto a bus (an in-process memory bus unless one is given), one
-:class:`~quantdesk.runtime.consumer.StreamConsumer` turning trades into bars,
-factors and signals, and a :class:`RestAwareSink` writing them, until
-SIGINT/SIGTERM (or ``stop``).
-
-:class:`RestAwareSink` applies the gap rule of :mod:`.source` to the store:
+:class:`RestAwareSink` is the sink the Finnhub source gives the runner
+(:meth:`quantdesk.sources.finnhub.source.FinnhubSource.sink`):
 
 * a live 1m bar of a touched minute is never written (the REST candle is the
   truth for that minute; trades seen live before the disconnect was known
@@ -22,14 +17,8 @@ SIGINT/SIGTERM (or ``stop``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -38,18 +27,13 @@ import pandas as pd
 from quantdesk.backfill.periods import period_bounds
 from quantdesk.bars import rollup_bars, rollup_periods
 from quantdesk.bars.buckets import bucket_start, place
-from quantdesk.bus import Bus, Topics, create_bus
-from quantdesk.calendars import DAY_MS, ExchangeCalendar, get_calendar
+from quantdesk.calendars import DAY_MS, ExchangeCalendar
 from quantdesk.domain import BAR_COLUMNS, PERIOD_INTERVALS, ROLLUP_INTERVALS, Bar
-from quantdesk.runtime.consumer import StreamConsumer
-from quantdesk.runtime.pipeline import StreamProcessor
 from quantdesk.runtime.sink import StoreSink
 from quantdesk.sources.finnhub.protocol import SOURCE_LIVE, SOURCE_REST
-from quantdesk.sources.finnhub.source import FinnhubSource, wall_ms
 from quantdesk.storage.base import PriceRow, Store
-from quantdesk.stream.signals import rules_from_config
 
-log = logging.getLogger("quantdesk.sources.finnhub")
+__all__ = ["RestAwareSink", "bucket_of"]
 
 
 def bucket_of(
@@ -158,129 +142,3 @@ class RestAwareSink(StoreSink):
             frame = pd.concat(frames, ignore_index=True)
             self.store.upsert_bars(frame)
             self.rollups_written += len(frame)
-
-
-@dataclass(slots=True)
-class IngestReport:
-    """What one ingest run did."""
-
-    symbols: list[str]
-    source: dict[str, Any] = field(default_factory=dict)
-    bars_written: int = 0
-    rest_bars_written: int = 0
-    live_bars_dropped: int = 0
-    rejects: dict[str, int] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def _signals(loop: asyncio.AbstractEventLoop, on_signal: Callable[[], None]) -> Iterator[None]:
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal)
-            installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
-async def run_finnhub_ingest(
-    settings: Any,
-    symbols: Iterable[str],
-    store: Store,
-    bus: Bus | None = None,
-    *,
-    token: str | None = None,
-    calendar: ExchangeCalendar | str | None = "XNYS",
-    clock: Callable[[], int] = wall_ms,
-    stop: asyncio.Event | None = None,
-    handle_signals: bool = True,
-    margin_ms: int = 5_000,
-) -> IngestReport:
-    """Stream Finnhub trades into ``store`` until SIGINT/SIGTERM or ``stop`` is set.
-
-    ``calendar`` places trades in sessions and anchors bars (``None``: 24h UTC
-    buckets, for tests). ``token`` defaults to ``FINNHUB_TOKEN``; ``clock``
-    (epoch ms) is the source's notion of now.
-    """
-    cal = get_calendar(calendar) if isinstance(calendar, str) else calendar
-    stop = stop or asyncio.Event()
-    own_bus = bus is None
-    if bus is None:
-        bus = create_bus(
-            "memory",
-            topics=Topics.with_prefix(settings.bus_topic_prefix),
-            partitions=settings.bus_partitions,
-        )
-    await asyncio.to_thread(store.migrate)
-    sink = RestAwareSink(store, cal)
-
-    async def rest_sink(symbol: str, bars: list[Bar], minutes: list[int]) -> None:
-        await asyncio.to_thread(sink.write_rest, symbol, bars, minutes)
-
-    source = FinnhubSource(
-        settings,
-        symbols,
-        bus,
-        token=token,
-        clock=clock,
-        rest_sink=rest_sink,
-        on_touched=sink.block,
-        margin_ms=margin_ms,
-    )
-    bus.start()
-    processor = StreamProcessor(
-        cal,
-        source.symbols,
-        rules=rules_from_config(settings.signal_rules),
-        source=SOURCE_LIVE,
-    )
-    consumer = StreamConsumer(
-        bus, processor, sink, group="quantdesk-finnhub", checkpoint_seconds=None,
-        publish=not own_bus,
-    )  # fmt: skip
-    source_done = asyncio.Event()
-
-    async def run_source() -> None:
-        try:
-            await source.run(stop)
-        finally:
-            source_done.set()
-
-    async def consume() -> None:
-        while True:
-            n = await asyncio.to_thread(consumer.poll_once, 2_000, 0.05)
-            if source_done.is_set() and n == 0:
-                break
-
-    def on_signal() -> None:
-        if not stop.is_set():
-            log.info("finnhub: stopping, writing open bars ...")
-        stop.set()
-
-    log.info("finnhub: streaming %s", ", ".join(source.symbols))
-    with _signals(asyncio.get_running_loop(), on_signal) if handle_signals else _null():
-        try:
-            await asyncio.gather(run_source(), consume())
-        finally:
-            stop.set()
-            open_bars = [b for s in source.symbols for b in processor.bars.open_bars(s)]
-            await asyncio.to_thread(sink.write, open_bars, [])
-            consumer.close(final_checkpoint=False)
-            if own_bus:
-                bus.close()
-    return IngestReport(
-        symbols=source.symbols,
-        source=source.stats(),
-        bars_written=sink.bars_written,
-        rest_bars_written=sink.rest_bars_written,
-        live_bars_dropped=sink.live_bars_dropped,
-        rejects=dict(processor.rejects),
-    )
-
-
-@contextlib.contextmanager
-def _null() -> Iterator[None]:
-    yield
