@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ from starlette.websockets import WebSocketDisconnect
 from quantdesk.api.fanout import Client
 from quantdesk.api.hub import CHANNELS, Hub
 from quantdesk.auth import Principal, TokenError, TokenService
+from quantdesk.auth.apikeys import PREFIX, ApiKeys, principal_of
 from quantdesk.domain import normalize_interval
 from quantdesk.storage.base import Store
 
@@ -67,7 +69,17 @@ def _expiry(token: str) -> float:
 
 
 async def _verify(ws: WebSocket, token: str) -> tuple[Principal, float]:
-    """A principal and its token's expiry; :class:`_Refused` otherwise."""
+    """A principal and its token's expiry; :class:`_Refused` otherwise.
+
+    An API key (``qdk_...``) works in a token's place; it does not expire (revoking it
+    refuses the next connection).
+    """
+    if token.startswith(PREFIX):
+        keys: ApiKeys = ws.app.state.apikeys
+        row = await asyncio.to_thread(keys.lookup, token)
+        if row is None:
+            raise _Refused("unknown or revoked API key")
+        return principal_of(row), math.inf
     tokens: TokenService = ws.app.state.tokens
     try:
         user = tokens.verify(token)
@@ -86,6 +98,9 @@ async def _authenticate(ws: WebSocket, max_bytes: int) -> tuple[Principal, float
             'tokens in the URL are refused (URLs are logged): send {"token": "<jwt>"} as the '
             "first message"
         )
+    api_key = ws.headers.get("x-api-key", "")
+    if api_key:
+        return await _verify(ws, api_key.strip())
     header = ws.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials:
