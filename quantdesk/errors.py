@@ -26,7 +26,8 @@ message is one line: what was wrong, with which value, and what to do::
     ├── TokenError             an API token is missing, malformed, expired or forged
     ├── ModelRejectedError     a trained model lost to its baseline: not saved, never served
     ├── TradingError           an invalid trading operation (impossible fill, bad request)
-    │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
+    │   ├── OrderRejected      an order refused by the broker or the risk engine (``reason``)
+    │   └── TradingUnavailable no trading account in this process (``quantdesk serve``)
     ├── JobSkipped             a scheduled job cannot do its work now (a service it needs is
     │                          missing, nothing to act on): its run is recorded ``skipped``
     └── ModelError             a model cannot be trained, loaded or used (corrupt
@@ -169,6 +170,10 @@ class OrderRejected(TradingError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class TradingUnavailable(TradingError):
+    """Nothing trades in this process (an API without ``quantdesk run``'s paper account)."""
 
 
 class ScheduleError(ConfigError):

@@ -110,19 +110,23 @@ from quantdesk.api.ratelimit import RequestLimiter
 from quantdesk.api.routers import (
     audit,
     auth,
+    backtests,
     health,
     keys,
     klines,
     logs,
+    risk,
     rules,
     sentiment,
     stocks,
     stream,
     symbols,
     system,
+    trading,
     ws,
 )
 from quantdesk.api.rules import RuleBook
+from quantdesk.api.trading import TradingService
 from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, make_hasher
 from quantdesk.auth.apikeys import ApiKeys
 from quantdesk.storage.apikeys import ApiKeyRepository
@@ -184,6 +188,11 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
         hub.status_source = runtime.describe
     state.metrics = Metrics(state)
     install_error_handlers(app)
+    # the paper account: the runtime's desk when it trades in this process, else the store
+    # (reads) and the bus (changes travel to the process that trades)
+    state.trading = TradingService(
+        store, settings, getattr(runtime, "trading", None), context.bus, audit_log=state.audit
+    )
     routers = (
         health,
         system,
@@ -201,6 +210,9 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
     )
     for module in routers:
         app.include_router(module.router)
+    app.include_router(trading.router)
+    app.include_router(risk.router)
+    app.include_router(backtests.router)
     app.include_router(system.secured)
     mount_dashboard(app)
     route = next(r for r in klines.router.routes if getattr(r, "path", None) == fastpath.PATH)

@@ -31,7 +31,8 @@ enhanced          bar, factor, signal, tweet, dead_letter, stream_metrics,
 stream-metrics    stream_metrics (every second)
 pipeline-status   pipeline_status (every second)
 ai-predictions    prediction
-risk-alerts       risk_alert
+risk-alerts       risk_alert (the paper account's risk engine)
+orders            order (every change of an order), fill
 market            bar, factor, signal, tweet for the subscribed symbols/intervals
 logs              log (server log records; admin only)
 ================  =========================================================
@@ -83,6 +84,7 @@ CHANNELS: Final[dict[str, frozenset[str]]] = {
     "pipeline-status": frozenset({"pipeline_status"}),
     "ai-predictions": frozenset({"prediction"}),
     "risk-alerts": frozenset({"risk_alert"}),
+    "orders": frozenset({"order", "fill"}),
     "market": frozenset({"bar", "factor", "signal", "tweet"}),
     "logs": frozenset({"log"}),
 }

@@ -353,6 +353,15 @@ class Settings(BaseSettings):
     signals_order_value: Decimal = Field(
         Decimal("10000"), description="signals: value bought per buy signal."
     )
+    trading: bool = Field(
+        True, description="`run` trades the paper account with QUANTDESK_STRATEGY."
+    )
+    paper_cash: Decimal = Field(
+        Decimal("1000000"), description="Initial cash of the live paper account."
+    )
+    paper_fills: str = Field(
+        "bars", description="Live paper fills: bars (next bar's open, as backtests) or books."
+    )
     alpaca_key_id: SecretStr = Field(SecretStr(""), description="Alpaca API key id (secret).")
     alpaca_secret_key: SecretStr = Field(
         SecretStr(""), description="Alpaca API secret key (secret)."
@@ -432,6 +441,21 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"must be a local time HH:MM (got {v!r})") from None
         return v.strip()
+
+    @field_validator("paper_fills")
+    @classmethod
+    def _paper_fills(cls, v: str) -> str:
+        mode = v.strip().lower()
+        if mode not in ("bars", "books"):
+            raise ValueError(f"use bars or books (got {v!r})")
+        return mode
+
+    @field_validator("paper_cash")
+    @classmethod
+    def _paper_cash(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
 
     @field_validator("broker", "strategy")
     @classmethod

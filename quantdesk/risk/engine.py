@@ -11,6 +11,8 @@ check                  denies when
 trading state          HALTED: every new order; REDUCING: every buy (a long-only
                        account adds exposure only by buying)
 order shape            quantity not a whole positive number of lots, bad price
+tradable               the permission table says the stock is suspended or delisted
+                       (``rules.permissions``; live only)
 known symbol           no price for the symbol yet
 price limits           a limit price outside the day's limits (cn)
 order value            quantity x price > ``max_order_value``
@@ -36,12 +38,12 @@ Limits are changed at run time with :meth:`RiskEngine.set_limits`.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from quantdesk.domain.trading import (
     AlertKind,
@@ -65,14 +67,66 @@ AlertListener = Callable[[RiskAlert], None]
 _MINUTE = 60_000
 
 
-@dataclass(slots=True)
 class Exposure:
-    """Valuation of the account at one moment (floats: a valuation, never booked)."""
+    """Valuation of the account at one moment (floats: a valuation, never booked).
 
-    equity: float
-    gross: float
-    available_cash: float
-    by_symbol: dict[str, float]
+    ``gross`` is the value of all positions with the effect of the open orders
+    (resting buys add, resting sells take away); :meth:`symbol` the same for
+    one symbol (looked up when first asked, then kept in ``by_symbol``);
+    :meth:`add` books an order just placed.
+    """
+
+    __slots__ = ("_lookup", "available_cash", "by_symbol", "equity", "gross")
+
+    def __init__(
+        self,
+        equity: float,
+        gross: float,
+        available_cash: float,
+        by_symbol: dict[str, float],
+        lookup: Callable[[str], float] | None = None,
+    ) -> None:
+        self.equity = equity
+        self.gross = gross
+        self.available_cash = available_cash
+        self.by_symbol = by_symbol
+        self._lookup = lookup
+
+    def symbol(self, sym: str) -> float:
+        v = self.by_symbol.get(sym)
+        if v is None:
+            v = self.by_symbol[sym] = self._lookup(sym) if self._lookup is not None else 0.0
+        return v
+
+    def add(self, sym: str, signed: float) -> None:
+        self.by_symbol[sym] = self.symbol(sym) + signed
+        self.gross += signed
+
+
+class _PaperValues:
+    """One symbol's exposure on the paper broker: shares x last price (cost if never
+    priced), plus its resting orders (what :meth:`Exposure.symbol` looks up)."""
+
+    __slots__ = ("holdings", "index", "last", "n", "pending", "qty")
+
+    def __init__(self, ledger: Any, market: Any, qty: Any, n: int, pending: dict[str, float]):
+        self.holdings = ledger.holdings
+        self.index = market.index
+        self.last = market.last
+        self.qty = qty
+        self.n = n
+        self.pending = pending
+
+    def __call__(self, sym: str) -> float:
+        i = self.index.get(sym)
+        v = 0.0
+        if i is not None and i < self.n:
+            q = self.qty.item(i)
+            if q:
+                v = q * self.last.item(i)
+                if v != v:
+                    v = float(self.holdings[sym].cost)
+        return v + self.pending.get(sym, 0.0) if self.pending else v
 
 
 class RiskEngine:
@@ -92,6 +146,19 @@ class RiskEngine:
         self.broker = broker
         self.journal = journal
         self._limits = limits or RiskLimits()
+        #: the broker's submit for requests checked here (the paper broker skips its own
+        #: shape check: _check denied malformed requests already)
+        self._submit = getattr(broker, "submit_checked", broker.submit)
+        #: the paper broker's ledger and market view, read directly (None: another broker)
+        self._ledger: Any = getattr(broker, "ledger", None)
+        self._market: Any = getattr(broker, "market", None)
+        self._max_value = float(self._limits.max_order_value)
+        c = rules.costs
+        self._fee_rates = (
+            float(c.min_commission),
+            float(c.commission_rate),
+            float(c.transfer_fee_rate),
+        )
         self._ids = ids or random_ids()
         self._alert_ids = alert_ids or random_ids()
         self._lock = threading.Lock()
@@ -116,6 +183,7 @@ class RiskEngine:
         """Change limits at run time (validated; a bad value changes nothing)."""
         with self._lock:
             self._limits = self._limits.updated(**changes)
+            self._max_value = float(self._limits.max_order_value)
         log.info("risk limits changed: %s", changes)
         return self._limits
 
@@ -179,35 +247,44 @@ class RiskEngine:
 
     def exposure(self) -> Exposure:
         """The account valued at last prices, with the open orders' effect on exposure
-        (fast path for the paper broker)."""
-        ledger = getattr(self.broker, "ledger", None)
-        market = getattr(self.broker, "market", None)
-        if ledger is not None and market is not None:
-            by_symbol = {}
-            index, last = market.index, market.last
-            for sym, h in ledger.holdings.items():
-                if h.quantity:
-                    i = index.get(sym)
-                    p = float(last[i]) if i is not None else math.nan
-                    by_symbol[sym] = h.quantity * p if p == p else float(h.cost)
-            equity = float(ledger.cash) + sum(by_symbol.values())
-            # exposure after the open orders: resting buys add, resting sells take away
-            for o in getattr(self.broker, "_open", {}).values():
-                p = (
-                    float(o.limit_price)
-                    if o.limit_price is not None
-                    else market.last_price(o.symbol)
-                )
-                if p is None:
-                    continue
-                signed = o.remaining * p * (1 if o.side is Side.BUY else -1)
-                by_symbol[o.symbol] = by_symbol.get(o.symbol, 0.0) + signed
-            gross = sum(by_symbol.values())
-            return Exposure(equity, gross, float(ledger.available_cash), by_symbol)
-        acct = self.broker.account()
-        by_symbol = {p.symbol: float(p.market_value) for p in self.broker.positions() if p.quantity}
+        (fast path for the paper broker: its positions as an array beside the prices)."""
+        broker = self.broker
+        ledger = getattr(broker, "ledger", None)
+        market = getattr(broker, "market", None)
+        qty = getattr(broker, "quantities", None)
+        if ledger is not None and market is not None and qty is not None:
+            return self._paper_exposure(ledger, market, qty)
+        acct = broker.account()
+        by_symbol = {p.symbol: float(p.market_value) for p in broker.positions() if p.quantity}
         return Exposure(
             float(acct.equity), sum(by_symbol.values()), float(acct.available_cash), by_symbol
+        )
+
+    def _paper_exposure(self, ledger: Any, market: Any, qty: Any) -> Exposure:
+        last = market.last
+        n = min(len(qty), len(last))
+        held = qty[:n].nonzero()[0]
+        positions = 0.0
+        if len(held):
+            values = qty[held] * last[held]
+            unknown = np.isnan(values).nonzero()[0]
+            for j in unknown:  # never priced: valued at cost
+                values[j] = float(ledger.holdings[market.symbols[held[j]]].cost)
+            positions = float(values.sum())
+        # exposure after the open orders: resting buys add, resting sells take away
+        pending: dict[str, float] = {}
+        for o in self.broker._open.values():  # type: ignore[attr-defined]
+            p = float(o.limit_price) if o.limit_price is not None else market.last_price(o.symbol)
+            if p is None:
+                continue
+            signed = o.remaining * p * (1 if o.side is Side.BUY else -1)
+            pending[o.symbol] = pending.get(o.symbol, 0.0) + signed
+        return Exposure(
+            float(ledger.cash) + positions,
+            positions + sum(pending.values()) if pending else positions,
+            float(ledger.available_cash),
+            {},
+            _PaperValues(ledger, market, qty, n, pending),
         )
 
     def submit(self, request: OrderRequest, now: int) -> Order:
@@ -227,13 +304,11 @@ class RiskEngine:
             if reason is not None:
                 out.append(self._deny(req, now, reason))
                 continue
-            order = self.broker.submit(req, now)
+            order = self._submit(req, now)
             if order.status is not OrderStatus.REJECTED:
                 self._accepted.append(now)
                 # exposure after the order: buys add, sells take away (once they fill)
-                signed = value if req.side is Side.BUY else -value
-                exp.gross += signed
-                exp.by_symbol[req.symbol] = exp.by_symbol.get(req.symbol, 0.0) + signed
+                exp.add(req.symbol, value if req.side is Side.BUY else -value)
                 if req.side is Side.BUY:
                     exp.available_cash -= value
             out.append(order)
@@ -254,56 +329,69 @@ class RiskEngine:
     def _check(
         self, req: OrderRequest, now: int, day: int, exp: Exposure
     ) -> tuple[str | None, float]:
-        if self.state is TradingState.HALTED:
-            return "trading halted: cancels only", 0.0
-        if self.state is TradingState.REDUCING and req.side is Side.BUY:
-            return "trading reducing: buys add exposure", 0.0
+        state = self.state
+        side = req.side
+        if state is not TradingState.ACTIVE:
+            if state is TradingState.HALTED:
+                return "trading halted: cancels only", 0.0
+            if side is Side.BUY:
+                return "trading reducing: buys add exposure", 0.0
         err = req.shape_error()
         if err:
             return f"bad order: {err}", 0.0
-        ledger = getattr(self.broker, "ledger", None)
-        held = ledger.quantity(req.symbol) if ledger is not None else 0
-        err = self.rules.quantity_error(req.side, req.quantity, held)
+        sym = req.symbol
+        rules = self.rules
+        if rules.permissions is not None:
+            blocked = rules.permissions.blocked(sym)
+            if blocked is not None:
+                return f"not tradable: {blocked}", 0.0
+        ledger = self._ledger
+        held = ledger.quantity(sym) if ledger is not None else 0
+        err = rules.quantity_error(side, req.quantity, held)
         if err:
             return f"bad quantity: {err}", 0.0
-        market = getattr(self.broker, "market", None)
+        market = self._market
+        limit = req.limit_price
+        ask = None
+        band = None
         if market is not None:  # the paper broker: read its market view directly
-            last = market.last_price(req.symbol)
-            book = market.books.get(req.symbol)
-            ask = book.asks[0][0] if book is not None and book.asks else None
-            band = market.band(req.symbol, day) if last is not None else None
+            last = market.last_price(sym)
+            if last is not None:
+                if limit is not None:
+                    band = market.band(sym, day)
+                else:
+                    book = market.books.get(sym)
+                    ask = book.asks[0][0] if book is not None and book.asks else None
         else:
-            quote = self.broker.quote(req.symbol)
+            quote = self.broker.quote(sym)
             last = quote.last if quote is not None else None
-            ask, band = (quote.ask if quote is not None else None), None
+            ask = quote.ask if quote is not None else None
         if last is None:
-            return f"unknown symbol: no price for {req.symbol!r}", 0.0
-        if req.limit_price is not None and band is not None and not band.contains(req.limit_price):
+            return f"unknown symbol: no price for {sym!r}", 0.0
+        if limit is not None and band is not None and not band.contains(limit):
             return (
-                f"price outside the day's limits: {req.limit_price} not in"
-                f" [{band.low}, {band.high}]",
+                f"price outside the day's limits: {limit} not in [{band.low}, {band.high}]",
                 0.0,
             )
-        px = float(req.limit_price) if req.limit_price is not None else (ask or last)
+        px = float(limit) if limit is not None else (ask or last)
         value = px * req.quantity
         lim = self._limits
-        if lim.max_order_value > 0 and value > float(lim.max_order_value):
+        max_value = self._max_value
+        if max_value > 0 and value > max_value:
             return f"order value: {value:,.2f} exceeds {lim.max_order_value:,.2f}", value
-        if lim.max_orders_per_minute > 0:
-            while self._accepted and self._accepted[0] <= now - _MINUTE:
-                self._accepted.popleft()
-            if len(self._accepted) >= lim.max_orders_per_minute:
-                return f"orders per minute: {lim.max_orders_per_minute} reached", value
-        if req.side is Side.SELL:
+        per_minute = lim.max_orders_per_minute
+        if per_minute > 0:
+            accepted = self._accepted
+            while accepted and accepted[0] <= now - _MINUTE:
+                accepted.popleft()
+            if len(accepted) >= per_minute:
+                return f"orders per minute: {per_minute} reached", value
+        if side is Side.SELL:
             if ledger is not None:
-                sellable = ledger.sellable(req.symbol, day)
+                sellable = ledger.sellable(sym, day)
             else:
                 sellable = next(
-                    (
-                        p.sellable_quantity
-                        for p in self.broker.positions()
-                        if p.symbol == req.symbol
-                    ),
+                    (p.sellable_quantity for p in self.broker.positions() if p.symbol == sym),
                     0,
                 )
             if req.quantity > sellable:
@@ -312,7 +400,7 @@ class RiskEngine:
         eq = exp.equity
         if eq <= 0:
             return "equity: the account has none", value
-        weight = (exp.by_symbol.get(req.symbol, 0.0) + value) / eq
+        weight = (exp.symbol(sym) + value) / eq
         if weight > lim.max_position_weight + 1e-12:
             return (
                 f"position weight: {weight:.2%} exceeds {lim.max_position_weight:.2%}",
@@ -321,14 +409,12 @@ class RiskEngine:
         gross = (exp.gross + value) / eq
         if gross > lim.max_gross_exposure + 1e-12:
             return f"gross exposure: {gross:.2%} exceeds {lim.max_gross_exposure:.2%}", value
-        cost = value + self._fee_estimate(req, px, day) if value > 0 else 0.0
+        if value > 0:
+            min_commission, rate, transfer = self._fee_rates
+            # a buy's fees, estimated in floats (the broker books the exact ones)
+            cost = value + (max(min_commission, rate * value) + transfer * value + 0.01)
+        else:
+            cost = 0.0
         if cost > exp.available_cash + 1e-9:
             return f"cash: needs {cost:,.2f}, available {exp.available_cash:,.2f}", value
         return None, value
-
-    def _fee_estimate(self, req: OrderRequest, px: float, day: int) -> float:
-        """A buy's fees, estimated in floats (the broker books the exact ones)."""
-        c = self.rules.costs
-        value = px * req.quantity
-        commission = max(float(c.min_commission), float(c.commission_rate) * value)
-        return commission + float(c.transfer_fee_rate) * value + 0.01

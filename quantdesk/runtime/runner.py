@@ -72,7 +72,7 @@ from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.domain.time import iso, local_minute, now_ms
 from quantdesk.errors import CheckpointError, ConfigError
 from quantdesk.plugins import Registry
-from quantdesk.runtime import checkpoint
+from quantdesk.runtime import checkpoint, trading
 from quantdesk.runtime.clock import VirtualClock, WallClock
 from quantdesk.runtime.consumer import StreamConsumer
 from quantdesk.runtime.control import ControlListener
@@ -85,8 +85,10 @@ from quantdesk.stream.warmup import warm_up
 if TYPE_CHECKING:
     from quantdesk.capture import TickCapture
     from quantdesk.runtime.sink import StoreSink
+    from quantdesk.runtime.trading import TradingLink
     from quantdesk.sentiment.tweets import Tweet
     from quantdesk.sources.tweets.base import TweetFeed
+    from quantdesk.trading.desk import TradingDesk
 
 log = logging.getLogger("quantdesk.runtime")
 
@@ -203,6 +205,9 @@ class Runner:
         self.tweets: TweetFeed | None = None
         self.capture: TickCapture | None = None
         self.clock: VirtualClock | WallClock = WallClock()
+        #: the paper account (quantdesk.runtime.trading); None when run does not trade
+        self.trading: TradingDesk | None = None
+        self._trading: TradingLink | None = None
 
     # -- set-up ------------------------------------------------------------------
 
@@ -326,6 +331,8 @@ class Runner:
         self.catch_up_until = self._catch_up_point(position) if saved is not None else None
         if self.catch_up_until is not None:
             self.consumer.stored = self._stored_bars(position, self.catch_up_until)
+        self._trading = trading.attach(self, position)
+        self.trading = self._trading.desk if self._trading is not None else None
         self.checkpoint()  # a kill before the first step restarts from here
 
     def _make_clock(self, resume: int | None) -> int:
@@ -526,6 +533,8 @@ class Runner:
             open_bars = [b for m in self.universe for b in self.processor.bars.open_bars(m.symbol)]
             self.sink.write(open_bars, [])
         self.checkpoint()
+        if self._trading is not None:
+            self._trading.close()
         self.consumer.close()
         self.bus.close()
         if self.capture is not None:
@@ -584,6 +593,8 @@ class Runner:
             self.consumer.emit(out)
         if self.tweets is not None:
             self._step_tweets(self.tweets, until)
+        if self._trading is not None:
+            self._trading.after(until)
 
     def _step_tweets(self, feed: TweetFeed, until: int) -> None:
         """The tweets that entered before ``until``: factors -> signals, tweets and bad lines
@@ -601,6 +612,8 @@ class Runner:
             self.capture.write(
                 m for m in events if isinstance(m, Trade | TradeBatch | BookSnapshot)
             )
+        if self._trading is not None:
+            self._trading.on_events(events)
         by_symbol: dict[str, list[Trade]] = defaultdict(list)
         bus = self.bus
         for ev in events:
@@ -651,4 +664,5 @@ class Runner:
             "bars_written": self.sink.bars_written,
             "tweets": self.tweets.tweets if self.tweets is not None else 0,
             "uptime_s": round(time.time() - self.started_at, 1),
+            "trading": self.trading.describe() if self.trading is not None else None,
         }

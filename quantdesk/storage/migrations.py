@@ -38,7 +38,7 @@ from quantdesk.storage.jobs import TABLES as JOB_TABLES
 from quantdesk.storage.models import TABLES as MODEL_TABLES
 from quantdesk.storage.permissions import TABLES as PERMISSION_TABLES
 from quantdesk.storage.sql import TimestampMs
-from quantdesk.storage.trading import TRADING_TABLES
+from quantdesk.storage.trading import LIVE_ACCOUNT_TABLES, TRADING_TABLES
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "latest_version", "migrate"]
 
@@ -361,6 +361,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(7, "API keys and the audit log", tables=APIKEY_TABLES + AUDIT_TABLES),
     Migration(8, "models: versions, aliases, alias events, predictions", tables=MODEL_TABLES),
+    Migration(9, "trading: the live account's equity, risk settings", tables=LIVE_ACCOUNT_TABLES),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

@@ -9,6 +9,9 @@ fills              one per fill id, never rewritten (idempotent inserts)
 risk_alerts        breaches, drawdowns, denials and state changes
 backtest_runs      one per backtest: strategy, range, settings, stats, equity
 backtest_fills     the fills of each run, in order
+account_equity     the live account's equity at each step (the dashboard's curve)
+risk_settings      risk limits and the trading state an admin set (they outlive
+                   a restart, as stored signal rules do)
 =================  ==========================================================
 
 Money is exact: amounts are BIGINT cents (:class:`Cents`), prices and order
@@ -46,11 +49,14 @@ from quantdesk.errors import NotFoundError
 from quantdesk.storage.sql import METADATA, Millis, insert_new
 
 __all__ = [
+    "ACCOUNT_EQUITY",
     "BACKTEST_FILLS",
     "BACKTEST_RUNS",
     "FILLS",
+    "LIVE_ACCOUNT_TABLES",
     "ORDERS",
     "RISK_ALERTS",
+    "RISK_SETTINGS",
     "TRADING_ACCOUNTS",
     "TRADING_TABLES",
     "BacktestRunRow",
@@ -199,8 +205,29 @@ BACKTEST_FILLS = sa.Table(
     sa.Column("transfer_fee", Cents, nullable=False),
 )
 
+ACCOUNT_EQUITY = sa.Table(
+    "account_equity",
+    METADATA,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("time", Millis, primary_key=True),
+    sa.Column("equity", Cents, nullable=False),
+    sa.Column("cash", Cents, nullable=False),
+)
+
+RISK_SETTINGS = sa.Table(
+    "risk_settings",
+    METADATA,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),  # JSON
+    sa.Column("updated", Millis, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
+
 #: Every table of this family (what a migration step creates).
 TRADING_TABLES = (TRADING_ACCOUNTS, ORDERS, FILLS, RISK_ALERTS, BACKTEST_RUNS, BACKTEST_FILLS)
+#: Added after the first release of this family (their own migration step).
+LIVE_ACCOUNT_TABLES = (ACCOUNT_EQUITY, RISK_SETTINGS)
 
 
 _STATEMENTS: dict[tuple[str, str, bool], Any] = {}
@@ -230,8 +257,8 @@ def _write(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], rep
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create this family's tables if missing (until the store's migrations do it)."""
-    METADATA.create_all(engine, tables=list(TRADING_TABLES))
+    """Create this family's tables if missing (the store's migrations do it too)."""
+    METADATA.create_all(engine, tables=[*TRADING_TABLES, *LIVE_ACCOUNT_TABLES])
 
 
 def _order_row(account: str, o: Order) -> dict[str, Any]:
@@ -504,6 +531,77 @@ class TradingStore:
             )
             for r in rows[::-1]
         ]
+
+    def query_orders(
+        self,
+        *,
+        open_only: bool = False,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[Order]:
+        """Orders created in ``[start, end)``; with ``limit`` the newest; oldest first."""
+        q = sa.select(ORDERS).where(ORDERS.c.account == self.account)
+        if open_only:
+            q = q.where(ORDERS.c.status.in_([s.value for s in OrderStatus if s.is_open]))
+        if start is not None:
+            q = q.where(ORDERS.c.created >= start)
+        if end is not None:
+            q = q.where(ORDERS.c.created < end)
+        q = q.order_by(ORDERS.c.created.desc(), ORDERS.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_order(r) for r in conn.execute(q)][::-1]
+
+    def save_equity(self, points: Sequence[tuple[int, Decimal, Decimal]]) -> None:
+        """``(time, equity, cash)`` points of the live account (idempotent by time)."""
+        rows = [{"account": self.account, "time": t, "equity": e, "cash": c} for t, e, c in points]
+        with self.engine.begin() as conn:
+            _write(conn, ACCOUNT_EQUITY, rows, True)
+
+    def query_equity(
+        self, start: int | None = None, end: int | None = None, limit: int | None = None
+    ) -> list[tuple[int, Decimal, Decimal]]:
+        """``(time, equity, cash)`` in ``[start, end)``; with ``limit`` the newest; ascending."""
+        q = sa.select(ACCOUNT_EQUITY).where(ACCOUNT_EQUITY.c.account == self.account)
+        if start is not None:
+            q = q.where(ACCOUNT_EQUITY.c.time >= start)
+        if end is not None:
+            q = q.where(ACCOUNT_EQUITY.c.time < end)
+        q = q.order_by(ACCOUNT_EQUITY.c.time.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            rows = [(int(r.time), r.equity, r.cash) for r in conn.execute(q)]
+        return rows[::-1]
+
+    def save_risk_setting(self, name: str, value: Any, now: int, user: str) -> None:
+        """Store one admin setting (``limits``: the changed limits; ``state``: the state)."""
+        row = {
+            "account": self.account,
+            "name": name,
+            "value": orjson.dumps(value).decode(),
+            "updated": now,
+            "updated_by": user,
+        }
+        with self.engine.begin() as conn:
+            _write(conn, RISK_SETTINGS, [row], True)
+
+    def load_risk_settings(self) -> dict[str, Any]:
+        """The stored admin settings by name (JSON values)."""
+        q = sa.select(RISK_SETTINGS).where(RISK_SETTINGS.c.account == self.account)
+        with self.engine.connect() as conn:
+            return {r.name: orjson.loads(r.value) for r in conn.execute(q)}
+
+    def initial_cash_stored(self) -> Decimal | None:
+        """The account's initial cash, or None when the account was never opened."""
+        q = sa.select(TRADING_ACCOUNTS.c.initial_cash).where(
+            TRADING_ACCOUNTS.c.account == self.account
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(q).scalar()
+        return None if value is None else Decimal(value)
 
     def denial_counts(self) -> dict[str, int]:
         """Denied orders by reason (the reason's text before any ``:``)."""

@@ -23,11 +23,11 @@ is exactly the formula over the order's value, however it was split into fills.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
-from quantdesk.domain.trading import ZERO, Side, money
+from quantdesk.domain.trading import CENT, ZERO, Side
 
 __all__ = ["CostModel", "Fees"]
 
@@ -55,19 +55,30 @@ class CostModel:
     min_commission: Decimal = ZERO
     stamp_duty: tuple[tuple[dt.date | None, Decimal], ...] = ()
     transfer_fee_rate: Decimal = ZERO
+    _rates: dict[dt.date, Decimal] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def stamp_duty_rate(self, day: dt.date) -> Decimal:
-        rate = Decimal(0)
-        for first, r in self.stamp_duty:
-            if first is None or first <= day:
-                rate = r
+        rate = self._rates.get(day)
+        if rate is None:
+            rate = Decimal(0)
+            for first, r in self.stamp_duty:
+                if first is None or first <= day:
+                    rate = r
+            if len(self._rates) > 10_000:
+                self._rates.clear()
+            self._rates[day] = rate
         return rate
 
     def order_commission(self, order_value: Decimal) -> Decimal:
         """The commission of an order whose fills add up to ``order_value`` (0 if none)."""
         if order_value <= 0:
             return ZERO
-        return max(self.min_commission, money(self.commission_rate * order_value))
+        return max(
+            self.min_commission,
+            (self.commission_rate * order_value).quantize(CENT, rounding=ROUND_HALF_UP),
+        )
 
     def fill_fees(
         self,
@@ -79,11 +90,19 @@ class CostModel:
     ) -> Fees:
         """Fees of one fill; ``order_value_before`` is the value of the order's earlier fills."""
         value = price * quantity
-        commission = self.order_commission(order_value_before + value) - self.order_commission(
-            order_value_before
-        )
-        stamp = money(self.stamp_duty_rate(day) * value) if side is Side.SELL else ZERO
-        transfer = money(self.transfer_fee_rate * value)
+        if order_value_before > 0:
+            commission = self.order_commission(order_value_before + value)
+            commission -= self.order_commission(order_value_before)
+        elif value > 0:  # the order's first fill: order_commission(value), inline
+            c = (self.commission_rate * value).quantize(CENT, rounding=ROUND_HALF_UP)
+            commission = c if c > self.min_commission else self.min_commission  # max()
+        else:
+            commission = ZERO
+        if side is Side.SELL:
+            stamp = (self.stamp_duty_rate(day) * value).quantize(CENT, rounding=ROUND_HALF_UP)
+        else:
+            stamp = ZERO
+        transfer = (self.transfer_fee_rate * value).quantize(CENT, rounding=ROUND_HALF_UP)
         return Fees(commission, stamp, transfer)
 
     def estimate(self, side: Side, value: Decimal, day: dt.date) -> Decimal:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from quantdesk.domain.trading import ZERO, Account, Fill, Position, Side, money
+from quantdesk.domain.trading import CENT, ZERO, Account, Fill, Position, Side, money
 from quantdesk.errors import TradingError
 from quantdesk.trading.market import MarketRules
 
@@ -81,7 +81,7 @@ class Ledger:
         value = fill.price * fill.quantity
         fees = fill.commission + fill.stamp_duty + fill.transfer_fee
         if fill.side is Side.BUY:
-            cost = money(value + fees)
+            cost = (value + fees).quantize(CENT, rounding=ROUND_HALF_UP)
             if cost > self.cash:
                 raise TradingError(
                     f"fill {fill.id}: costs {cost} but cash is {self.cash} (cash never negative)"
@@ -98,7 +98,7 @@ class Ledger:
                 raise TradingError(
                     f"fill {fill.id}: sells {fill.quantity} {fill.symbol} but {h.quantity} held"
                 )
-            proceeds = money(value - fees)
+            proceeds = (value - fees).quantize(CENT, rounding=ROUND_HALF_UP)
             released = (
                 h.cost
                 if fill.quantity == h.quantity

@@ -39,7 +39,7 @@ rules, auctions, and US SEC/TAF fees (tiny; add them to :class:`CostModel` if ne
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Final
 
@@ -49,6 +49,7 @@ from quantdesk.trading.costs import CostModel
 
 if TYPE_CHECKING:
     from quantdesk.config.settings import Settings
+    from quantdesk.trading.permissions import PermissionView
 
 __all__ = ["MARKETS", "MarketRules", "PriceBand", "rules_for"]
 
@@ -59,6 +60,8 @@ MARKETS: Final = ("cn", "us")
 #: (calendar, instant) -> trading day: the same instants come back many times per step.
 _DAY_CACHE: dict[tuple[str, int], int] = {}
 _SESSION_CACHE: dict[tuple[str, int], bool] = {}
+#: (limit fraction, previous close) -> the day's band (see :meth:`MarketRules.price_band`).
+_BANDS: dict[tuple[Decimal, Decimal], PriceBand] = {}
 _NONE: Final = object()
 _DECIMAL_TICKS: Final = frozenset(Decimal(10) ** -k for k in range(5))
 
@@ -89,20 +92,40 @@ class MarketRules:
     board_limits: tuple[tuple[str, Decimal], ...] = ()
     st_limit: Decimal | None = None
     st_symbols: frozenset[str] = frozenset()
-    _pct: dict[str, Decimal | None] = field(default_factory=dict, compare=False, repr=False)
+    #: the live permission table (board, ST, suspended, delisted); None in backtests
+    permissions: PermissionView | None = field(default=None, compare=False, repr=False)
+    _pct: dict[str, Decimal | None] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    _cal: dict[int, ExchangeCalendar] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    #: float price -> the price on the tick (see :meth:`round_price`)
+    _rounded: dict[float, Decimal] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def calendar(self) -> ExchangeCalendar:
-        return get_calendar(self.calendar_name)
+        cal = self._cal.get(0)
+        if cal is None:
+            cal = self._cal[0] = get_calendar(self.calendar_name)
+        return cal
 
     # -- boards and price limits ------------------------------------------------
 
     def board(self, symbol: str) -> str:
         """``star`` (688, 689), ``chinext`` (300, 301), ``bse`` (Beijing: 920, 4xx, 8xx, .BJ)
         or ``main`` for A-shares, by the code (as :mod:`quantdesk.jobs.permission_refresh`
-        classifies boards); ``main`` for other markets."""
+        classifies boards), unless the permission table says otherwise; ``main`` for other
+        markets."""
         if self.name != "cn":
             return "main"
+        perms = self.permissions
+        if perms is not None:
+            stored = perms.board(symbol)
+            if stored in ("main", "star", "chinext", "bse"):
+                return stored
         code = symbol.split(".")[0]
         if code.startswith(("688", "689")):
             return "star"
@@ -130,7 +153,21 @@ class MarketRules:
         return pct
 
     def is_st(self, symbol: str) -> bool:
-        return symbol in self.st_symbols or symbol.split(".")[0] in self.st_symbols
+        """ST by ``QUANTDESK_ST_SYMBOLS`` or by the permission table."""
+        if symbol in self.st_symbols or symbol.split(".")[0] in self.st_symbols:
+            return True
+        return self.permissions is not None and self.permissions.is_st(symbol)
+
+    def blocked(self, symbol: str) -> str | None:
+        """Why ``symbol`` is not tradable now (suspended or delisted), or None."""
+        return None if self.permissions is None else self.permissions.blocked(symbol)
+
+    def with_permissions(self, view: PermissionView | None) -> MarketRules:
+        """These rules reading ``view`` for boards, ST flags and tradability (live)."""
+        rules = replace(self, permissions=view)
+        if view is not None:
+            view.attach_cache(rules._pct)
+        return rules
 
     def price_band(self, symbol: str, prev_close: Decimal | float | None) -> PriceBand | None:
         """Limit-down and limit-up from the previous close, half up to 0.01; None: unlimited."""
@@ -140,9 +177,15 @@ class MarketRules:
         pc = prev_close if isinstance(prev_close, Decimal) else Decimal(repr(float(prev_close)))
         if pc <= 0:
             return None
-        high = (pc * (1 + pct)).quantize(CENT, rounding=ROUND_HALF_UP)
-        low = (pc * (1 - pct)).quantize(CENT, rounding=ROUND_HALF_UP)
-        return PriceBand(low, high)
+        key = (pct, pc)
+        band = _BANDS.get(key)
+        if band is None:
+            high = (pc * (1 + pct)).quantize(CENT, rounding=ROUND_HALF_UP)
+            low = (pc * (1 - pct)).quantize(CENT, rounding=ROUND_HALF_UP)
+            if len(_BANDS) > 100_000:
+                _BANDS.clear()
+            band = _BANDS[key] = PriceBand(low, high)
+        return band
 
     # -- quantities -------------------------------------------------------------
 
@@ -174,8 +217,23 @@ class MarketRules:
         return int(quantity // lot) * lot if quantity > 0 else 0
 
     def round_price(self, value: Decimal | float) -> Decimal:
-        """``value`` rounded half up to the tick (a float through its shortest repr)."""
-        d = value if type(value) is Decimal else Decimal(repr(float(value)))
+        """``value`` rounded half up to the tick (a float through its shortest repr).
+
+        Floats are remembered (market data repeats the same prices: a bar's open,
+        high, low and close, a book's levels), so the conversion runs once a price.
+        """
+        cache = self._rounded
+        hit = cache.get(value)  # type: ignore[arg-type]  # a Decimal is never a key: no hit
+        if hit is not None:
+            return hit
+        if type(value) is Decimal:
+            return self._round(value)
+        if len(cache) > 200_000:
+            cache.clear()
+        rounded = cache[float(value)] = self._round(Decimal(repr(float(value))))
+        return rounded
+
+    def _round(self, d: Decimal) -> Decimal:
         if self.tick in _DECIMAL_TICKS:  # 0.01, 0.001 ...: one quantize
             return d.quantize(self.tick, rounding=ROUND_HALF_UP)
         return (d / self.tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * self.tick

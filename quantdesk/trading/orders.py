@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from quantdesk.domain.trading import Order, OrderStatus, OrderType, Side, TimeInForce
 
@@ -27,10 +27,13 @@ def counter_ids(prefix: str = "o") -> IdFactory:
     return lambda: f"{prefix}{next(counter):06d}"
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+class OrderRequest(NamedTuple):
     """An order to place. ``client_order_id`` makes a submit idempotent: submitting
-    the same client order id again returns the order already placed."""
+    the same client order id again returns the order already placed.
+
+    Immutable; a ``NamedTuple`` like :class:`~quantdesk.domain.trading.Order` (strategies
+    make one per order). Build it by keyword or in the field order below.
+    """
 
     symbol: str
     side: Side
@@ -42,17 +45,18 @@ class OrderRequest:
 
     def to_order(self, order_id: str, now: int) -> Order:
         return Order(
-            id=order_id,
-            client_order_id=self.client_order_id or order_id,
-            symbol=self.symbol,
-            side=self.side,
-            type=self.type,
-            quantity=self.quantity,
-            limit_price=self.limit_price,
-            time_in_force=self.time_in_force,
-            status=OrderStatus.NEW,
-            created=now,
-            updated=now,
+            order_id,
+            self.client_order_id or order_id,
+            self.symbol,
+            self.side,
+            self.type,
+            self.quantity,
+            self.limit_price,
+            self.time_in_force,
+            OrderStatus.NEW,
+            "",
+            now,
+            now,
         )
 
     def shape_error(self) -> str | None:

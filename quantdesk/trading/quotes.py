@@ -81,15 +81,25 @@ class MarketView:
             mid = (snapshot.bids[0][0] + snapshot.asks[0][0]) / 2
             self.on_price(snapshot.symbol, snapshot.ts, mid)
 
-    def on_cross_section(self, idx: npt.NDArray[np.intp], t_ms: int, day: int, close: F64) -> None:
-        """Closes of the symbols at positions ``idx`` (one step of a backtest)."""
-        if len(idx) == 0:
-            return
-        old = self.day[idx]
-        roll = (old >= 0) & (old < day)
-        if roll.any():
-            ri = idx[roll]
-            self.prev_close[ri] = self.last[ri]
+    def on_cross_section(
+        self, idx: npt.NDArray[np.intp] | slice, t_ms: int, day: int, close: F64
+    ) -> None:
+        """Closes of the symbols at positions ``idx`` (one step of a backtest; a slice when
+        every symbol has a bar, which spares the gathers)."""
+        if isinstance(idx, slice):
+            old = self.day[idx]
+            roll = (old >= 0) & (old < day)
+            if roll.any():
+                ri = roll.nonzero()[0] + (idx.start or 0)
+                self.prev_close[ri] = self.last[ri]
+        else:
+            if len(idx) == 0:
+                return
+            old = self.day[idx]
+            roll = (old >= 0) & (old < day)
+            if roll.any():
+                ri = idx[roll]
+                self.prev_close[ri] = self.last[ri]
         self.day[idx] = day
         self.last[idx] = close
         self.time[idx] = t_ms
@@ -105,14 +115,17 @@ class MarketView:
 
     def known(self, symbol: str) -> bool:
         i = self.index.get(symbol)
-        return i is not None and not np.isnan(self.last[i])
+        if i is None:
+            return False
+        v = self.last.item(i)
+        return v == v
 
     def last_price(self, symbol: str) -> float | None:
         i = self.index.get(symbol)
         if i is None:
             return None
-        v = float(self.last[i])
-        return None if v != v else v
+        v = self.last.item(i)
+        return None if v != v else float(v)
 
     def prices(self) -> dict[str, float]:
         """Every known last price, by symbol."""
@@ -128,13 +141,16 @@ class MarketView:
         i = self.index.get(symbol)
         if i is None:
             return None
-        d = int(self.day[i])
+        d = self.day.item(i)
         if d < 0:
             return None
-        v = float(self.last[i]) if day > d else float(self.prev_close[i]) if day == d else None
-        if v is None or v != v:
+        if day > d:
+            v = self.last.item(i)
+        elif day == d:
+            v = self.prev_close.item(i)
+        else:
             return None
-        return v
+        return None if v != v else float(v)
 
     def band(self, symbol: str, day: int) -> PriceBand | None:
         """The day's price limits of ``symbol`` (None: no limits or previous close unknown)."""

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 from quantdesk.domain.messages import Bar, Signal
 from quantdesk.domain.trading import Order
@@ -39,9 +40,12 @@ __all__ = ["TradingSession"]
 class TradingSession:
     """One strategy on one paper account, fed closed bars of a fixed universe."""
 
-    def __init__(self, trader: Trader, interval: str) -> None:
+    def __init__(self, trader: Trader, interval: str, *, match_bars: bool = True) -> None:
         self.trader = trader
         self.interval = interval
+        #: False when the broker matches orders against live books instead (its
+        #: ``on_book``): bars then feed the history, the prices and the strategy only
+        self.match_bars = match_bars
         self.broker = trader.broker
         self.rules = trader.rules
         self.history = trader.history
@@ -64,6 +68,7 @@ class TradingSession:
         alert_ids: IdFactory | None = None,
         fill_volume_share: float = 0.25,
         slippage_ticks: int = 0,
+        match_bars: bool = True,
     ) -> TradingSession:
         """Wire a paper broker, a risk engine and a trader for ``symbols``."""
         history = BarHistory(list(symbols))
@@ -80,7 +85,7 @@ class TradingSession:
         trader = Trader(
             strategy, risk, broker, history, predictions=predictions, signals=SignalList([])
         )
-        return cls(trader, interval or strategy.interval)
+        return cls(trader, interval or strategy.interval, match_bars=match_bars)
 
     @property
     def risk(self) -> RiskEngine:
@@ -90,9 +95,7 @@ class TradingSession:
         assert self.trader.signals is not None
         self.trader.signals.add(signal)
 
-    def on_bars(self, t_ms: int, bars: Iterable[Bar]) -> list[Order]:
-        """The closed bars of bar time ``t_ms`` (symbols outside the universe are ignored);
-        returns the orders the strategy placed at their close."""
+    def _row(self, t_ms: int, bars: Iterable[Bar]) -> dict[str, npt.NDArray[np.float64]]:
         index = self.history.index
         n = len(self.history.symbols)
         row = {f: np.full(n, np.nan) for f in FIELDS}
@@ -102,10 +105,28 @@ class TradingSession:
                 continue
             row["open"][i], row["high"][i], row["low"][i] = bar.open, bar.high, bar.low
             row["close"][i], row["volume"][i] = bar.close, bar.volume
+        return row
+
+    def seed(self, t_ms: int, bars: Iterable[Bar]) -> None:
+        """Bars known before trading starts (a warm start from the store): they join the
+        history and the prices, and nothing is decided on them."""
+        row = self._row(t_ms, bars)
+        sched = schedule(self.rules.calendar, np.array([t_ms], dtype=np.int64), self.interval)
+        ok = ~np.isnan(row["close"])
+        self.broker.market.on_cross_section(
+            self._all[ok], t_ms, int(sched.bar_day[0]), row["close"][ok]
+        )
+        self.history.append(t_ms, row)
+
+    def on_bars(self, t_ms: int, bars: Iterable[Bar]) -> list[Order]:
+        """The closed bars of bar time ``t_ms`` (symbols outside the universe are ignored);
+        returns the orders the strategy placed at their close."""
+        index = self.history.index
+        row = self._row(t_ms, bars)
         sched = schedule(self.rules.calendar, np.array([t_ms], dtype=np.int64), self.interval)
         day = int(sched.bar_day[0])
         broker = self.broker
-        if broker.orders(open_only=True):
+        if self.match_bars and broker.orders(open_only=True):
             broker.on_bars(t_ms, day, index, row["open"], row["high"], row["low"], row["volume"])
         ok = ~np.isnan(row["close"])
         broker.market.on_cross_section(self._all[ok], t_ms, day, row["close"][ok])

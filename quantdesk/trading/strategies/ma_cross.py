@@ -8,8 +8,6 @@ NumPy operations over ``slow + 1`` rows, whatever the number of symbols.
 
 from __future__ import annotations
 
-import numpy as np
-
 from quantdesk.domain.trading import Side
 from quantdesk.errors import ConfigError
 from quantdesk.trading.orders import OrderRequest
@@ -42,18 +40,18 @@ class MovingAverageCross(Strategy):
         fast_sum = w[-f:].sum(axis=0)
         fast_now = fast_sum / f
         fast_prev = (fast_sum - w[-1] + w[-f - 1]) / f
-        with np.errstate(invalid="ignore"):
-            up = (fast_prev <= slow_prev) & (fast_now > slow_now)
-            down = (fast_prev >= slow_prev) & (fast_now < slow_now)
+        # comparisons with NaN (a symbol without enough bars) are False, without warnings
+        up = (fast_prev <= slow_prev) & (fast_now > slow_now)
+        down = (fast_prev >= slow_prev) & (fast_now < slow_now)
         out = []
         close = w[-1]
         syms = ctx.symbols
-        for i in np.flatnonzero(down):
+        for i in down.nonzero()[0]:
             sym = syms[i]
             q = ctx.portfolio.sellable(sym, ctx.day)
             if q > 0:
                 out.append(OrderRequest(sym, Side.SELL, q))
-        for i in np.flatnonzero(up):
+        for i in up.nonzero()[0]:
             sym = syms[i]
             if ctx.portfolio.quantity(sym) > 0:
                 continue

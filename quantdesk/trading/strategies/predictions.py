@@ -17,10 +17,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from quantdesk.errors import DataError
 
-__all__ = ["FramePredictions", "PredictionSet", "PredictionSource"]
+__all__ = ["FramePredictions", "PredictionSet", "PredictionSource", "StoredPredictions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +65,52 @@ class FramePredictions:
         newest = known["target"].iloc[-1]
         rows = known[known["target"] == newest]
         values = dict(zip(rows["symbol"], rows["value"], strict=True))  # later rows win
+        return PredictionSet(target, values, stale=newest != target, as_of=newest)
+
+
+class StoredPredictions:
+    """Predictions from the store's ``predictions`` table (the model package writes it).
+
+    Columns read: ``symbol``, ``target_day`` (date), ``made_at`` (epoch ms),
+    ``predicted_close`` (seed B: the target day's morning close) and ``model``.
+    ``model`` (optional) keeps one model's rows. Until the table exists (no model
+    package, no prediction made yet) every answer is empty: ``t1`` stays idle.
+    Read at each decision (a few hundred rows: one target day).
+    """
+
+    def __init__(self, engine: sa.Engine, model: str | None = None) -> None:
+        self.engine = engine
+        self.model = model or None
+        self._table: sa.Table | None = None
+
+    def _predictions(self) -> sa.Table | None:
+        if self._table is None:
+            meta = sa.MetaData()
+            try:
+                self._table = sa.Table("predictions", meta, autoload_with=self.engine)
+            except sa.exc.NoSuchTableError:
+                return None
+        return self._table
+
+    def latest(self, target: dt.date, now: int) -> PredictionSet:
+        t = self._predictions()
+        if t is None or not {"symbol", "target_day", "made_at", "predicted_close"} <= set(
+            t.columns.keys()
+        ):
+            return PredictionSet(target)
+        cond = [t.c.made_at <= now, t.c.target_day <= target, t.c.predicted_close.is_not(None)]
+        if self.model is not None and "model" in t.columns:
+            cond.append(t.c.model == self.model)
+        with self.engine.connect() as conn:
+            newest = conn.execute(sa.select(sa.func.max(t.c.target_day)).where(*cond)).scalar()
+            if newest is None:
+                return PredictionSet(target)
+            if isinstance(newest, str):
+                newest = dt.date.fromisoformat(newest)
+            rows = conn.execute(
+                sa.select(t.c.symbol, t.c.predicted_close)
+                .where(*cond, t.c.target_day == newest)
+                .order_by(t.c.made_at)
+            ).all()
+        values = {str(sym): float(v) for sym, v in rows}  # later rows win
         return PredictionSet(target, values, stale=newest != target, as_of=newest)

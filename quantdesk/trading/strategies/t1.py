@@ -13,12 +13,21 @@ A-shares bought today can only be sold tomorrow, so the day is split in two:
 Predictions come from a :class:`PredictionSource`: those for tomorrow made by
 now, else the newest earlier ones (the decision notes that it reused them),
 else nothing is bought (the strategy is idle until predictions exist).
+
+**Who triggers the halves.** By itself (a backtest, or ``quantdesk run``
+without the scheduler) the strategy trades each half at the first step at or
+after its time. When the scheduled jobs run the trading day, the ``sell`` and
+``buy`` jobs trigger the halves instead (:class:`quantdesk.trading.desk.T1Halves`
+calls :meth:`T1Strategy.sells` and :meth:`T1Strategy.buys`) and the live
+strategy is put in ``driven`` mode: its steps then place nothing, so the day
+is never traded twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from quantdesk.domain.trading import Side
 from quantdesk.errors import ConfigError
@@ -48,25 +57,48 @@ class T1Strategy(Strategy):
             raise ConfigError(f"t1: top_k must be >= 1 (got {top_k})")
         self.top_k = top_k
         self.min_gain = min_gain
+        #: True while the scheduled jobs trigger the halves (steps then place nothing)
+        self.driven = False
         self._sold_day = -1
         self._bought_day = -1
 
+    @classmethod
+    def for_jobs(cls, ctx: Any) -> Any:
+        """The jobs' ``strategy`` service when no runner handed the live halves over: t1's
+        halves trade the paper account of ``quantdesk run`` (its desk gives
+        :meth:`~quantdesk.trading.desk.TradingDesk.halves` to the scheduler it runs)."""
+        from quantdesk.errors import JobSkipped
+
+        raise JobSkipped(
+            "t1's halves trade the live paper account: they run from quantdesk run's"
+            " scheduler (TradingDesk.halves), not from a process of their own"
+        )
+
     def on_step(self, ctx: StepContext) -> list[OrderRequest]:
+        if self.driven:
+            return []
         if ctx.session < 0 or ctx.rules.calendar.date_of(ctx.time) != ctx.date:
             return []  # closed, or at the close (an order now would be for tomorrow)
         out: list[OrderRequest] = []
         if ctx.day != self._sold_day and self.sell_time <= ctx.local_time < self.buy_time:
             self._sold_day = ctx.day
-            for sym in sorted(ctx.portfolio.holdings()):
-                q = ctx.portfolio.sellable(sym, ctx.day)
-                if q > 0:
-                    out.append(OrderRequest(sym, Side.SELL, q))
+            out += self.sells(ctx)
         if ctx.day != self._bought_day and ctx.local_time >= self.buy_time:
             self._bought_day = ctx.day
-            out += self._buys(ctx)
+            out += self.buys(ctx)
         return out
 
-    def _buys(self, ctx: StepContext) -> list[OrderRequest]:
+    def sells(self, ctx: StepContext) -> list[OrderRequest]:
+        """The morning half: sell every sellable position."""
+        out = []
+        for sym in sorted(ctx.portfolio.holdings()):
+            q = ctx.portfolio.sellable(sym, ctx.day)
+            if q > 0:
+                out.append(OrderRequest(sym, Side.SELL, q))
+        return out
+
+    def buys(self, ctx: StepContext) -> list[OrderRequest]:
+        """The afternoon half: the top-k predicted gains, equal parts of the cash."""
         if ctx.predictions is None:
             ctx.note("t1: no prediction source; nothing bought")
             return []

@@ -9,7 +9,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from quantdesk.api.app import create_app
-from quantdesk.api.context import ApiContext
+from quantdesk.api.context import ApiContext, RuntimeCounters
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS, FactorValue, Signal
 from quantdesk.sources.simulator import default_universe
@@ -19,7 +19,26 @@ from quantdesk.storage.base import PriceRow
 T0 = 1_795_138_200_000
 
 
-def build(tmp_path: Path, runtime: Any = None, bus: Any = None) -> tuple[TestClient, Any]:
+class LiveTrading:
+    """A runtime that trades in the API's process (what ``quantdesk run`` hands over):
+    its figures (:class:`~quantdesk.api.context.RuntimeInfo`) and its desk."""
+
+    market = "cn"
+    stopping = False
+
+    def __init__(self, desk: Any) -> None:
+        self.trading = desk
+
+    def describe(self) -> dict[str, Any]:
+        return {"trading": self.trading.describe()}
+
+    def counters(self) -> RuntimeCounters:
+        return RuntimeCounters()
+
+
+def build(
+    tmp_path: Path, runtime: Any = None, bus: Any = None, *, trading: bool = False
+) -> tuple[TestClient, Any]:
     settings = load_settings(data_dir=tmp_path)
     store = open_store(settings.resolved_database_url)
     store.migrate()
@@ -32,6 +51,17 @@ def build(tmp_path: Path, runtime: Any = None, bus: Any = None) -> tuple[TestCli
     store.upsert_prices([PriceRow("600036.SH", T0, 10.5, 100.0, "simulator")])
     store.upsert_factors([FactorValue("600036.SH", T0 + k, "obi", 0.1 * k, "") for k in range(5)])
     store.upsert_signals([Signal("600036.SH", T0, "obi", 0.7, "buy", "obi")])
+    if trading:  # a live paper account on the universe, priced by the stored bars
+        from quantdesk.trading.desk import TradingDesk
+
+        day = [("600036.SH", "1d", T0, 10.0, 11.0, 9.0, 10.5, 5e3, 10.2, 150, "simulator")]
+        store.upsert_bars(pd.DataFrame(day, columns=list(BAR_COLUMNS)))
+        syms = [m.symbol for m in default_universe("cn")]
+        desk = TradingDesk.open(
+            settings, store.engine, syms, market="cn", strategy="buy_and_hold", interval="1m"
+        )
+        desk.seed_from(store, T0 + 50 * 60_000)
+        runtime = LiveTrading(desk)
     app = create_app(ApiContext(store, settings, bus, runtime), echo=lambda _: None)
     return TestClient(app), store
 

@@ -57,7 +57,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("QUANTDESK_ARGON2_TIME_COST", "1")
     mp.setenv("QUANTDESK_ARGON2_MEMORY_KIB", "64")
     mp.setenv("QUANTDESK_ADMIN_PASSWORD", "admin-pw")
-    client, store = build(Path(tmp_path_factory.mktemp("fuzz")))
+    client, store = build(Path(tmp_path_factory.mktemp("fuzz")), trading=True)
     yield client.app, token(client, "admin")
     store.close()
     mp.undo()

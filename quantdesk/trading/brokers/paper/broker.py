@@ -50,6 +50,7 @@ from quantdesk.domain.trading import (
 from quantdesk.errors import NotFoundError, OrderRejected, TradingError
 from quantdesk.trading.brokers.base import Broker, BrokerUpdate, Listener, Quote
 from quantdesk.trading.brokers.paper.matching import bar_price, book_levels
+from quantdesk.trading.costs import Fees
 from quantdesk.trading.journal import MemoryJournal, TradingJournal
 from quantdesk.trading.ledger import Ledger
 from quantdesk.trading.market import MarketRules, rules_for
@@ -102,6 +103,9 @@ class PaperBroker(Broker):
         self.now = 0
         self._cost_key: tuple[int, Decimal, int] | None = None
         self._cost = ZERO
+        self._fees_key: tuple[Side, int, Decimal, int, Decimal] | None = None
+        self._fees_last = Fees(ZERO, ZERO, ZERO)
+        self._checked: tuple[str, Decimal | None] = ("", None)
         self._recover(money(cash))
 
     @classmethod
@@ -125,6 +129,10 @@ class PaperBroker(Broker):
         initial = self.journal.initial_cash(cash)
         fills = self.journal.load_fills()
         self.ledger = Ledger.rebuild(self.rules, initial, fills)
+        self._qty = np.zeros(len(self.market.last))
+        for sym, h in self.ledger.holdings.items():
+            if h.quantity:
+                self._shares(sym, h.quantity)
         for f in fills:
             self._fill_count[f.order_id] += 1
             if f.time > self._seen.get(f.symbol, -1):
@@ -145,12 +153,29 @@ class PaperBroker(Broker):
                 len(self._open),
             )
 
+    # -- positions as an array ---------------------------------------------------------
+
+    @property
+    def quantities(self) -> F64:
+        """Shares held per symbol, aligned with the market view's arrays (``market.index``):
+        the risk engine and the backtester value the account with one dot product."""
+        return self._qty
+
+    def _shares(self, symbol: str, change: int) -> None:
+        i = self.market.index.get(symbol)
+        if i is None:
+            i = self.market.add(symbol)
+        if i >= len(self._qty):
+            self._qty = np.r_[self._qty, np.zeros(len(self.market.last) - len(self._qty))]
+        self._qty[i] += change
+
     # -- the broker interface -------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def _emit(self, updates: Sequence[BrokerUpdate]) -> None:
+        # callers on the hot paths test ``self._listeners`` first (no list to build)
         for u in updates:
             for fn in self._listeners:
                 fn(u)
@@ -181,14 +206,39 @@ class PaperBroker(Broker):
         err = request.shape_error()
         if err:
             raise OrderRejected(err)
+        return self._place(request, now, False)
+
+    def submit_checked(self, request: OrderRequest, now: int) -> Order:
+        """:meth:`submit` on the risk engine's path: the request passed its checks a moment
+        ago on this broker's own ledger and market view (shape, lots, known symbol, price
+        limits, sellable quantity), so only what the risk engine does not check exactly
+        is checked here (the tick, and the cash in exact money)."""
+        return self._place(request, now, True)
+
+    def _place(self, request: OrderRequest, now: int, checked: bool) -> Order:
         if request.client_order_id:
             existing = self.journal.find_client_order(request.client_order_id)
             if existing is not None:
                 return self._open.get(existing.id, existing)
-        self.now = max(self.now, now)
-        order = request.to_order(self._ids(), now)
+        if now > self.now:
+            self.now = now
+        oid = self._ids()
+        order = Order(  # request.to_order(oid, now), inline
+            oid,
+            request.client_order_id or oid,
+            request.symbol,
+            request.side,
+            request.type,
+            request.quantity,
+            request.limit_price,
+            request.time_in_force,
+            OrderStatus.NEW,
+            "",
+            now,
+            now,
+        )
         self.journal.save_order(order)
-        return self._act(order, now)
+        return self._act(order, now, checked=checked)
 
     def cancel(self, order_id: str, now: int, reason: str = "cancelled") -> Order:
         order = self._open.get(order_id)
@@ -201,6 +251,20 @@ class PaperBroker(Broker):
         done = self._close(order, OrderStatus.CANCELLED, reason, now)
         self.journal.save_order(done)
         self._emit([done])
+        return done
+
+    def expire_day_orders(self, now: int) -> list[Order]:
+        """Cancel the open ``day`` orders whose trading day is over at ``now`` (the day's
+        settlement; otherwise they expire at the next market event)."""
+        day = self.rules.day_of(now)
+        done = [
+            self._close(o, OrderStatus.CANCELLED, _EXPIRED, now)
+            for o in list(self._open.values())
+            if o.time_in_force is TimeInForce.DAY and day > self._order_day[o.id]
+        ]
+        if done:
+            self.journal.save_execution([], done)
+            self._emit(done)
         return done
 
     def on_book(self, snapshot: BookSnapshot) -> list[Fill]:
@@ -272,25 +336,30 @@ class PaperBroker(Broker):
         fills: list[Fill] = []
         changed: list[Order] = []
         touched: list[str] = []
-        for sym in list(self._by_symbol):
-            i = index.get(sym)
-            if i is None or np.isnan(open_[i]):
-                for oid in list(self._by_symbol[sym]):
-                    o = self._open[oid]
-                    if self._expired(o, day):
-                        changed.append(self._close(o, OrderStatus.CANCELLED, _EXPIRED, t_ms))
+        in_session = not self.sessions or self.rules.in_session(t_ms)
+        sink = (fills, changed)
+        by_symbol = self._by_symbol
+        for sym in list(by_symbol):
+            i = index.get(sym, -1)
+            o = open_.item(i) if i >= 0 else math.nan
+            if o != o:  # no bar for the symbol at this step
+                for oid in list(by_symbol[sym]):
+                    order = self._open[oid]
+                    if self._expired(order, day):
+                        changed.append(self._close(order, OrderStatus.CANCELLED, _EXPIRED, t_ms))
                 continue
             n = len(fills)
             self._match_bar_orders(
                 sym,
-                list(self._by_symbol[sym]),
+                list(by_symbol[sym]),
                 t_ms,
                 day,
-                float(open_[i]),
-                float(high[i]),
-                float(low[i]),
-                float(volume[i]),
-                sink=(fills, changed),
+                o,
+                high.item(i),
+                low.item(i),
+                volume.item(i),
+                sink=sink,
+                in_session=in_session,
             )
             if len(fills) > n:
                 touched.append(sym)
@@ -298,20 +367,39 @@ class PaperBroker(Broker):
             self.journal.save_execution(fills, changed)
             for sym in touched:
                 self._seen[sym] = max(self._seen.get(sym, -1), t_ms)
-            self._emit([*changed, *fills])
+            if self._listeners:
+                self._emit([*changed, *fills])
         return fills
 
     # -- acting on an order -------------------------------------------------------------
 
-    def _act(self, order: Order, now: int, *, recovering: bool = False) -> Order:
+    def _act(
+        self, order: Order, now: int, *, recovering: bool = False, checked: bool = False
+    ) -> Order:
         day = self.rules.day_of(now)
-        reason = self._check(order, day, recovering)
+        reason = self._check(order, day, recovering, checked)
         if reason is not None:
             done = order.evolve(status=OrderStatus.REJECTED, reason=reason, updated=now)
             self.journal.save_order(done)
             self._emit([done])
             return done
-        order = order.evolve(status=OrderStatus.ACCEPTED, updated=now)
+        order = Order(  # order.evolve(status=ACCEPTED, updated=now), spelled out (hot)
+            order.id,
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.type,
+            order.quantity,
+            order.limit_price,
+            order.time_in_force,
+            OrderStatus.ACCEPTED,
+            order.reason,
+            order.created,
+            now,
+            order.filled_quantity,
+            order.filled_value,
+            order.commission,
+        )
         self._track(order, day)
         self._freeze(order)
         fills: list[Fill] = []
@@ -324,33 +412,39 @@ class PaperBroker(Broker):
         if current.time_in_force is TimeInForce.IOC and current.is_open and book is not None:
             current = self._close(current, OrderStatus.CANCELLED, _IOC, now)
         self.journal.save_execution(fills, [current])
-        self._emit([current, *fills])
+        if self._listeners:
+            self._emit([current, *fills])
         return current
 
-    def _check(self, order: Order, day: int, recovering: bool) -> str | None:
+    def _check(self, order: Order, day: int, recovering: bool, checked: bool = False) -> str | None:
+        """Why the broker rejects ``order`` (None: accepted). ``checked``: the risk engine
+        checked the symbol, the lots, the price limits and the sellable quantity."""
         sym = order.symbol
-        known = self.market.known(sym)
-        if not known and not recovering:
-            return f"unknown symbol {sym!r}: no price for it yet"
-        held = self.ledger.quantity(sym)
-        err = self.rules.quantity_error(order.side, order.quantity, held)
-        if err:
-            return err
-        band = self.market.band(sym, day)
+        if not checked:
+            if not self.market.known(sym) and not recovering:
+                return f"unknown symbol {sym!r}: no price for it yet"
+            held = self.ledger.quantity(sym)
+            err = self.rules.quantity_error(order.side, order.quantity, held)
+            if err:
+                return err
         if order.limit_price is not None:
             if order.limit_price % self.rules.tick != 0:
                 return f"limit price {order.limit_price} is not on the tick {self.rules.tick}"
+            band = None if checked else self.market.band(sym, day)
             if band is not None and not band.contains(order.limit_price):
                 return (
                     f"limit price {order.limit_price} outside the day's limits"
                     f" [{band.low}, {band.high}]"
                 )
         if order.side is Side.SELL:
+            if checked:
+                return None
             sellable = self.ledger.sellable(sym, day)
             if order.quantity > sellable:
                 return f"sell {order.quantity} {sym} exceeds the sellable quantity {sellable}"
             return None
         ref = self._reference_price(order)
+        self._checked = (order.id, ref)  # _track takes it from here (the same moment)
         if ref is None:
             return None if recovering else f"unknown symbol {sym!r}: no price for it yet"
         need = self._buy_cost(order.quantity, ref, day)
@@ -377,17 +471,28 @@ class PaperBroker(Broker):
         return self._cost
 
     def _buy_cost_now(self, quantity: int, price: Decimal, day: int) -> Decimal:
-        value = price * quantity
-        date = self.rules.date_of_day(day)
-        fees = self.rules.costs.fill_fees(Side.BUY, quantity, price, date)
-        return money(value + fees.total)
+        fees = self._fees(Side.BUY, quantity, price, day, ZERO)
+        return money(price * quantity + fees.total)
+
+    def _fees(self, side: Side, quantity: int, price: Decimal, day: int, before: Decimal) -> Fees:
+        """The fees of a fill (remembered once: a buy's fill is costed when its quantity is
+        decided, then booked with the same figures)."""
+        key = (side, quantity, price, day, before)
+        if key == self._fees_key:
+            return self._fees_last
+        fees = self.rules.costs.fill_fees(
+            side, quantity, price, self.rules.date_of_day(day), before
+        )
+        self._fees_key, self._fees_last = key, fees
+        return fees
 
     def _track(self, order: Order, day: int) -> None:
         self._open[order.id] = order
         self._by_symbol[order.symbol].append(order.id)
         self._order_day[order.id] = day
         if order.side is Side.BUY:
-            ref = self._reference_price(order)
+            checked = self._checked
+            ref = checked[1] if checked[0] == order.id else self._reference_price(order)
             if ref is not None:
                 self._ref[order.id] = ref
 
@@ -472,20 +577,25 @@ class PaperBroker(Broker):
         lo: float,
         v: float,
         sink: tuple[list[Fill], list[Order]] | None = None,
+        in_session: bool | None = None,
     ) -> list[Fill]:
         if t <= self._seen.get(sym, -1):
             return []
         fills: list[Fill] = sink[0] if sink is not None else []
         changed: list[Order] = sink[1] if sink is not None else []
-        in_session = not self.sessions or self.rules.in_session(t)
+        if in_session is None:
+            in_session = not self.sessions or self.rules.in_session(t)
         band = self.market.band(sym, day)
+        open_orders = self._open
+        bar_used = self._bar_used
+        share = self.fill_volume_share
         for oid in ids:
-            order = self._open[oid]
+            order = open_orders[oid]
             if order.side is Side.BUY and oid not in self._ref:
                 self._refreeze(order)
             if order.created > t:
                 continue
-            if self._expired(order, day):
+            if order.time_in_force is TimeInForce.DAY and day > self._order_day[oid]:
                 changed.append(self._close(order, OrderStatus.CANCELLED, _EXPIRED, t))
                 continue
             if not in_session:
@@ -501,19 +611,25 @@ class PaperBroker(Broker):
                 band,
                 self.slippage_ticks,
             )
-            new: list[Fill] = []
+            fill = None
             if px is not None:
-                cap = self._bar_capacity(sym, t, v)
+                # the bar's volume left to this symbol's orders (_bar_capacity, inline)
+                used = bar_used.get(sym)
+                if used is None or used[0] != t:
+                    used = bar_used[sym] = (t, 0.0)
+                cap = math.floor(share * v) - used[1] if v > 0 else 0.0
                 q = self._fill_quantity(order, px, cap, day)
                 if q > 0:
-                    self._bar_used[sym] = (t, self._bar_used[sym][1] + q)
-                    new.append(self._book_fill(order, t, day, px, q))
-            order = self._open.get(oid) or self._last_closed
-            if order.time_in_force is TimeInForce.IOC and order.is_open:
+                    bar_used[sym] = (t, used[1] + q)
+                    fill = self._book_fill(order, t, day, px, q)
+            order = open_orders.get(oid) or self._last_closed
+            if order.time_in_force is TimeInForce.IOC and order.status.is_open:
                 order = self._close(order, OrderStatus.CANCELLED, _IOC, t)
-            if new or not order.is_open:
+            if fill is not None:
                 changed.append(order)
-                fills += new
+                fills.append(fill)
+            elif not order.status.is_open:
+                changed.append(order)
         if sink is None:
             self._commit(fills, changed, sym, t)
         return fills
@@ -529,7 +645,7 @@ class PaperBroker(Broker):
     def _fill_quantity(self, order: Order, px: Decimal, available: float, day: int) -> int:
         """Shares to fill now: at most ``available``, whole lots (a sell may end on its
         odd lot), and for a buy no more than the cash allows."""
-        want = order.remaining
+        want = order.quantity - order.filled_quantity
         if available <= 0:
             return 0
         q = min(want, int(available))
@@ -546,9 +662,7 @@ class PaperBroker(Broker):
         return max(q, 0)
 
     def _book_fill(self, order: Order, t: int, day: int, px: Decimal, q: int) -> Fill:
-        fees = self.rules.costs.fill_fees(
-            order.side, q, px, self.rules.date_of_day(day), order.filled_value
-        )
+        fees = self._fees(order.side, q, px, day, order.filled_value)
         self._fill_count[order.id] += 1
         fill = Fill(
             id=f"{order.id}-{self._fill_count[order.id]}",
@@ -563,14 +677,29 @@ class PaperBroker(Broker):
             transfer_fee=fees.transfer_fee,
         )
         self.ledger.apply(fill, day)
+        i = self.market.index.get(order.symbol)
+        if i is not None and i < len(self._qty):
+            self._qty[i] += q if order.side is Side.BUY else -q
+        else:
+            self._shares(order.symbol, q if order.side is Side.BUY else -q)
         filled = order.filled_quantity + q
         status = OrderStatus.FILLED if filled >= order.quantity else OrderStatus.PARTIALLY_FILLED
-        updated = order.evolve(
-            status=status,
-            filled_quantity=filled,
-            filled_value=order.filled_value + px * q,
-            commission=order.commission + fees.commission,
-            updated=max(t, order.updated),
+        updated = Order(  # order.evolve(...) spelled out: the hottest line of a backtest
+            order.id,
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.type,
+            order.quantity,
+            order.limit_price,
+            order.time_in_force,
+            status,
+            order.reason,
+            order.created,
+            t if t > order.updated else order.updated,
+            filled,
+            order.filled_value + px * q,
+            order.commission + fees.commission,
         )
         if status is OrderStatus.FILLED:
             self._untrack(updated)

@@ -27,6 +27,8 @@ from quantdesk.trading.market import MarketRules, PriceBand
 
 __all__ = ["bar_price", "book_levels"]
 
+_NO_SLIP = Decimal(0)
+
 
 def book_levels(
     side: Side,
@@ -63,16 +65,27 @@ def bar_price(
     """The price an order trades at in this bar, or None when it does not trade."""
     if not (open_ > 0 and high > 0 and low > 0):
         return None
-    o = rules.round_price(open_)
-    hi = rules.round_price(high)
-    lo = rules.round_price(low)
+    rnd = rules.round_price
+    o = rnd(open_)
+    buy = side is Side.BUY
+    limit_order = order_type is OrderType.LIMIT and limit is not None
+    # a buy needs the bar's low for the sealed-board check and a limit, its high only as
+    # the cap of a slipped price (rounding is monotonic: with the open inside the bar and
+    # no slippage the cap is the open); a sell mirrors that. What is not needed is not
+    # rounded (the hottest function of a backtest).
+    if buy:
+        hi = rnd(high) if slippage_ticks or open_ > high else o
+        lo = rnd(low) if band is not None or limit_order or open_ < low else o
+    else:
+        lo = rnd(low) if slippage_ticks or open_ < low else o
+        hi = rnd(high) if band is not None or limit_order or open_ > high else o
     if band is not None:
-        if side is Side.BUY and lo >= band.high:
+        if buy and lo >= band.high:
             return None  # sealed at limit-up: nobody sells
-        if side is Side.SELL and hi <= band.low:
+        if not buy and hi <= band.low:
             return None  # sealed at limit-down: nobody buys
-    slip = rules.tick * slippage_ticks
-    if side is Side.BUY:
+    slip = rules.tick * slippage_ticks if slippage_ticks else _NO_SLIP
+    if buy:
         px = min(o + slip, hi)
         if band is not None:
             px = min(px, band.high)

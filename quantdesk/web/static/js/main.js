@@ -2,9 +2,11 @@
 
 import { hooks, session } from "./api.js";
 import { h, replace } from "./dom.js";
+import * as backtests from "./pages/backtests.js";
 import * as login from "./pages/login.js";
 import * as logs from "./pages/logs.js";
 import * as market from "./pages/market.js";
+import * as orders from "./pages/orders.js";
 import * as pipeline from "./pages/pipeline.js";
 import * as sentiment from "./pages/sentiment.js";
 import * as later from "./pages/later.js";
@@ -17,7 +19,8 @@ const ROUTES = [
   { path: "pipeline", title: "Pipeline", page: pipeline },
   { path: "logs", title: "Logs", page: logs, admin: true },
   { path: "jobs", title: "Jobs", page: later, later: "the scheduler" },
-  { path: "orders", title: "Orders & positions", page: later, later: "trading" },
+  { path: "orders", title: "Orders & positions", page: orders },
+  { path: "backtests", title: "Backtests", page: backtests },
   { path: "models", title: "Models", page: later, later: "model training and predictions" },
 ];
 
