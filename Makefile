@@ -6,7 +6,7 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-test browser run test lint typecheck unit e2e bench clean
+.PHONY: help install install-test browser promtool run test lint typecheck unit e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ install-test: $(BIN)/python ## Install quantdesk and the test tools into .venv
 browser: ## Install the OS's Chromium for the end-to-end tests (apt-get; skipped if present)
 	scripts/install-chromium
 
+promtool: ## Install promtool for the deployment checks (apt-get prometheus; skipped if present)
+	scripts/install-promtool
+
 run: install ## Install, then run the whole platform on its embedded defaults (ARGS="--port 8001")
 	$(BIN)/quantdesk run $(ARGS)
 
@@ -42,7 +45,7 @@ unit: ## pytest only
 e2e: ## The dashboard's end-to-end tests only (screenshots in test-artifacts/screenshots)
 	$(BIN)/pytest tests/e2e $(ARGS)
 
-test: install-test browser lint typecheck unit ## Install test tools and Chromium, lint, type-check and run every test
+test: install-test browser promtool lint typecheck unit ## Install test tools, Chromium and promtool, lint, type-check and run every test
 
 bench: install-test ## Run every benchmark and print figures with ratios
 	$(BIN)/python -m benchmarks $(ARGS)

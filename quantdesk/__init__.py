@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["__version__", "aggregate_trades", "load_bars"]
+__all__ = ["__version__", "aggregate_trades", "backtest", "load_bars"]
 
 
 def _to_ms(value: Any, name: str) -> int | None:
@@ -68,4 +68,8 @@ def __getattr__(name: str) -> Any:
         from quantdesk.bars import aggregate_trades
 
         return aggregate_trades
+    if name == "backtest":
+        from quantdesk.backtest import backtest
+
+        return backtest
     raise AttributeError(f"module 'quantdesk' has no attribute {name!r}")

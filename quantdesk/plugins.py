@@ -13,8 +13,9 @@ with a heavy implementation costs nothing until it is chosen)::
 
 A user's package adds its own the same way (``BROKERS.register("mybroker",
 "mypkg.broker:MyBroker")``) before the settings are loaded, or through the Python
-entry-point group ``quantdesk.<kind>s`` (e.g. ``quantdesk.brokers``), which is read
-the first time a registry is asked for names. Settings validate a configured name
+entry-point group ``quantdesk.<kind>s`` (e.g. ``quantdesk.brokers``; ``group=`` names
+another, e.g. ``quantdesk.buses``), which is read the first time a registry is asked
+for names. Settings validate a configured name
 against the registry, so a registered plug-in is selectable from configuration.
 
 An unknown name raises :class:`~quantdesk.errors.ConfigError` with one line that
@@ -43,9 +44,11 @@ class Registry(Generic[T]):
     the error so the user knows what to change.
     """
 
-    def __init__(self, kind: str, setting: str = "") -> None:
+    def __init__(self, kind: str, setting: str = "", *, group: str = "") -> None:
         self.kind = kind
         self.setting = setting
+        #: the entry-point group read for plug-ins of installed packages
+        self.group = group or f"quantdesk.{kind.replace(' ', '_')}s"
         self._entries: dict[str, T | str] = {}
         self._entry_points_loaded = False
 
@@ -65,9 +68,8 @@ class Registry(Generic[T]):
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
-        group = f"quantdesk.{self.kind.replace(' ', '_')}s"
         try:
-            eps = metadata.entry_points(group=group)
+            eps = metadata.entry_points(group=self.group)
         except Exception:  # a broken distribution must not stop the platform
             return
         for ep in eps:

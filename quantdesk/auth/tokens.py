@@ -11,14 +11,12 @@ from typing import Final
 
 import jwt
 
+from quantdesk.errors import TokenError as TokenError
+
 log = logging.getLogger("quantdesk.auth")
 
 ROLES: Final = ("admin", "guest")
 _ALGORITHM: Final = "HS256"
-
-
-class TokenError(Exception):
-    """A token that is missing, malformed, expired or wrongly signed."""
 
 
 @dataclass(frozen=True, slots=True)

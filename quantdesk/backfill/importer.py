@@ -9,8 +9,8 @@ symbol      yes*      e.g. ``600036.SH`` or ``AAPL`` (*or give ``--symbol``)
 time        yes       bar start: ISO 8601 (``2024-05-06T09:30:00+08:00``; a time
                       without offset is read in ``--tz``, default UTC) or epoch
                       seconds / milliseconds (integers)
-interval    no        ``1m 5m 15m 30m 60m 120m 1d`` (``1h`` = ``60m``); default
-                      ``--interval`` (``1m``)
+interval    no        ``1m 5m 15m 30m 60m 120m 1d 1w 1M`` (``1h`` = ``60m``);
+                      default ``--interval`` (``1m``)
 open high   yes       prices, > 0, with low <= open, close <= high
 low close
 volume      yes       >= 0
@@ -20,8 +20,11 @@ trades      no        number of trades, default 0
 
 The whole file is validated before anything is written; the first bad row is
 reported with its row number (1 = the first data row; in a CSV that is line
-2) and nothing from the file is kept. Rows are stored with ``source`` =
-``import:<file name>`` unless ``--source`` says otherwise.
+2) and nothing from the file is kept. With ``--calendar``, 1m rows are rolled
+up to 5m ... 1d, and the weeks and months (``1w``, ``1M``) that the file's 1d
+bars (imported or rolled up) touch are recomputed from every stored 1d bar.
+Rows are stored with ``source`` = ``import:<file name>`` unless ``--source``
+says otherwise.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from quantdesk.backfill.periods import refresh_periods
 from quantdesk.bars import rollup_bars
-from quantdesk.domain import BAR_COLUMNS, normalize_interval
+from quantdesk.calendars import get_calendar
+from quantdesk.domain import BAR_COLUMNS, SESSION_INTERVALS, normalize_interval
+from quantdesk.domain.intervals import ALIASES, INTERVALS
 from quantdesk.errors import DataError, ImportFileError
 from quantdesk.storage.base import Store
 
@@ -120,9 +126,7 @@ def parse_bars(
             out["interval"] = [normalize_interval(str(v).strip()) for v in frame["interval"]]
         except DataError:
             bad = [str(v).strip() for v in frame["interval"]]
-            mask = np.array(
-                [b not in {"1m", "5m", "15m", "30m", "60m", "120m", "1d", "1h"} for b in bad]
-            )
+            mask = np.array([b not in INTERVALS and b not in ALIASES for b in bad])
             _bad_row(path, mask, "unknown interval", frame, "interval")
             raise
     else:
@@ -171,7 +175,16 @@ def import_file(
     rolled = pd.DataFrame(columns=list(BAR_COLUMNS))
     minute = bars[bars["interval"] == "1m"]
     if calendar is not None and not minute.empty:
-        rolled = rollup_bars(minute, calendar=calendar)
+        rolled = rollup_bars(minute, SESSION_INTERVALS[1:], calendar=calendar)
         rolled = rolled[list(BAR_COLUMNS)]
     store.upsert_bars(pd.concat([bars, rolled], ignore_index=True) if len(rolled) else bars)
-    return ImportReport(rows=len(bars), symbols=bars["symbol"].nunique(), rolled_up=len(rolled))
+    rolled_up = len(rolled)
+    if calendar is not None:
+        days = pd.concat([bars[bars["interval"] == "1d"], rolled[rolled["interval"] == "1d"]])
+        cal = get_calendar(calendar)
+        for sym, group in days.groupby("symbol"):
+            times = group["time"].to_numpy(dtype=np.int64)
+            rolled_up += refresh_periods(
+                store, [str(sym)], int(times.min()), int(times.max()) + 1, cal
+            )
+    return ImportReport(rows=len(bars), symbols=bars["symbol"].nunique(), rolled_up=rolled_up)

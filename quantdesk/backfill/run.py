@@ -3,7 +3,10 @@
 The simulator generates whole trading days (weekends and holidays skipped by
 the exchange calendar), the 1m bars are rolled up to 5m ... 1d with the same
 session-anchored rules as the streaming path, and everything is upserted, so
-running a backfill twice never duplicates a bar.
+running a backfill twice never duplicates a bar. Last, the weeks and months
+the window touches (``1w``, ``1M``) are rolled up from every stored 1d bar in
+them (:mod:`quantdesk.backfill.periods`), so a window that starts mid-month
+extends the stored month instead of replacing it.
 
 The window ends at the last *completed* trading day in exchange time. Days
 are generated in chunks of :data:`CHUNK_DAYS` (the chunking is fixed, so the
@@ -30,10 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from quantdesk.backfill.periods import refresh_periods
 from quantdesk.bars import rollup_bars
 from quantdesk.calendars import ExchangeCalendar, get_calendar
 from quantdesk.config import Settings
-from quantdesk.domain import StockMeta, StockState
+from quantdesk.domain import SESSION_INTERVALS, StockMeta, StockState
 from quantdesk.errors import NotFoundError
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
@@ -191,7 +195,7 @@ def simulate_into(
             if rolling is not None:
                 pending.append(rolling.result())
                 bars_total += len(pending[-1])
-            rolling = roller.submit(rollup_bars, minute_bars, calendar=calendar)
+            rolling = roller.submit(rollup_bars, minute_bars, SESSION_INTERVALS, calendar=calendar)
             if len(minute_bars):
                 write(_month_floor(int(minute_bars["time"].min())))
             pending.append(minute_bars)
@@ -205,6 +209,14 @@ def simulate_into(
         write(None)
         if writing is not None:
             writing.result()
+    if days:
+        bars_total += refresh_periods(
+            store,
+            [m.symbol for m in universe],
+            calendar.day_segments(days[0])[0][0],
+            calendar.day_segments(days[-1])[-1][1],
+            calendar,
+        )
     if progress is not None:
         progress(steps, steps)
     return bars_1m, bars_total, out_states
@@ -302,9 +314,12 @@ def _backfill_from_history(
             minute = result.bars.assign(symbol=sym)
             if clear:
                 store.delete_bars(sym)
-            larger = rollup_bars(minute, calendar=calendar)
+            larger = rollup_bars(minute, SESSION_INTERVALS, calendar=calendar)
             frame = pd.concat([minute, larger[list(minute.columns)]], ignore_index=True)
             store.upsert_bars(frame)
+            if len(minute):
+                times = minute["time"].to_numpy(dtype=np.int64)
+                refresh_periods(store, [sym], int(times.min()), int(times.max()) + 1, calendar)
             providers[sym] = result.provider
             bars_1m += len(minute)
             bars_total += len(frame)

@@ -1,5 +1,5 @@
 """Bars: session-anchored buckets and the batch aggregation (trades -> bars, 1m -> larger)."""
 
-from quantdesk.bars.batch import aggregate_trades, rollup_bars
+from quantdesk.bars.batch import aggregate_trades, rollup_bars, rollup_periods
 
-__all__ = ["aggregate_trades", "rollup_bars"]
+__all__ = ["aggregate_trades", "rollup_bars", "rollup_periods"]

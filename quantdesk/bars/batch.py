@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from quantdesk.bars.buckets import bucket_start, place
 from quantdesk.calendars import ExchangeCalendar, get_calendar
-from quantdesk.domain.intervals import INTERVALS, MINUTE_MS, normalize_interval
+from quantdesk.domain.intervals import INTERVALS, MINUTE_MS, PERIOD_INTERVALS, normalize_interval
 from quantdesk.domain.messages import BAR_COLUMNS
 from quantdesk.errors import DataError
 
@@ -137,9 +137,31 @@ def rollup(
     if not valid.all():  # 1m bars outside sessions (imported data) roll up into nothing
         base, t_eff, seg = base.take(valid), t_eff[valid], seg[valid]
     for interval in intervals:
-        if interval != "1m":
+        if interval != "1m" and interval not in PERIOD_INTERVALS:
             out[interval] = reduce_sorted(base, bucket_start(t_eff, seg, interval, calendar))
+    periods = [i for i in intervals if i in PERIOD_INTERVALS]
+    if periods:
+        days = out.get("1d")
+        if days is None:
+            days = reduce_sorted(base, bucket_start(t_eff, seg, "1d", calendar))
+        out.update(rollup_days(days, periods, calendar))
     return out
+
+
+def rollup_days(
+    days: Summary, intervals: Sequence[str], calendar: ExchangeCalendar | None
+) -> dict[str, Summary]:
+    """Roll 1d summaries (ordered by code, time) up to ``1w`` and/or ``1M``.
+
+    A week or a month is the aggregate of its 1d bars (open of the first,
+    close of the last, max, min, sums), so it equals the 1m bars rolled up to
+    any order of summation of the days.
+    """
+    if calendar is None:
+        seg = np.full(len(days), -1, dtype=np.int64)
+    else:  # a 1d bar starts at its day's first open: that segment
+        seg = np.searchsorted(calendar.opens, days.time, side="right").astype(np.int64) - 1
+    return {i: reduce_sorted(days, bucket_start(days.time, seg, i, calendar)) for i in intervals}
 
 
 def _frame(
@@ -330,29 +352,60 @@ def rollup_bars(
     """Roll stored 1m bars (columns of ``market_klines``) up to larger intervals.
 
     Returns the larger intervals only (1m is the input), with a ``source``
-    column copied from the input when it has one (per symbol).
+    column copied from the input when it has one (per symbol). ``1w`` and
+    ``1M`` come from the 1d bars of the input: give whole weeks or months
+    (or roll them up from the stored 1d bars with :func:`rollup_periods`).
     """
     wanted = [i for i in _intervals(intervals) if i != "1m"]
     cal = _resolve_calendar(calendar)
-    codes_raw, symbols = pd.factorize(bars_1m["symbol"], sort=True)
+    base, symbols = _summary_of(bars_1m)
+    return _with_source(_frame(rollup(base, wanted, cal), symbols), bars_1m)
+
+
+def _summary_of(bars: pd.DataFrame) -> tuple[Summary, npt.NDArray[np.object_]]:
+    """Stored bars (columns of ``market_klines``) as a Summary ordered by (code, time)."""
+    codes_raw, symbols = pd.factorize(bars["symbol"], sort=True)
     code = codes_raw.astype(np.int64)
-    time = bars_1m["time"].to_numpy(dtype=np.int64)
+    time = bars["time"].to_numpy(dtype=np.int64)
     order = _order(code, time)
     take = (lambda a: a[order]) if order is not None else (lambda a: a)
-    volume = take(bars_1m["volume"].to_numpy(dtype=np.float64))
-    base = Summary(
+    volume = take(bars["volume"].to_numpy(dtype=np.float64))
+    summary = Summary(
         code=take(code),
         time=take(time),
-        open=take(bars_1m["open"].to_numpy(dtype=np.float64)),
-        high=take(bars_1m["high"].to_numpy(dtype=np.float64)),
-        low=take(bars_1m["low"].to_numpy(dtype=np.float64)),
-        close=take(bars_1m["close"].to_numpy(dtype=np.float64)),
+        open=take(bars["open"].to_numpy(dtype=np.float64)),
+        high=take(bars["high"].to_numpy(dtype=np.float64)),
+        low=take(bars["low"].to_numpy(dtype=np.float64)),
+        close=take(bars["close"].to_numpy(dtype=np.float64)),
         volume=volume,
-        pv=take(bars_1m["vwap"].to_numpy(dtype=np.float64)) * volume,
-        trades=take(bars_1m["trades"].to_numpy(dtype=np.int64)),
+        pv=take(bars["vwap"].to_numpy(dtype=np.float64)) * volume,
+        trades=take(bars["trades"].to_numpy(dtype=np.int64)),
     )
-    out = _frame(rollup(base, wanted, cal), np.asarray(symbols, dtype=object))
-    if "source" in bars_1m.columns:
-        src = bars_1m.groupby("symbol", sort=False)["source"].first()
+    return summary, np.asarray(symbols, dtype=object)
+
+
+def _with_source(out: pd.DataFrame, bars: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with a ``source`` column copied per symbol from ``bars`` (when it has one)."""
+    if "source" in bars.columns:
+        src = bars.groupby("symbol", sort=False)["source"].first()
         out["source"] = out["symbol"].map(src)
     return out
+
+
+def rollup_periods(
+    bars_1d: pd.DataFrame,
+    intervals: Sequence[str] = PERIOD_INTERVALS,
+    calendar: str | ExchangeCalendar | None = None,
+) -> pd.DataFrame:
+    """Roll 1d bars (columns of ``market_klines``) up to ``1w`` and ``1M``.
+
+    Give every 1d bar of the weeks and months wanted: a period's bar is the
+    aggregate of the 1d bars given for it. ``source`` is copied per symbol
+    when the input has it.
+    """
+    wanted = [i for i in _intervals(intervals) if i in PERIOD_INTERVALS]
+    cal = _resolve_calendar(calendar)
+    if len(bars_1d) == 0 or not wanted:
+        return pd.DataFrame(columns=[*OUTPUT_COLUMNS, "source"])
+    days, symbols = _summary_of(bars_1d)
+    return _with_source(_frame(rollup_days(days, wanted, cal), symbols), bars_1d)

@@ -13,8 +13,14 @@ Print placement (the same rules in batch and streaming):
   first open (9:20-9:30 for A-shares), joins the first bar;
 * any other print is outside sessions: no bar (``valid`` is False).
 
-Without a calendar (``None``), buckets are plain UTC-epoch multiples and
-``1d`` is the UTC day.
+``1w`` and ``1M`` are periods of trading days: the trading days of one ISO
+week or one calendar month (exchange dates), starting at the first session's
+open and ending at the last session's close (holidays and half-weeks at
+month ends included; see :class:`~quantdesk.calendars.ExchangeCalendar`).
+
+Without a calendar (``None``), buckets are plain UTC-epoch multiples, ``1d``
+is the UTC day, ``1w`` the UTC week from Monday 00:00 and ``1M`` the UTC
+calendar month.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ import numpy.typing as npt
 
 from quantdesk.calendars import AUCTION_MS, DAY_MS, ExchangeCalendar
 from quantdesk.domain.intervals import INTERVAL_MINUTES, MINUTE_MS
+
+WEEK_MS = 7 * DAY_MS
+_MONDAY_MS = 4 * DAY_MS  # 1970-01-05, the first Monday after the epoch
 
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -125,8 +134,23 @@ def _place_sorted(ts: I64, calendar: ExchangeCalendar) -> tuple[I64, I64, Bools]
     return t_eff, seg_out, valid
 
 
+def _utc_period(t: I64, interval: str) -> tuple[I64, I64]:
+    """Start and end of the UTC week (from Monday) or UTC calendar month holding ``t``."""
+    t = np.asarray(t, dtype=np.int64)
+    if interval == "1w":
+        start = (t - _MONDAY_MS) // WEEK_MS * WEEK_MS + _MONDAY_MS
+        return start, start + WEEK_MS
+    month = t.astype("datetime64[ms]").astype("datetime64[M]")
+    start = month.astype("datetime64[ms]").astype(np.int64)
+    return start, (month + 1).astype("datetime64[ms]").astype(np.int64)
+
+
 def bucket_start(t_eff: I64, seg: I64, interval: str, calendar: ExchangeCalendar | None) -> I64:
     """Bar start of each placed print (``interval`` must be canonical)."""
+    if interval == "1w" or interval == "1M":
+        if calendar is None:
+            return _utc_period(t_eff, interval)[0]
+        return (calendar.week_open if interval == "1w" else calendar.month_open)[seg]
     minutes = INTERVAL_MINUTES[interval]
     if calendar is None:
         step = DAY_MS if minutes == 0 else minutes * MINUTE_MS
@@ -140,6 +164,10 @@ def bucket_start(t_eff: I64, seg: I64, interval: str, calendar: ExchangeCalendar
 
 def bucket_end(start: I64, seg: I64, interval: str, calendar: ExchangeCalendar | None) -> I64:
     """End of each bar (exclusive): the next boundary, clipped to the session close."""
+    if interval == "1w" or interval == "1M":
+        if calendar is None:
+            return _utc_period(start, interval)[1]
+        return (calendar.week_close if interval == "1w" else calendar.month_close)[seg]
     minutes = INTERVAL_MINUTES[interval]
     if calendar is None:
         step = DAY_MS if minutes == 0 else minutes * MINUTE_MS

@@ -18,6 +18,7 @@ Typical use by a runner::
 """
 
 from quantdesk.bus.base import (
+    BUSES,
     Bus,
     BusError,
     BusFullError,
@@ -51,6 +52,7 @@ from quantdesk.bus.codec import (
 )
 
 __all__ = [
+    "BUSES",
     "REASONS",
     "SCHEMA_VERSION",
     "Bus",

@@ -56,6 +56,8 @@ method                                 required  what it does
                                                  runs first, so a hook may commit)
 ``assignment()``                       yes       the partitions this member owns now
 ``poll_async(max_messages, timeout)``  no        as ``poll`` for asyncio (default: in a thread)
+``lag()``                              no        messages behind the newest, per owned partition
+                                                 (default: ``{}``, unknown)
 =====================================  ========  ==================================================
 
 Rebalance hooks: ``on_assign(partitions)`` runs when partitions are handed to
@@ -80,7 +82,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import importlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -95,15 +96,10 @@ from quantdesk.bus.codec import (
     message_key,
     message_type,
 )
-from quantdesk.errors import ConfigError, QuantdeskError
-
-
-class BusError(QuantdeskError):
-    """The bus cannot be reached, or a message could not be delivered or committed."""
-
-
-class BusFullError(BusError):
-    """A partition stayed full for longer than the publish timeout (back-pressure)."""
+from quantdesk.errors import BusError as BusError
+from quantdesk.errors import BusFullError as BusFullError
+from quantdesk.errors import ConfigError
+from quantdesk.plugins import Registry
 
 
 class Partition(NamedTuple):
@@ -210,6 +206,10 @@ class Subscription(abc.ABC):
         """:meth:`poll` without blocking the event loop."""
         return await asyncio.to_thread(self.poll, max_messages, timeout)
 
+    def lag(self) -> dict[Partition, int]:
+        """Messages not yet polled per owned partition, where the bus knows (else ``{}``)."""
+        return {}
+
     def __enter__(self) -> Subscription:
         return self
 
@@ -314,33 +314,26 @@ def dead_letter(
 # ---------------------------------------------------------------------------
 # registry
 
-_REGISTRY: dict[str, str | type[Bus]] = {
-    "memory": "quantdesk.bus.memory:MemoryBus",
-    "kafka": "quantdesk.bus.kafka:KafkaBus",
-}
+#: Bus implementations by name (``QUANTDESK_BUS``); a user's package adds one with
+#: ``BUSES.register("name", "pkg.module:Class")`` or the ``quantdesk.buses`` entry points.
+BUSES: Registry[type[Bus]] = Registry("bus", "QUANTDESK_BUS", group="quantdesk.buses")
+BUSES.register("memory", "quantdesk.bus.memory:MemoryBus")
+BUSES.register("kafka", "quantdesk.bus.kafka:KafkaBus")
 
 
 def register_bus(name: str, cls: type[Bus] | str) -> None:
     """Register a bus implementation (a class or ``"module:Class"``) under ``name``."""
-    _REGISTRY[name] = cls
+    BUSES.register(name, cls)
 
 
 def bus_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return BUSES.names()
 
 
 def bus_class(name: str) -> type[Bus]:
-    try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"QUANTDESK_BUS: unknown bus {name!r}; choose one of {', '.join(bus_names())}"
-        ) from None
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-        assert isinstance(entry, type) and issubclass(entry, Bus)
-        _REGISTRY[name] = entry
+    entry = BUSES.get(name)
+    if not (isinstance(entry, type) and issubclass(entry, Bus)):
+        raise ConfigError(f"QUANTDESK_BUS: {name!r} is registered as {entry!r}, not a Bus class")
     return entry
 
 

@@ -31,6 +31,18 @@ type                    topic       fields (besides ``v`` and ``type``)
 ``deadletter``          deadletter  ``reason``, ``topic`` (where it came from),
                                     ``encoding`` ("utf-8" or "base64"), ``raw``
                                     (the rejected payload), ``error`` (text)
+``order``               orders      ``id``, ``client_order_id``, ``symbol``, ``side``
+                                    ("buy"/"sell"), ``order_type`` ("market"/"limit"),
+                                    ``quantity``, ``limit_price`` (number or null),
+                                    ``time_in_force``, ``status``, ``reason``,
+                                    ``created``, ``updated``, ``filled_quantity``,
+                                    ``filled_value``, ``commission``
+``fill``                fills       ``id``, ``order_id``, ``time``, ``symbol``,
+                                    ``side``, ``quantity``, ``price``,
+                                    ``commission``, ``stamp_duty``, ``transfer_fee``
+``risk_alert``          alerts      ``id``, ``time``, ``kind`` (breach, drawdown,
+                                    denied, state), ``message``, ``symbol``,
+                                    ``order_id``, ``state`` (active, reducing, halted)
 ``tweet``               tweets      ``id``, ``version_id``, ``time``, ``text``,
                                     ``symbols`` [string], ``score``, ``label``,
                                     ``source``, ``author_id`` (string or null)
@@ -39,6 +51,13 @@ type                    topic       fields (besides ``v`` and ``type``)
                                     (object or null), ``ts`` (when it was issued),
                                     ``origin`` (who issued it, text)
 ======================  ==========  ================================================
+
+Money and prices of orders and fills are exact decimals in quantdesk
+(:mod:`quantdesk.domain.trading`); on the wire they are JSON numbers written
+from the shortest float repr (``12.34``), and a reader gets the same decimal
+back by rounding to the cent (money) or to 1/10,000 (prices): exact for
+amounts of up to 15 significant digits. Quantities are integers.
+
 
 Adding a message type is one :func:`register_message` call (its type name,
 class, topic, body encoder and decoder, optionally its key) plus the topic
@@ -76,8 +95,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, TypeAlias
 
 import numpy as np
@@ -85,26 +106,25 @@ import numpy.typing as npt
 import orjson
 
 from quantdesk.domain.messages import Bar, BookSnapshot, FactorValue, ScoredTweet, Signal, Trade
-from quantdesk.errors import DataError
+from quantdesk.domain.trading import (
+    PRICE_QUANTUM,
+    AlertKind,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    RiskAlert,
+    Side,
+    TimeInForce,
+    TradingState,
+    money,
+)
+from quantdesk.errors import MessageError as MessageError
 
 SCHEMA_VERSION: Final = 1
 
 #: Every reason a :class:`MessageError` can carry.
 REASONS: Final = ("bad_json", "missing_field", "bad_type", "unknown_type", "bad_version")
-
-
-class MessageError(DataError):
-    """A payload on the bus is not a valid message.
-
-    ``reason`` is one of :data:`REASONS`; ``field`` names the offending field
-    when there is one; ``raw`` is the payload as received.
-    """
-
-    def __init__(self, reason: str, detail: str, *, field: str | None = None, raw: bytes = b""):
-        self.reason = reason
-        self.field = field
-        self.raw = raw
-        super().__init__(f"{reason}: {detail}")
 
 
 class TradeBatch:
@@ -234,6 +254,9 @@ Encodable: TypeAlias = (
     | Signal
     | DeadLetter
     | Heartbeat
+    | Order
+    | Fill
+    | RiskAlert
     | ScoredTweet
     | Control
 )
@@ -247,6 +270,9 @@ TYPE_TOPIC: Final = {
     "signal": "signals",
     "deadletter": "deadletter",
     "clock": "trades",
+    "order": "orders",
+    "fill": "fills",
+    "risk_alert": "alerts",
 }
 
 _NUMBER_TYPES = (int, float)
@@ -265,9 +291,11 @@ def message_type(obj: Encodable) -> str:
 
 
 def message_key(obj: Encodable) -> str | None:
-    """The bus key of a domain object: its symbol (dead letters have none)."""
+    """The bus key of a domain object: its symbol (dead letters and alerts may have none)."""
     if isinstance(obj, DeadLetter):
         return None
+    if isinstance(obj, RiskAlert):
+        return obj.symbol or None
     keyer = _KEYS.get(type(obj))
     if keyer is not None:
         return keyer(obj)
@@ -325,6 +353,20 @@ def encode(obj: Encodable) -> bytes:
             "side": obj.side,
             "rule_id": obj.rule_id,
         }
+    elif isinstance(obj, Order):
+        body = _order_body(obj)
+    elif isinstance(obj, Fill):
+        body = _fill_body(obj)
+    elif isinstance(obj, RiskAlert):
+        body = {
+            "id": obj.id,
+            "time": obj.time,
+            "kind": obj.kind.value,
+            "message": obj.message,
+            "symbol": obj.symbol,
+            "order_id": obj.order_id,
+            "state": obj.state.value,
+        }
     else:
         assert isinstance(obj, DeadLetter)
         try:
@@ -339,6 +381,41 @@ def encode(obj: Encodable) -> bytes:
             "error": obj.error,
         }
     return orjson.dumps({"v": SCHEMA_VERSION, "type": kind, **body})
+
+
+def _order_body(o: Order) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "client_order_id": o.client_order_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "order_type": o.type.value,
+        "quantity": o.quantity,
+        "limit_price": None if o.limit_price is None else float(o.limit_price),
+        "time_in_force": o.time_in_force.value,
+        "status": o.status.value,
+        "reason": o.reason,
+        "created": o.created,
+        "updated": o.updated,
+        "filled_quantity": o.filled_quantity,
+        "filled_value": float(o.filled_value),
+        "commission": float(o.commission),
+    }
+
+
+def _fill_body(f: Fill) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "order_id": f.order_id,
+        "time": f.time,
+        "symbol": f.symbol,
+        "side": f.side.value,
+        "quantity": f.quantity,
+        "price": float(f.price),
+        "commission": float(f.commission),
+        "stamp_duty": float(f.stamp_duty),
+        "transfer_fee": float(f.transfer_fee),
+    }
 
 
 def encode_trades(batch: TradeBatch) -> bytes:
@@ -594,6 +671,84 @@ def _decode_deadletter(doc: dict[str, Any]) -> DeadLetter:
     return DeadLetter(_str(doc, "reason"), _str(doc, "topic"), raw, error)
 
 
+def _enum(doc: dict[str, Any], name: str, enum: type[Any]) -> Any:
+    value = _str(doc, name)
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise _bad(name, f"one of {allowed}", value) from None
+
+
+def _money(doc: dict[str, Any], name: str) -> Decimal:
+    value = _field(doc, name)
+    if type(value) is not float and type(value) is not int:
+        raise _bad(name, "a number", value)
+    if not math.isfinite(value):
+        raise _bad(name, "a finite number", value)
+    return money(value)
+
+
+def _price(doc: dict[str, Any], name: str, *, nullable: bool = False) -> Decimal | None:
+    value = _field(doc, name)
+    if value is None and nullable:
+        return None
+    if type(value) is not float and type(value) is not int:
+        raise _bad(name, "a number" + (" or null" if nullable else ""), value)
+    if not math.isfinite(value):
+        raise _bad(name, "a finite number", value)
+    return Decimal(repr(value)).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _decode_order(doc: dict[str, Any]) -> Order:
+    return Order(
+        id=_str(doc, "id"),
+        client_order_id=_str(doc, "client_order_id"),
+        symbol=_str(doc, "symbol"),
+        side=_enum(doc, "side", Side),
+        type=_enum(doc, "order_type", OrderType),
+        quantity=_int(doc, "quantity"),
+        limit_price=_price(doc, "limit_price", nullable=True),
+        time_in_force=_enum(doc, "time_in_force", TimeInForce),
+        status=_enum(doc, "status", OrderStatus),
+        reason=_str(doc, "reason"),
+        created=_int(doc, "created"),
+        updated=_int(doc, "updated"),
+        filled_quantity=_int(doc, "filled_quantity"),
+        filled_value=_price(doc, "filled_value") or Decimal(0),
+        commission=_money(doc, "commission"),
+    )
+
+
+def _decode_fill(doc: dict[str, Any]) -> Fill:
+    px = _price(doc, "price")
+    assert px is not None
+    return Fill(
+        id=_str(doc, "id"),
+        order_id=_str(doc, "order_id"),
+        time=_int(doc, "time"),
+        symbol=_str(doc, "symbol"),
+        side=_enum(doc, "side", Side),
+        quantity=_int(doc, "quantity"),
+        price=px,
+        commission=_money(doc, "commission"),
+        stamp_duty=_money(doc, "stamp_duty"),
+        transfer_fee=_money(doc, "transfer_fee"),
+    )
+
+
+def _decode_risk_alert(doc: dict[str, Any]) -> RiskAlert:
+    return RiskAlert(
+        id=_str(doc, "id"),
+        time=_int(doc, "time"),
+        kind=_enum(doc, "kind", AlertKind),
+        message=_str(doc, "message"),
+        symbol=_str(doc, "symbol"),
+        order_id=_str(doc, "order_id"),
+        state=_enum(doc, "state", TradingState),
+    )
+
+
 _DECODERS: Final[dict[str, Callable[[dict[str, Any]], Encodable]]] = {
     "trades": _decode_trades,
     "book": _decode_book,
@@ -602,6 +757,9 @@ _DECODERS: Final[dict[str, Callable[[dict[str, Any]], Encodable]]] = {
     "signal": _decode_signal,
     "deadletter": _decode_deadletter,
     "clock": _decode_clock,
+    "order": _decode_order,
+    "fill": _decode_fill,
+    "risk_alert": _decode_risk_alert,
 }
 
 _TYPES: Final[dict[type, str]] = {
@@ -612,6 +770,9 @@ _TYPES: Final[dict[type, str]] = {
     Signal: "signal",
     DeadLetter: "deadletter",
     Heartbeat: "clock",
+    Order: "order",
+    Fill: "fill",
+    RiskAlert: "risk_alert",
 }
 
 

@@ -473,6 +473,25 @@ class KafkaSubscription(Subscription):
             pending[Partition(topic, index)] = offset + 1
         return out
 
+    def lag(self) -> dict[Partition, int]:
+        """High watermark minus position per owned partition (cached by librdkafka: no I/O).
+
+        The high watermark is the one seen in the latest fetch response of the
+        partition; a partition with no fetch yet is left out.
+        """
+        out: dict[Partition, int] = {}
+        for part in sorted(self._assigned):
+            tp = TopicPartition(part.topic, part.partition)
+            try:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                position = self._consumer.position([tp])[0].offset
+            except KafkaException:
+                continue
+            if high < 0:
+                continue
+            out[part] = max(0, high - max(position, low))
+        return out
+
     def _on_message_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._PARTITION_EOF:
             return

@@ -499,6 +499,16 @@ class MemorySubscription(Subscription):
                 fut = self._bus._wake.future()
             await _wait(fut, remaining)
 
+    def lag(self) -> dict[Partition, int]:
+        """Messages published but not yet polled, per owned partition."""
+        with self._bus._lock:
+            logs = self._bus._logs
+            return {
+                part: max(0, log.end - max(self._pos.get(part, 0), log.start))
+                for part in sorted(self._owned)
+                for log in (logs[part.topic][part.partition],)
+            }
+
     def commit(self) -> None:
         bus = self._bus
         with bus._lock:

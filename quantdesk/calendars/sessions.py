@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from quantdesk.domain.time import from_ms, iso, to_ms
 from quantdesk.errors import CalendarError
 
 DAY_MS: Final = 86_400_000
@@ -80,6 +81,11 @@ class ExchangeCalendar:
         first_of_day = np.r_[True, self.day_index[1:] != self.day_index[:-1]]
         self.day_open = np.maximum.accumulate(np.where(first_of_day, self.opens, 0))
         self._day_first_seg = np.flatnonzero(first_of_day)
+        # Periods of trading days, per segment: the first open and the last close of
+        # its ISO week (``week_open``/``week_close``) and of its calendar month.
+        iso = [d.isocalendar() for d in days]
+        self.week_open, self.week_close = self._periods([y * 100 + w for y, w, _ in iso])
+        self.month_open, self.month_close = self._periods([d.year * 12 + d.month for d in days])
 
     def _load_exchange(
         self, opens: list[int], closes: list[int], day_index: list[int], days: list[dt.date]
@@ -121,10 +127,28 @@ class ExchangeCalendar:
                 idx = len(days)
                 days.append(day)
                 for start, stop in regular.segments:
-                    opens.append(_epoch_ms(dt.datetime.combine(day, start, self.tz)))
-                    closes.append(_epoch_ms(dt.datetime.combine(day, stop, self.tz)))
+                    opens.append(to_ms(dt.datetime.combine(day, start, self.tz)))
+                    closes.append(to_ms(dt.datetime.combine(day, stop, self.tz)))
                     day_index.append(idx)
             day += dt.timedelta(days=1)
+
+    def _periods(self, day_keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment: first open and last close of the days sharing its day's key."""
+        keys = np.asarray(day_keys, dtype=np.int64)
+        n = len(keys)
+        if n == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        first_seg = self._day_first_seg
+        last_seg = np.r_[first_seg[1:] - 1, len(self.opens) - 1]
+        change = np.r_[True, keys[1:] != keys[:-1]]
+        group = np.cumsum(change) - 1  # day -> period
+        starts = np.flatnonzero(change)
+        stops = np.r_[starts[1:], n] - 1  # last day of each period
+        period_open = self.opens[first_seg[starts]]
+        period_close = self.closes[last_seg[stops]]
+        per_day = group[self.day_index]
+        return period_open[per_day], period_close[per_day]
 
     # -- queries -----------------------------------------------------------
 
@@ -146,7 +170,7 @@ class ExchangeCalendar:
         j = int(np.searchsorted(self.opens, t_ms, side="left"))
         if j >= len(self.opens):
             raise CalendarError(
-                f"{self.name}: no session after {_iso(t_ms)} (calendar ends {self.days[-1]})"
+                f"{self.name}: no session after {iso(t_ms)} (calendar ends {self.days[-1]})"
             )
         return j
 
@@ -190,15 +214,7 @@ class ExchangeCalendar:
 
     def date_of(self, t_ms: int) -> dt.date:
         """The exchange-local calendar date of an instant."""
-        return dt.datetime.fromtimestamp(t_ms / 1000, tz=self.tz).date()
-
-
-def _epoch_ms(t: dt.datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def _iso(t_ms: int) -> str:
-    return dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC).isoformat()
+        return from_ms(t_ms, self.tz).date()
 
 
 @functools.cache

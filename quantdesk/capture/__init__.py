@@ -10,12 +10,13 @@ parts partitioned by kind, day and symbol::
 ``date`` is the UTC day of the event time unless a time zone is given
 (``TickCapture(root, tz="Asia/Shanghai")`` partitions by exchange day).
 :func:`quantdesk.sources.replay.read_events` reads a capture (or any folder
-below it) back in event-time order and :class:`~quantdesk.sources.replay.Replayer`
-republishes it: per symbol, consecutive trades as one
+below it) back in event-time order, and the replay source
+(``quantdesk run --source replay:PATH``) steps through it like a live market:
+the runner publishes per symbol the slice's trades as one
 :class:`~quantdesk.bus.TradeBatch`, book snapshots as
 :class:`~quantdesk.domain.BookSnapshot`, and a clock
-:class:`~quantdesk.bus.Heartbeat` per symbol at the end of each slice of event
-time, as the live runtime does, so the stream processor closes the same bars.
+:class:`~quantdesk.bus.Heartbeat` per symbol at the end of each slice, as for
+the live source, so the stream processor closes the same bars.
 """
 
 from quantdesk.capture.writer import TickCapture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import os
 import threading
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 
 from quantdesk.bus import TradeBatch
 from quantdesk.domain import BookSnapshot, Trade
+from quantdesk.domain.time import from_ms
 
 TRADE_SCHEMA = pa.schema(
     [
@@ -106,7 +106,7 @@ class TickCapture:
     # -- output -----------------------------------------------------------------
 
     def _day(self, ts: np.ndarray) -> np.ndarray:
-        days = [dt.datetime.fromtimestamp(int(t) / 1000, self.tz).date().isoformat() for t in ts]
+        days = [from_ms(int(t), self.tz).date().isoformat() for t in ts]
         return np.asarray(days, dtype=object)
 
     def _flush_locked(self) -> None:

@@ -9,6 +9,8 @@ module              commands
 ``capture``         ``replay``, ``export``
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
+``jobs``            ``jobs list | run | history | set``
+``backtest``        ``backtest``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import capture, data, db, ingest, platform, sentiment
+from quantdesk.commands import backtest, capture, data, db, ingest, jobs, platform, sentiment
 
 app = typer.Typer(
     name="quantdesk",
@@ -34,9 +36,10 @@ db_app.command("status")(db.db_status)
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment.app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(ingest.app, name="ingest", help="Live market data into the store (finnhub).")
-for _sub in (platform.app, data.app, capture.app):
+for _sub in (platform.app, data.app, capture.app, backtest.app):
     app.add_typer(_sub)
 app.command()(db.config)
+app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")
 
 
 def main() -> None:  # pragma: no cover - console entry

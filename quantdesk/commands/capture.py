@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,19 +25,6 @@ def _open(settings: Any) -> Any:
     return store
 
 
-def parse_time(text: str | None, option: str) -> int | None:
-    """ISO 8601 date or date-time (UTC unless it has an offset) -> epoch ms."""
-    if text is None:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"{option}: not an ISO 8601 date or time (got {text!r})") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return int(value.timestamp() * 1000)
-
-
 @app.command()
 def replay(
     path: Annotated[Path, typer.Argument(help="capture folder (data/ticks or a part of it)")],
@@ -47,52 +33,40 @@ def replay(
     symbol: Annotated[list[str] | None, typer.Option(help="only these symbols")] = None,
     test: Annotated[bool, typer.Option("--test", help="bars without sessions")] = False,
 ) -> None:
-    """Republish captured trades and books onto the bus in event-time order (with heartbeats).
-
-    With the in-memory bus the bars are also computed and stored here.
+    """Replay captured trades and books in event-time order (with heartbeats) through the
+    runner: bars, factors and signals stored, published on the bus (no API, no tweets;
+    `run --source replay:PATH` is the same with both).
     """
-    from quantdesk.bus import bus_from_settings
-    from quantdesk.calendars import get_calendar
+    import asyncio
+
     from quantdesk.config import load_settings
-    from quantdesk.runtime.consumer import StreamConsumer
-    from quantdesk.runtime.pipeline import Output, StreamProcessor
-    from quantdesk.runtime.sink import StoreSink
-    from quantdesk.sources.replay.reader import Replayer, read_events
+    from quantdesk.runtime.platform import serve_platform
+    from quantdesk.runtime.runner import Runner
 
     if speed < 0:
         raise _fail(DataError(f"--speed: must be >= 0 (got {speed})"))
     try:
-        settings = load_settings(market=market)
-        events = read_events(path, symbols=set(symbol) if symbol else None)
-        bus = bus_from_settings(settings)
-        bus.start()
-        consumer = None
-        store = None
-        if settings.bus == "memory":
-            store = _open(settings)
-            calendar = None if test else get_calendar(settings.market)
-            processor = StreamProcessor(calendar, None)
-            consumer = StreamConsumer(bus, processor, StoreSink(store), checkpoint_seconds=None)
-
-        def drain(_until: int) -> None:
-            if consumer is not None:
-                while consumer.poll_once(timeout=0.0):
-                    pass
-
-        player = Replayer(events, bus.send, speed=speed, after_slice=drain)
-        sent = player.run()
-        if consumer is not None:
-            out = Output()
-            consumer.processor.flush(out)
-            consumer.emit(out)
-            consumer.close(final_checkpoint=False)
-        bus.flush()
-        bus.close()
-        if store is not None:
+        settings = load_settings(market=market, source=f"replay:{path}", tweets="none")
+        store = _open(settings)
+        try:
+            runner = Runner(
+                settings,
+                store,
+                symbols=symbol or [],
+                speed=speed,
+                test_mode=test,
+                echo=lambda _m: None,
+            )
+            runner.prepare()
+            asyncio.run(serve_platform(runner, settings.api_host, settings.api_port, api=False))
+        finally:
             store.close()
     except QuantdeskError as exc:
         raise _fail(exc) from None
-    typer.echo(f"replayed {sent:,} events ({player.trades:,} trades, {player.books:,} books)")
+    produced = int(runner.source.stats().get("events", 0))
+    typer.echo(
+        f"replayed {produced:,} events ({runner.trades_seen:,} trades, {runner.books_seen:,} books)"
+    )
 
 
 @app.command()
@@ -102,7 +76,7 @@ def export(
     symbol: Annotated[
         list[str] | None, typer.Option(help="symbol(s); default every stored one")
     ] = None,
-    interval: Annotated[str, typer.Option(help="1m 5m 15m 30m 60m 120m 1d")] = "1m",
+    interval: Annotated[str, typer.Option(help="1m 5m 15m 30m 60m 120m 1d 1w 1M")] = "1m",
     start: Annotated[str | None, typer.Option(help="from (ISO 8601, UTC by default)")] = None,
     end: Annotated[str | None, typer.Option(help="to, exclusive (ISO 8601)")] = None,
 ) -> None:
@@ -112,6 +86,8 @@ def export(
 
     try:
         settings = load_settings()
+        from quantdesk.domain.time import parse_time
+
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
         with _open(settings) as store:
             symbols = symbol or [m.symbol for m in store.list_metadata()]

@@ -43,7 +43,7 @@ def db_status() -> None:
             typer.echo(f"bars: {store.count_bars():,}")
             last = store.last_bar_time("1m")
             if last is not None:
-                from quantdesk.api.routers.klines import iso
+                from quantdesk.domain.time import iso
 
                 typer.echo(f"last 1m bar: {iso(last)}")
     except QuantdeskError as exc:

@@ -1,13 +1,16 @@
-"""``quantdesk ingest finnhub --symbols AAPL,GOOGL,TSLA``: live Finnhub trades into the store."""
+"""``quantdesk ingest finnhub --symbols AAPL,GOOGL,TSLA``: live Finnhub trades into the store.
+
+The same runner as ``quantdesk run --source finnhub --no-api``
+(:class:`quantdesk.runtime.runner.Runner`), with the Finnhub wording kept.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 import typer
 
+from quantdesk.commands._common import _fail, _safe_url
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(help="Ingest live market data.", no_args_is_help=True)
@@ -32,40 +35,41 @@ def finnhub(
     ] = None,
 ) -> None:
     """Stream Finnhub trades (token from FINNHUB_TOKEN) into bars until Ctrl-C."""
+    import asyncio
+    import logging
+
     from quantdesk.config import load_settings
-    from quantdesk.sources.finnhub.runner import run_finnhub_ingest
+    from quantdesk.runtime.platform import serve_platform
+    from quantdesk.runtime.runner import Runner
     from quantdesk.sources.finnhub.source import finnhub_token, parse_symbols
     from quantdesk.storage import open_store
 
     try:
-        settings = load_settings(finnhub_market_hours=market_hours)
-        token = finnhub_token()
+        settings = load_settings(finnhub_market_hours=market_hours, source="finnhub", tweets="none")
+        finnhub_token()
         chosen = parse_symbols(symbols)
         store = open_store(settings.resolved_database_url)
     except QuantdeskError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from None
+        raise _fail(exc) from None
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    typer.echo(f"Finnhub: streaming {', '.join(chosen)} into {_safe_url(store)} (Ctrl-C stops)")
+    url = _safe_url(settings.resolved_database_url)
+    typer.echo(f"Finnhub: streaming {', '.join(chosen)} into {url} (Ctrl-C stops)")
     try:
-        report = asyncio.run(run_finnhub_ingest(settings, chosen, store, token=token))
+        runner = Runner(settings, store, symbols=chosen, echo=lambda _m: None)
+        runner.prepare()
+        asyncio.run(serve_platform(runner, settings.api_host, settings.api_port, api=False))
+    except QuantdeskError as exc:
+        raise _fail(exc) from None
     finally:
         store.close()
-    src = report.source
+    src = runner.source.stats()
+    sink = runner.sink
     typer.echo(
         f"Stopped: {src.get('trades_published', 0):,} trades live, "
-        f"{src.get('replaced_trades', 0):,} in minutes left to REST, {report.bars_written:,} bars "
-        f"written ({report.rest_bars_written:,} from REST), "
+        f"{src.get('replaced_trades', 0):,} in minutes left to REST, {sink.bars_written:,} bars "
+        f"written ({getattr(sink, 'rest_bars_written', 0):,} from REST), "
         f"{sum(src.get('bad_frames', {}).values())} bad frames, "
         f"{src.get('connects', 0)} connection(s)"
     )
-
-
-def _safe_url(store: object) -> str:
-    url = str(getattr(store, "url", "the store"))
-    if "@" in url:  # user:password@host
-        scheme, _, rest = url.partition("://")
-        url = f"{scheme}://***@{rest.rpartition('@')[2]}"
-    return url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated
 
@@ -26,7 +25,9 @@ def run(
     clock: Annotated[
         str, typer.Option(help="virtual: continue the history, skip closed hours; wall: real time")
     ] = "virtual",
-    speed: Annotated[float | None, typer.Option(help="virtual clock: N x real time")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="virtual clock: N x real time; 0 = as fast as possible")
+    ] = None,
     test: Annotated[
         bool, typer.Option("--test", help="ignore sessions: trade continuously")
     ] = False,
@@ -37,10 +38,15 @@ def run(
         bool, typer.Option(help="serve the API (use --no-api for the market only)")
     ] = True,
     source: Annotated[
-        str, typer.Option(help="simulator (default) or finnhub (live trades; needs --symbols)")
-    ] = "simulator",
+        str | None,
+        typer.Option(
+            help="simulator (default), finnhub (live trades; token from FINNHUB_TOKEN) or "
+            "replay:PATH (a tick capture); default QUANTDESK_SOURCE"
+        ),
+    ] = None,
     symbols: Annotated[
-        str | None, typer.Option(help="with --source finnhub: e.g. AAPL,GOOGL,TSLA")
+        str | None,
+        typer.Option(help="e.g. AAPL,GOOGL,TSLA (default: the source's universe)"),
     ] = None,
     tweets: Annotated[
         str | None,
@@ -51,67 +57,35 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the whole platform: backfill if empty, live simulated market, bars, tweets, API."""
-    from quantdesk.runtime.embedded import EmbeddedRuntime, serve_platform
+    """Run the whole platform: a live source (simulated market by default), bars, factors,
+    signals, tweets, storage and the API."""
+    import asyncio
+    import logging
 
-    if clock not in ("virtual", "wall"):
-        raise _fail(ValueError(f"--clock: use virtual or wall (got {clock!r})"))
-    if source not in ("simulator", "finnhub"):
-        raise _fail(ValueError(f"--source: use simulator or finnhub (got {source!r})"))
-    if source == "finnhub":
-        if tweets is not None:
-            raise _fail(
-                ValueError("--tweets: only with --source simulator (Finnhub runs read no tweets)")
-            )
-        _run_finnhub(port, host, symbols, api)
-        return
+    from quantdesk.runtime.platform import serve_platform
+    from quantdesk.runtime.runner import Runner
+
     try:
         settings = _settings(
-            api_port=port, api_host=host, backfill_days=days, market=market, tweets=tweets
+            api_port=port,
+            api_host=host,
+            backfill_days=days,
+            market=market,
+            tweets=tweets,
+            source=source,
+            symbols=symbols,
         )
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         store = _open(settings)
         typer.echo(f"quantdesk: store {_safe_url(settings.resolved_database_url)}")
-        runtime = EmbeddedRuntime(
-            settings, store, clock=clock, speed=speed, test_mode=test, echo=typer.echo
-        )
         try:
+            runtime = Runner(
+                settings, store, clock=clock, speed=speed, test_mode=test, echo=typer.echo
+            )
             runtime.prepare()
             asyncio.run(serve_platform(runtime, settings.api_host, settings.api_port, api=api))
-        finally:
-            store.close()
-        typer.echo("Stopped cleanly.")
-    except QuantdeskError as exc:
-        raise _fail(exc) from None
-
-
-def _run_finnhub(port: int | None, host: str | None, symbols: str | None, api: bool) -> None:
-    from quantdesk.runtime.embedded import serve_finnhub
-
-    if not symbols:
-        raise _fail(ValueError("--symbols: give the symbols to stream, e.g. AAPL,GOOGL,TSLA"))
-    try:
-        settings = _settings(api_port=port, api_host=host)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        store = _open(settings)
-        wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()]
-        typer.echo(f"quantdesk: live Finnhub trades for {', '.join(wanted)}")
-        try:
-            asyncio.run(
-                serve_finnhub(
-                    settings,
-                    store,
-                    wanted,
-                    settings.api_host,
-                    settings.api_port,
-                    api=api,
-                    echo=typer.echo,
-                )
-            )
         finally:
             store.close()
         typer.echo("Stopped cleanly.")
@@ -128,12 +102,18 @@ def worker(
     test: Annotated[
         bool, typer.Option("--test", help="bars without sessions (as run --test)")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="serve Prometheus /metrics on this port (QUANTDESK_WORKER_METRICS_PORT)"),
+    ] = None,
 ) -> None:
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
+    import logging
+
     from quantdesk.runtime.worker import run_worker
 
     try:
-        settings = _settings(market=market)
+        settings = _settings(market=market, worker_metrics_port=metrics_port)
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

@@ -82,20 +82,33 @@ def train(
     model_dir: ModelDirOpt = None,
     seed: Annotated[int, typer.Option(help="seed of the held-out split")] = 0,
 ) -> None:
-    """Train a new model version; print held-out accuracy and F1 next to VADER."""
-    from quantdesk.sentiment.model import SHIPPED_DATA
+    """Train a new model version; print held-out figures and the evaluation-set table.
+
+    The new version is saved (promoted) only if, on the hand-labelled
+    evaluation set, it scores at least as well as VADER and the FinVADER
+    finance lexicon (accuracy and macro F1); otherwise the table is printed,
+    nothing is saved and the exit code is 2.
+    """
+    from quantdesk.errors import ModelRejectedError
+    from quantdesk.sentiment.model import SHIPPED_DATA, EvalReport
     from quantdesk.sentiment.model import train as train_model
 
     try:
         result = train_model(data or SHIPPED_DATA, _model_dir(model_dir), seed=seed)
+    except ModelRejectedError as exc:
+        if isinstance(exc.report, EvalReport):
+            typer.echo(exc.report.table(), err=True)
+        raise _fail(exc) from None
     except QuantdeskError as exc:
         raise _fail(exc) from None
     m = result.metrics
     typer.echo(f"model v{result.version} saved to {result.model_path}")
     typer.echo(f"held-out split: {m.split}; train {m.n_train} rows, test {m.n_test} rows")
-    typer.echo(f"{'':8}{'accuracy':>10}{'macro F1':>10}")
-    typer.echo(f"{'model':8}{m.accuracy:>10.3f}{m.f1:>10.3f}")
-    typer.echo(f"{'VADER':8}{m.vader_accuracy:>10.3f}{m.vader_f1:>10.3f}")
+    typer.echo(f"{'':22}{'accuracy':>10}{'macro F1':>10}")
+    typer.echo(f"{'model (held out)':22}{m.accuracy:>10.3f}{m.f1:>10.3f}")
+    typer.echo(f"{'VADER (held out)':22}{m.vader_accuracy:>10.3f}{m.vader_f1:>10.3f}")
+    typer.echo("")
+    typer.echo(result.evaluation.table())
 
 
 def _batches(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:

@@ -12,12 +12,14 @@ environment or ``.env``, never from the TOML file, and are never logged.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +27,9 @@ from pydantic_settings import (
 )
 
 from quantdesk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from quantdesk.plugins import Registry
 
 ENV_PREFIX = "QUANTDESK_"
 
@@ -45,12 +50,64 @@ SECRET_FIELDS: frozenset[str] = frozenset(
         "test_password",
         "tushare_token",
         "alphavantage_key",
+        "alpaca_key_id",
+        "alpaca_secret_key",
     }
 )
 
 
-#: The tweet feeds of ``run`` (``QUANTDESK_TWEETS``; see :mod:`quantdesk.sources.tweets`).
-TWEET_FEEDS: tuple[str, ...] = ("mock", "file", "http", "none")
+#: Settings that name a plug-in, and the registry (``"module:NAME"``, imported only when
+#: needed) their name must be in; a value may be ``name:argument`` (``replay:PATH``). A
+#: plug point adds its setting here, to :data:`BUILTIN_PLUGINS` and to the validator
+#: ``_plugin`` below (e.g. ``"model": "quantdesk.models.base:MODELS"``).
+PLUGIN_SETTINGS: dict[str, str] = {
+    "bus": "quantdesk.bus.base:BUSES",
+    "source": "quantdesk.sources.base:SOURCES",
+    "tweets": "quantdesk.sources.tweets:TWEET_SOURCES",
+    "broker": "quantdesk.trading.brokers:BROKERS",
+    "strategy": "quantdesk.trading.strategies:STRATEGIES",
+}
+#: Names the registries above register themselves: accepted without importing the
+#: registry's module (the bus pulls NumPy in), so ``quantdesk config`` starts fast. Any
+#: other name is looked up in the registry, with the plug-ins of installed packages
+#: (entry points) and those a user's package registered. A test keeps these equal to
+#: what the registries register.
+BUILTIN_PLUGINS: dict[str, frozenset[str]] = {
+    "bus": frozenset({"memory", "kafka"}),
+    "source": frozenset({"simulator", "finnhub", "replay"}),
+    "tweets": frozenset({"mock", "file", "http"}),
+    "broker": frozenset({"paper", "alpaca"}),
+    "strategy": frozenset({"t1", "signals", "buy_and_hold", "ma_cross", "momentum"}),
+}
+#: The value that turns an optional plug point off.
+OFF = "none"
+#: Plug points that may be off.
+OPTIONAL_PLUGINS: frozenset[str] = frozenset({"tweets"})
+
+
+def plugin_registry(setting: str) -> Registry[Any]:
+    """The registry the value of ``setting`` is checked against."""
+    module_name, _, attr = PLUGIN_SETTINGS[setting].partition(":")
+    registry: Registry[Any] = getattr(importlib.import_module(module_name), attr)
+    return registry
+
+
+def check_plugin(setting: str, value: str) -> str:
+    """``value`` (``name`` or ``name:argument``) with its name normalised; ``ValueError``
+    with one line listing the known names if nothing is registered under it."""
+    name, sep, arg = value.strip().partition(":")
+    name = name.strip().lower()
+    if setting in OPTIONAL_PLUGINS and name == OFF:
+        if arg:
+            raise ValueError(f"{OFF} takes no argument (got {value!r})")
+        return OFF
+    if name in BUILTIN_PLUGINS.get(setting, ()):
+        return f"{name}{sep}{arg.strip()}" if sep else name
+    registry = plugin_registry(setting)
+    if name not in registry:
+        known = [*registry.names(), *([OFF] if setting in OPTIONAL_PLUGINS else [])]
+        raise ValueError(f"unknown {registry.kind} {name!r}; known: {', '.join(sorted(known))}")
+    return f"{name}{sep}{arg.strip()}" if sep else name
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -118,7 +175,7 @@ class Settings(BaseSettings):
     sim_jump_rate: float = Field(
         0.0005, description="Probability of an intraday jump per stock-minute."
     )
-    bus: Literal["memory", "kafka"] = Field("memory", description="Message bus implementation.")
+    bus: str = Field("memory", description="Message bus implementation: memory or kafka.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_session_timeout_ms: int = Field(
         10_000, description="Kafka session timeout: how soon a dead worker's partitions move."
@@ -231,6 +288,193 @@ class Settings(BaseSettings):
     capture_batch_rows: int = Field(
         50_000, description="Tick capture: rows buffered before a Parquet part is written."
     )
+    worker_metrics_port: int = Field(
+        0, description="Port of the Prometheus /metrics of `quantdesk worker` (0: none)."
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics port of `quantdesk worker` binds to."
+    )
+
+    # -- trading (quantdesk.trading, quantdesk.risk, quantdesk.backtest) -------
+    broker: str = Field("paper", description="Broker by name: paper (default) or a plug-in.")
+    strategy: str = Field("t1", description="Strategy of `run`: t1, signals or buy_and_hold.")
+    commission_rate: Decimal = Field(
+        Decimal("0.00025"), description="A-share commission, fraction of an order's value."
+    )
+    min_commission: Decimal = Field(
+        Decimal("5"), description="A-share minimum commission per order (CNY)."
+    )
+    stamp_duty: Decimal = Field(
+        Decimal("0.0005"), description="A-share stamp duty on sells (0.001 before 2023-08-28)."
+    )
+    transfer_fee: Decimal = Field(
+        Decimal("0.00001"), description="A-share transfer fee, both sides, fraction of value."
+    )
+    us_commission_rate: Decimal = Field(Decimal("0"), description="US commission (fraction).")
+    us_min_commission: Decimal = Field(Decimal("0"), description="US minimum commission.")
+    price_limit_main: Decimal = Field(Decimal("0.10"), description="A-share main-board limit.")
+    price_limit_star: Decimal = Field(Decimal("0.20"), description="STAR (688xxx) daily limit.")
+    price_limit_chinext: Decimal = Field(
+        Decimal("0.20"), description="ChiNext (300xxx/301xxx) daily limit."
+    )
+    price_limit_st: Decimal = Field(Decimal("0.05"), description="ST-flagged stocks' limit.")
+    price_limit_bse: Decimal = Field(
+        Decimal("0.30"), description="Beijing Stock Exchange daily limit."
+    )
+    st_symbols: str = Field("", description="Comma-separated symbols flagged ST.")
+    fill_volume_share: float = Field(
+        0.25, description="Backtest fills: at most this share of a bar's volume."
+    )
+    slippage_ticks: int = Field(0, description="Backtest fills: ticks of slippage against you.")
+    risk_max_order_value: Decimal = Field(
+        Decimal("1000000"), description="Risk: largest order value (0 = no limit)."
+    )
+    risk_max_position_weight: float = Field(
+        1.0, description="Risk: largest weight of one position in equity after a buy."
+    )
+    risk_max_gross_exposure: float = Field(
+        1.0, description="Risk: largest market value of all positions over equity after a buy."
+    )
+    risk_max_orders_per_minute: int = Field(
+        600, description="Risk: orders accepted per minute (event time)."
+    )
+    risk_daily_loss_limit: float = Field(
+        0.05, description="Risk: loss since the day's start (fraction) that switches to REDUCING."
+    )
+    risk_drawdown_alert: float = Field(
+        0.10, description="Risk: drawdown from the equity peak (fraction) that raises an alert."
+    )
+    t1_sell_time: str = Field("09:35", description="t1: sell-all time (exchange local).")
+    t1_buy_time: str = Field("14:30", description="t1: buy time (exchange local).")
+    t1_top_k: int = Field(5, description="t1: stocks bought each afternoon.")
+    t1_min_gain: float = Field(0.0, description="t1: skip predicted gains below this fraction.")
+    signals_order_value: Decimal = Field(
+        Decimal("10000"), description="signals: value bought per buy signal."
+    )
+    alpaca_key_id: SecretStr = Field(SecretStr(""), description="Alpaca API key id (secret).")
+    alpaca_secret_key: SecretStr = Field(
+        SecretStr(""), description="Alpaca API secret key (secret)."
+    )
+    alpaca_url: str = Field(
+        "https://paper-api.alpaca.markets", description="Alpaca trading API (paper by default)."
+    )
+    alpaca_data_url: str = Field(
+        "https://data.alpaca.markets", description="Alpaca market data API (latest quotes)."
+    )
+    alpaca_stream_url: str = Field(
+        "wss://paper-api.alpaca.markets/stream", description="Alpaca trade_updates stream."
+    )
+
+    @field_validator(
+        "commission_rate",
+        "min_commission",
+        "stamp_duty",
+        "transfer_fee",
+        "us_commission_rate",
+        "us_min_commission",
+        "risk_max_order_value",
+        "signals_order_value",
+    )
+    @classmethod
+    def _non_negative_decimal(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or v < 0:
+            raise ValueError(f"must be a number >= 0 (got {v})")
+        return v
+
+    @field_validator(
+        "price_limit_main",
+        "price_limit_star",
+        "price_limit_chinext",
+        "price_limit_st",
+        "price_limit_bse",
+    )
+    @classmethod
+    def _limit_pct(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or not 0 < v < 1:
+            raise ValueError(f"must be a fraction between 0 and 1 (got {v})")
+        return v
+
+    @field_validator(
+        "fill_volume_share",
+        "risk_max_position_weight",
+        "risk_daily_loss_limit",
+        "risk_drawdown_alert",
+    )
+    @classmethod
+    def _fraction(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError(f"must be > 0 and <= 1 (got {v})")
+        return v
+
+    @field_validator("risk_max_gross_exposure")
+    @classmethod
+    def _exposure(cls, v: float) -> float:
+        if not 0 < v <= 10:
+            raise ValueError(f"must be > 0 and <= 10 (got {v})")
+        return v
+
+    @field_validator("slippage_ticks", "risk_max_orders_per_minute", "t1_top_k")
+    @classmethod
+    def _count(cls, v: int) -> int:
+        if v < 0 or v > 1_000_000:
+            raise ValueError(f"must be between 0 and 1000000 (got {v})")
+        return v
+
+    @field_validator("t1_sell_time", "t1_buy_time")
+    @classmethod
+    def _clock_time(cls, v: str) -> str:
+        import datetime as _dt
+
+        try:
+            _dt.time.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"must be a local time HH:MM (got {v!r})") from None
+        return v.strip()
+
+    # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
+    jobs_schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description='Job schedules replacing the defaults (JSON: {"sell": "cron:40 9 * * *"}).',
+    )
+    jobs_misfire_grace_seconds: float = Field(
+        900.0,
+        description="A fire time missed while no scheduler ran still runs if at most this late.",
+    )
+    jobs_lease_seconds: float = Field(
+        30.0, description="Scheduler lease: a dead scheduler's store is taken over after this."
+    )
+    jobs_poll_seconds: float = Field(
+        1.0, description="Longest wall wait between scheduler checks (manual runs, changes)."
+    )
+    jobs_sync_source: str = Field(
+        "",
+        description="History providers price_sync/history_sync fetch from (e.g. auto); "
+        "empty = the store as the runtime fills it.",
+    )
+    retention_factor_days: float = Field(
+        7.0, description="cleanup: factor values older than this many days (0 = keep all)."
+    )
+    retention_dead_letter_days: float = Field(
+        30.0, description="cleanup: dead letters older than this many days (0 = keep all)."
+    )
+    retention_tick_days: float = Field(
+        7.0, description="cleanup: captured tick days older than this many days (0 = keep all)."
+    )
+    retention_job_run_days: float = Field(
+        180.0, description="cleanup: job runs older than this many days (0 = keep all)."
+    )
+    retention_model_versions: int = Field(
+        5, description="cleanup: unaliased model versions kept per model (0 = keep all)."
+    )
+
+    # -- the live source of `run` (quantdesk.sources) ---------------------------
+    source: str = Field(
+        "simulator",
+        description="Live source of `run`: simulator, finnhub or replay:PATH (a tick capture).",
+    )
+    symbols: str = Field(
+        "", description="Symbols of `run` (comma-separated); empty = the source's default."
+    )
 
     @field_validator("argon2_memory_kib")
     @classmethod
@@ -243,23 +487,24 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
-    @field_validator("tweets")
+    @field_validator("bus", "source", "tweets", "broker", "strategy")
     @classmethod
-    def _tweets(cls, v: str) -> str:
-        name, _, arg = v.strip().partition(":")
-        if name not in TWEET_FEEDS:
-            raise ValueError(f"use mock, file:PATH, http or none (got {v!r})")
-        if name == "file" and not arg.strip():
-            raise ValueError("file:PATH needs the path of a JSON-lines file (got 'file:')")
-        if name != "file" and arg:
-            raise ValueError(f"{name} takes no argument (got {v!r})")
-        return v.strip()
+    def _plugin(cls, v: str, info: ValidationInfo) -> str:
+        assert info.field_name is not None
+        return check_plugin(info.field_name, v)
 
     @field_validator("api_port")
     @classmethod
     def _port(cls, v: int) -> int:
         if not 1 <= v <= 65535:
             raise ValueError(f"must be between 1 and 65535 (got {v})")
+        return v
+
+    @field_validator("worker_metrics_port")
+    @classmethod
+    def _port_or_off(cls, v: int) -> int:
+        if not 0 <= v <= 65535:
+            raise ValueError(f"must be between 0 (off) and 65535 (got {v})")
         return v
 
     @field_validator("database_url")
@@ -313,6 +558,27 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"must be > 0 (got {v})")
+        return v
+
+    @field_validator(
+        "jobs_misfire_grace_seconds",
+        "retention_factor_days",
+        "retention_dead_letter_days",
+        "retention_tick_days",
+        "retention_job_run_days",
+        "retention_model_versions",
+    )
+    @classmethod
+    def _jobs_non_negative(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("jobs_lease_seconds", "jobs_poll_seconds")
+    @classmethod
+    def _jobs_positive(cls, v: float) -> float:
         if v <= 0:
             raise ValueError(f"must be > 0 (got {v})")
         return v

@@ -3,8 +3,11 @@
 from quantdesk.domain.intervals import (
     INTERVAL_MINUTES,
     INTERVALS,
+    PERIOD_INTERVALS,
     ROLLUP_INTERVALS,
+    SESSION_INTERVALS,
     interval_ms,
+    is_intraday,
     normalize_interval,
 )
 from quantdesk.domain.messages import (
@@ -23,7 +26,9 @@ __all__ = [
     "BAR_COLUMNS",
     "INTERVALS",
     "INTERVAL_MINUTES",
+    "PERIOD_INTERVALS",
     "ROLLUP_INTERVALS",
+    "SESSION_INTERVALS",
     "Bar",
     "BookSnapshot",
     "FactorValue",
@@ -33,5 +38,6 @@ __all__ = [
     "StockState",
     "Trade",
     "interval_ms",
+    "is_intraday",
     "normalize_interval",
 ]

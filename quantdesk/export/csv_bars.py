@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from quantdesk.domain import Bar
+from quantdesk.domain.time import iso_seconds, to_ms
 from quantdesk.errors import DataError
 
 CSV_HEADER = "timestamp,open,high,low,close,vwap,volume,num_transactions"
@@ -24,6 +25,8 @@ _NAMES = {
     "60m": "1h",
     "120m": "2h",
     "1d": "1d",
+    "1w": "1w",
+    "1M": "1mo",  # not "1M": a folder apart from "1m" on case-insensitive file systems too
 }
 _CN_SUFFIXES = (".SH", ".SZ", ".BJ", ".SS")
 
@@ -43,7 +46,8 @@ def exchange_tz(symbol: str) -> ZoneInfo:
 
 
 def iso_time(t_ms: int, tz: ZoneInfo) -> str:
-    return dt.datetime.fromtimestamp(t_ms / 1000, tz).isoformat(timespec="seconds")
+    """A bar start as ISO 8601 to the second with the exchange's offset."""
+    return iso_seconds(t_ms, tz)
 
 
 def _num(x: float) -> str:
@@ -85,7 +89,7 @@ def _last_time(path: Path) -> int | None:
         if head == "timestamp":
             return None
         try:
-            return int(dt.datetime.fromisoformat(head).timestamp() * 1000)
+            return to_ms(dt.datetime.fromisoformat(head))
         except ValueError:
             continue
     return None

@@ -18,14 +18,16 @@ killed with SIGKILL loses nothing and counts nothing twice: the messages
 after its last checkpoint are processed again from the same state, and the
 same bars are upserted over whatever it had written.
 
-The checkpoint blob is a pickle of the operator state: it is written and read
-only by quantdesk workers sharing one database.
+The checkpoint holds the operator state as data (tagged JSON, see
+:mod:`quantdesk.storage.checkpoints`), never a pickle: a database writable by
+someone else cannot make a worker run code. A pickled checkpoint of an
+earlier release is not loaded (the store logs one line); that partition
+starts afresh from the retained messages (bar writes are idempotent upserts).
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -87,10 +89,9 @@ class StreamConsumer:
             saved = self.sink.store.load_checkpoint(self.group, p.topic, p.partition)
             if saved is None:
                 continue
-            offset, blob = saved
+            offset, state = saved
             if offset <= self._done.get((p.topic, p.partition), -1):
                 continue  # our own state is at least as new
-            state = pickle.loads(blob)
             self.processor.restore(state["processor"])
             self._symbols[(p.topic, p.partition)] = set(state["symbols"])
             self._done[(p.topic, p.partition)] = offset
@@ -158,7 +159,7 @@ class StreamConsumer:
             symbols = sorted(self._symbols.get(key, ()))
             state = {"processor": self.processor.snapshot(symbols), "symbols": symbols}
             self.sink.store.save_checkpoint(
-                self.group, p.topic, p.partition, self._done[key], pickle.dumps(state)
+                self.group, p.topic, p.partition, self._done[key], state
             )
         self._last_checkpoint = time.monotonic()
 

@@ -7,6 +7,8 @@ One object wires the operators in the order of the data flow, with no I/O:
   :class:`~quantdesk.stream.indicators.BarIndicators` -> factor values;
 * ``book`` snapshots -> :class:`~quantdesk.stream.factors.BookFactors`;
 * ``clock`` heartbeats -> the bar watermark (bars close at a session's end);
+* tweets (from a tweet source) -> :class:`~quantdesk.stream.sentiment.SentimentAggregator`
+  (when given) -> ``sentiment_*`` factor values and scored tweets;
 * every factor value -> :class:`~quantdesk.stream.signals.SignalEngine`.
 
 Anything malformed (undecodable payloads, invalid trades and books, trades
@@ -19,9 +21,9 @@ class, so one process and many give the same results.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -35,6 +37,10 @@ from quantdesk.stream.factors import BookError, BookFactors
 from quantdesk.stream.indicators import BarIndicators
 from quantdesk.stream.signals import SignalEngine, SignalRule
 from quantdesk.stream.validate import TradeValidator
+
+if TYPE_CHECKING:
+    from quantdesk.sentiment.tweets import Tweet
+    from quantdesk.stream.sentiment import SentimentAggregator
 
 
 @dataclass(slots=True)
@@ -68,6 +74,7 @@ class StreamProcessor:
         partial_every_ms: int = 1_000,
         max_skew_ms: int = 3_600_000,
         source: str = "simulator",
+        sentiment: SentimentAggregator | None = None,
     ) -> None:
         self.validator = TradeValidator(symbols, max_skew_ms=max_skew_ms)
         self.bars = BarAggregator(
@@ -83,6 +90,8 @@ class StreamProcessor:
 
         self.indicators = BarIndicators(day_of)
         self.signals = SignalEngine(rules)
+        #: the tweet operator (None: no tweets)
+        self.sentiment = sentiment
         self.rejects: Counter[str] = Counter()
         self.trades_in = 0
 
@@ -156,6 +165,15 @@ class StreamProcessor:
             return
         self._factors(factors, out)
 
+    def on_tweets(self, tweets: Sequence[Tweet], out: Output) -> None:
+        """Tweets from a tweet source: scored tweets to the sinks, sentiment factors through
+        the signal rules."""
+        if self.sentiment is None or not tweets:
+            return
+        factors, scored = self.sentiment.on_tweets_scored(tweets)
+        out.tweets.extend(scored)
+        self._factors(factors, out)
+
     def on_factors(self, factors: list[FactorValue], out: Output) -> None:
         """Factor values computed elsewhere (e.g. tweet sentiment): signals, then sinks."""
         self._factors(factors, out)
@@ -198,16 +216,21 @@ class StreamProcessor:
     def snapshot(self, symbols: Collection[str] | None = None) -> dict[str, Any]:
         """Operator state (bars, indicators, signal series) of ``symbols``, JSON-ready."""
         chosen = None if symbols is None else set(symbols)
-        return {
+        snap: dict[str, Any] = {
             "bars": self.bars.snapshot(chosen),
             "indicators": self.indicators.snapshot(chosen),
             "signals": self.signals.snapshot(chosen),
         }
+        if self.sentiment is not None and symbols is None:
+            snap["sentiment"] = self.sentiment.snapshot()
+        return snap
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.bars.restore(snapshot.get("bars", {}))
         self.indicators.restore(snapshot.get("indicators", []))
         self.signals.restore(snapshot.get("signals", []))
+        if self.sentiment is not None and "sentiment" in snapshot:
+            self.sentiment.restore(snapshot["sentiment"])
 
 
 def _trade_json(batch: TradeBatch, i: int) -> bytes:

@@ -8,6 +8,10 @@ continue from its last checkpoint (see :mod:`quantdesk.runtime.consumer`).
 Everything it produces goes to the output topics, where every API process
 reads it; signal-rule changes reach it as control messages
 (:mod:`quantdesk.runtime.control`).
+
+With ``QUANTDESK_WORKER_METRICS_PORT`` (or ``--metrics-port``) the worker
+serves Prometheus metrics on that port (:mod:`quantdesk.runtime.metrics`):
+each of N scaled workers is one scrape target.
 """
 
 from __future__ import annotations
@@ -73,6 +77,23 @@ def run_worker(
         echo=lambda msg: echo(f"worker: {msg}"),
         control=control,
     )
+    metrics_server = collector = None
+    if settings.worker_metrics_port:
+        from quantdesk.runtime.metrics import serve_worker_metrics
+
+        try:
+            metrics_server, collector = serve_worker_metrics(
+                consumer, settings.worker_metrics_host, settings.worker_metrics_port
+            )
+        except Exception:
+            consumer.close(final_checkpoint=False)
+            bus.close()
+            store.close()
+            raise
+        echo(
+            f"worker: metrics on http://{settings.worker_metrics_host}:"
+            f"{settings.worker_metrics_port}/metrics"
+        )
     stop = stop or threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -82,7 +103,12 @@ def run_worker(
     try:
         while not stop.is_set():
             consumer.poll_once(timeout=0.2)
+            if collector is not None:
+                collector.refresh_lag()
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         consumer.close()
         bus.close()
         store.close()

@@ -38,10 +38,10 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from quantdesk.domain.messages import StockMeta
+from quantdesk.domain.time import from_ms
 
 __all__ = [
     "LabeledTweet",
@@ -283,6 +283,17 @@ class TweetMocker:
         while True:
             yield self.next_labeled().tweet
 
+    def state(self) -> dict[str, Any]:
+        """Where the generator stands (random state and clock), JSON-ready."""
+        version, internal, gauss = self._rng.getstate()
+        return {"rng": [version, list(internal), gauss], "now": self._now}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state`: the same tweets follow."""
+        version, internal, gauss = state["rng"]
+        self._rng.setstate((int(version), tuple(int(x) for x in internal), gauss))
+        self._now = int(state["now"])
+
     def generate(self, count: int) -> list[dict[str, Any]]:
         """The next ``count`` tweets."""
         return [self.next_labeled().tweet for _ in range(count)]
@@ -342,7 +353,7 @@ class TweetMocker:
                 for _ in range(n)
             )
             history = [str(e) for e in sorted(int(x) for x in earlier)] + [tid]
-        created = datetime.fromtimestamp(ts / 1000, tz=UTC)
+        created = from_ms(ts)
         return {
             "data": {
                 "id": tid,

@@ -17,7 +17,8 @@ from typing import Any, Final
 
 import orjson
 
-from quantdesk.errors import DataError
+from quantdesk.domain.time import to_ms
+from quantdesk.errors import TweetError as TweetError
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -46,14 +47,6 @@ REJECT_REASONS: Final = (
     "missing_created_at",
     "bad_field",
 )
-
-
-class TweetError(DataError):
-    """One tweet was rejected; ``reason`` is a short key from :data:`REJECT_REASONS`."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"tweet rejected ({reason}){': ' + detail if detail else ''}")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,4 +143,4 @@ def _parse_time(value: Any) -> int:
         raise TweetError("bad_created_at", f"not ISO 8601: {value!r}") from None
     if dt.tzinfo is None:
         raise TweetError("bad_created_at", f"no time zone in {value!r} (use ...Z)")
-    return round(dt.timestamp() * 1000)
+    return to_ms(dt)

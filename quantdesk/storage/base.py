@@ -1,121 +1,109 @@
-"""The repository interface over the market tables, and the backend registry.
+"""The store: one object over the table families of one database, and the backend registry.
 
-Tables (seed D): ``market_klines``, ``stock_state``, ``market_status``,
-``realtime_prices``, ``stock_metadata`` plus ``schema_version`` for
-migrations. Bars travel as pandas DataFrames with the columns of
-:data:`quantdesk.domain.BAR_COLUMNS`; ``time`` is int64 epoch ms UTC (the bar
-start). Every write is an idempotent upsert on the natural key.
+Each table family is a repository with its SQL written once (SQLAlchemy Core,
+see :mod:`quantdesk.storage.sql`); a :class:`Store` holds one of each, on one
+:class:`sqlalchemy.Engine`:
 
-=========================  ========  ==============================================
-method                     required  what it does
-=========================  ========  ==============================================
-``migrate()``              yes       apply pending versioned migrations; return version
-``upsert_bars(df)``        yes       idempotent bulk upsert on (symbol, interval, time)
-``query_bars(...)``        yes       rows in BAR_COLUMNS order, ascending time
-``delete_bars(symbol)``    yes       remove bars (all, or of one symbol)
-``count_bars(...)``        yes       number of stored bars
-``last_bar_time(...)``     yes       newest bar start (ms) or None
-``upsert_metadata``        yes       write ``stock_metadata`` rows
-``list_metadata()``        yes       read ``stock_metadata``
-``save_states``            yes       write ``stock_state`` rows (simulator state)
-``load_states()``          yes       read ``stock_state`` keyed by symbol
-``set_market_status``      yes       write a ``market_status`` row
-``get_market_status``      yes       read it
-``upsert_prices``          yes       write the real-time price table
-``get_prices``             yes       read it
-``upsert_factors``         yes       write ``factor_values`` (symbol, name, interval, ts)
-``query_factors``          yes       read them, ascending ts
-``upsert_signals``         yes       write ``signals`` (rule_id, symbol, ts, factor)
-``query_signals``          yes       read them, ascending ts
-``add_dead_letters``       yes       append rejected payloads to ``dead_letters``
-``dead_letter_counts()``   yes       rejected messages by reason
-``save_checkpoint``        yes       a stream consumer's state + offset per partition
-``load_checkpoint``        yes       read it back
-``add_user``               yes       insert a ``users`` row unless the name exists
-``get_user(username)``     yes       one :class:`UserRow` or None
-``list_users()``           yes       every user, by name
-``save_signal_rule``       yes       persist a rule (dict) or a tombstone (None)
-``load_signal_rules()``    yes       rule id -> rule dict, or None when deleted
-``upsert_tweets``          yes       write scored tweets (``tweets``, ``tweet_symbols``) by id
-``query_tweets``           yes       read them (of one symbol or all), ascending time
-``close()``                yes       release connections
-=========================  ========  ==============================================
+==================  =================================  ==========================================
+attribute           repository                         tables
+==================  =================================  ==========================================
+``store.bars``      :class:`~.bars.Bars`               ``market_klines``
+``store.market``    :class:`~.market.Market`           ``stock_metadata``, ``stock_state``,
+                                                       ``market_status``, ``realtime_prices``
+``store.streams``   :class:`~.streams.Streams`         ``factor_values``, ``signals``,
+                                                       ``dead_letters``, ``stream_checkpoints``,
+                                                       ``signal_rules``
+``store.tweets``    :class:`~.tweets.Tweets`           ``tweets``, ``tweet_symbols``
+``store.accounts``  :class:`~.accounts.Accounts`       ``users``
+``store.engine``    :class:`sqlalchemy.Engine`         new families build their repository on it
+==================  =================================  ==========================================
 
-Implementations are safe to call from several threads (the API server runs
-synchronous handlers in a thread pool).
+The methods below (``store.upsert_bars(frame)``, ``store.query_bars(...)``)
+are the store's public API used across quantdesk; each delegates to its
+family's repository. Every one is safe to call from several threads (the
+API server runs synchronous handlers in a thread pool).
+
+**Backends** are the plug point, registered in :data:`BACKENDS` (a
+:class:`~quantdesk.plugins.Registry` keyed by URL scheme) and chosen by
+:func:`~quantdesk.storage.open_store`. A backend is a :class:`Store` subclass:
+
+======================  ========  =============================================================
+member                  required  what it does
+======================  ========  =============================================================
+``__init__(url)``       yes       build the engine (:func:`~quantdesk.storage.sql.engine_for`)
+                                  and call ``Store.__init__(url, engine, bars)``
+``bars``                optional  a :class:`~.bars.Bars` subclass with the backend's bulk path
+                                  and :meth:`~.bars.Bars.data_version` (default: Core upserts,
+                                  no version, so ``/api/klines`` answers are not cached)
+``close()``             optional  release more than the engine (call ``super().close()``)
+======================  ========  =============================================================
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
-from quantdesk.domain import FactorValue, ScoredTweet, Signal, StockMeta, StockState
+from quantdesk.domain import BAR_COLUMNS, FactorValue, ScoredTweet, Signal, StockMeta, StockState
+from quantdesk.plugins import Registry
+from quantdesk.storage import engines, migrations
+from quantdesk.storage.accounts import Accounts, UserRow
+from quantdesk.storage.bars import BarRow, Bars
+from quantdesk.storage.market import Market, MarketStatus, PriceRow
+from quantdesk.storage.streams import DeadLetterRow, Streams
+from quantdesk.storage.tweets import Tweets
 
-BarRow = tuple[str, str, int, float, float, float, float, float, float, int, str]
-
-
-@dataclass(frozen=True, slots=True)
-class PriceRow:
-    """One row of the real-time price table (latest trade per symbol)."""
-
-    symbol: str
-    time: int
-    price: float
-    volume: float
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserRow:
-    """One row of ``users``: the password is only ever stored as an argon2 hash."""
-
-    username: str
-    password_hash: str
-    role: str
-    created_at: int
+__all__ = [
+    "BACKENDS",
+    "BarRow",
+    "DeadLetterRow",
+    "MarketStatus",
+    "PriceRow",
+    "Store",
+    "UserRow",
+]
 
 
-class DeadLetterRow(Protocol):
-    """What :meth:`Store.add_dead_letters` needs (a :class:`quantdesk.bus.DeadLetter` fits)."""
+class Store:
+    """The table families of one database. Obtain one with :func:`~quantdesk.storage.open_store`."""
 
-    @property
-    def reason(self) -> str: ...
-    @property
-    def topic(self) -> str: ...
-    @property
-    def raw(self) -> bytes: ...
-    @property
-    def error(self) -> str: ...
+    def __init__(self, url: str, engine: sa.Engine, bars: Bars | None = None) -> None:
+        self.url = url
+        #: The SQLAlchemy engine on this database (for the in-memory ``sqlite://`` store,
+        #: the one database: its single connection is handed out in turn).
+        self.engine = engine
+        self.bars = bars if bars is not None else Bars(engine)
+        self.market = Market(engine)
+        self.streams = Streams(engine)
+        self.tweets = Tweets(engine)
+        self.accounts = Accounts(engine)
 
+    # -- schema and lifetime ------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class MarketStatus:
-    """One row of ``market_status``: ``status`` open/closed, ``phase`` morning/afternoon/..."""
+    def migrate(self) -> int:
+        """Apply pending versioned migrations; return the schema version."""
+        return migrations.migrate(self.engine)
 
-    market: str
-    status: str
-    phase: str
-    time: int
+    def close(self) -> None:
+        """Release connections; later calls raise "the store ... is closed"."""
+        self.bars.close()
+        engines.close(self.engine)
 
+    def __enter__(self) -> Store:
+        return self
 
-class Store(ABC):
-    """A repository over one database. Obtain one with :func:`open_store`."""
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
-    url: str
+    # -- bars ---------------------------------------------------------------------------
 
-    @abstractmethod
-    def migrate(self) -> int: ...
-
-    @abstractmethod
     def upsert_bars(self, bars: pd.DataFrame) -> int:
         """Insert or replace bars; return the number of rows written."""
+        return self.bars.upsert(bars)
 
-    @abstractmethod
     def query_bars(
         self,
         symbol: str,
@@ -128,131 +116,21 @@ class Store(ABC):
 
         Always returned in ascending ``time``.
         """
+        return self.bars.query(symbol, interval, start, end, limit)
 
     def data_version(self) -> Hashable | None:
-        """A token that changes whenever anything stored may have changed, or None.
+        """A token that changes whenever anything stored may have changed, or None
+        (see :meth:`~quantdesk.storage.bars.Bars.data_version`)."""
+        return self.bars.data_version()
 
-        For the calling thread's reads: take it *before* a query, and a result
-        cached under it is current as long as the token comes back equal (a
-        write landing between the two only makes the token change sooner).
-        Covers writes from this process and from others. ``None`` (the
-        default): the backend cannot tell cheaply, so nothing may be cached.
-        """
-        return None
+    def delete_bars(self, symbol: str | None = None) -> int:
+        return self.bars.delete(symbol)
 
-    @abstractmethod
-    def delete_bars(self, symbol: str | None = None) -> int: ...
+    def count_bars(self, symbol: str | None = None, interval: str | None = None) -> int:
+        return self.bars.count(symbol, interval)
 
-    @abstractmethod
-    def count_bars(self, symbol: str | None = None, interval: str | None = None) -> int: ...
-
-    @abstractmethod
-    def last_bar_time(self, interval: str = "1m", symbol: str | None = None) -> int | None: ...
-
-    @abstractmethod
-    def upsert_metadata(self, metas: Sequence[StockMeta]) -> None: ...
-
-    @abstractmethod
-    def list_metadata(self) -> list[StockMeta]: ...
-
-    @abstractmethod
-    def save_states(self, states: Sequence[StockState]) -> None: ...
-
-    @abstractmethod
-    def load_states(self) -> dict[str, StockState]: ...
-
-    @abstractmethod
-    def set_market_status(self, status: MarketStatus) -> None: ...
-
-    @abstractmethod
-    def get_market_status(self, market: str) -> MarketStatus | None: ...
-
-    @abstractmethod
-    def upsert_prices(self, rows: Sequence[PriceRow]) -> None: ...
-
-    @abstractmethod
-    def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]: ...
-
-    @abstractmethod
-    def upsert_factors(self, factors: Sequence[FactorValue]) -> None: ...
-
-    @abstractmethod
-    def query_factors(
-        self,
-        symbol: str,
-        name: str | None = None,
-        interval: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int | None = None,
-    ) -> list[FactorValue]:
-        """Factor values with ``start <= ts < end``; with ``limit`` the newest; ascending ts."""
-
-    @abstractmethod
-    def upsert_signals(self, signals: Sequence[Signal]) -> None: ...
-
-    @abstractmethod
-    def query_signals(
-        self,
-        symbol: str | None = None,
-        rule_id: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int | None = None,
-    ) -> list[Signal]:
-        """Signals with ``start <= ts < end``; with ``limit`` the newest; ascending ts."""
-
-    @abstractmethod
-    def add_dead_letters(self, items: Sequence[DeadLetterRow]) -> None: ...
-
-    @abstractmethod
-    def dead_letter_counts(self) -> dict[str, int]: ...
-
-    @abstractmethod
-    def save_checkpoint(
-        self, group: str, topic: str, partition: int, offset: int, state: bytes
-    ) -> None: ...
-
-    @abstractmethod
-    def load_checkpoint(
-        self, group: str, topic: str, partition: int
-    ) -> tuple[int, bytes] | None: ...
-
-    @abstractmethod
-    def add_user(self, username: str, password_hash: str, role: str) -> bool:
-        """Insert a user; False (and no change) when the name already exists."""
-
-    @abstractmethod
-    def get_user(self, username: str) -> UserRow | None: ...
-
-    @abstractmethod
-    def list_users(self) -> list[UserRow]: ...
-
-    @abstractmethod
-    def save_signal_rule(self, rule_id: str, rule: dict[str, Any] | None) -> None:
-        """Persist a rule as plain data, or ``None`` to record its deletion."""
-
-    @abstractmethod
-    def load_signal_rules(self) -> dict[str, dict[str, Any] | None]:
-        """Persisted rules by id (oldest change first); ``None`` marks a deleted rule."""
-
-    @abstractmethod
-    def upsert_tweets(self, tweets: Sequence[ScoredTweet]) -> int:
-        """Insert or replace tweets by id (a later version wins); return the rows written."""
-
-    @abstractmethod
-    def query_tweets(
-        self,
-        symbol: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int | None = None,
-    ) -> list[ScoredTweet]:
-        """Tweets (naming ``symbol``) with ``start <= time < end``; with ``limit`` the
-        newest; ascending time (ties by id)."""
-
-    @abstractmethod
-    def close(self) -> None: ...
+    def last_bar_time(self, interval: str = "1m", symbol: str | None = None) -> int | None:
+        return self.bars.last_time(interval, symbol)
 
     def bars_frame(
         self,
@@ -263,20 +141,126 @@ class Store(ABC):
         limit: int | None = None,
     ) -> pd.DataFrame:
         """:meth:`query_bars` as a DataFrame with a tz-aware UTC ``time`` column."""
-        from quantdesk.domain import BAR_COLUMNS
-
         df = pd.DataFrame(
             self.query_bars(symbol, interval, start, end, limit), columns=list(BAR_COLUMNS)
         )
         df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="ms", utc=True)
         return df
 
-    def __enter__(self) -> Store:
-        return self
+    # -- metadata, state, status, prices ------------------------------------------------
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def upsert_metadata(self, metas: Sequence[StockMeta]) -> None:
+        self.market.upsert_metadata(metas)
+
+    def list_metadata(self) -> list[StockMeta]:
+        return self.market.list_metadata()
+
+    def save_states(self, states: Sequence[StockState]) -> None:
+        self.market.save_states(states)
+
+    def load_states(self) -> dict[str, StockState]:
+        return self.market.load_states()
+
+    def set_market_status(self, status: MarketStatus) -> None:
+        self.market.set_status(status)
+
+    def get_market_status(self, market: str) -> MarketStatus | None:
+        return self.market.get_status(market)
+
+    def upsert_prices(self, rows: Sequence[PriceRow]) -> None:
+        self.market.upsert_prices(rows)
+
+    def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]:
+        return self.market.get_prices(symbols)
+
+    # -- stream tables ------------------------------------------------------------------
+
+    def upsert_factors(self, factors: Sequence[FactorValue]) -> None:
+        self.streams.upsert_factors(factors)
+
+    def query_factors(
+        self,
+        symbol: str,
+        name: str | None = None,
+        interval: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[FactorValue]:
+        """Factor values with ``start <= ts < end``; with ``limit`` the newest; ascending ts."""
+        return self.streams.query_factors(symbol, name, interval, start, end, limit)
+
+    def upsert_signals(self, signals: Sequence[Signal]) -> None:
+        self.streams.upsert_signals(signals)
+
+    def query_signals(
+        self,
+        symbol: str | None = None,
+        rule_id: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[Signal]:
+        """Signals with ``start <= ts < end``; with ``limit`` the newest; ascending ts."""
+        return self.streams.query_signals(symbol, rule_id, start, end, limit)
+
+    def add_dead_letters(self, items: Sequence[DeadLetterRow]) -> None:
+        self.streams.add_dead_letters(items)
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        return self.streams.dead_letter_counts()
+
+    def save_checkpoint(
+        self, group: str, topic: str, partition: int, offset: int, state: Any
+    ) -> None:
+        """A stream consumer's operator state (plain data) with the offset it covers."""
+        self.streams.save_checkpoint(group, topic, partition, offset, state)
+
+    def load_checkpoint(self, group: str, topic: str, partition: int) -> tuple[int, Any] | None:
+        """``(offset, state)``, or None (also for a state an earlier release pickled)."""
+        return self.streams.load_checkpoint(group, topic, partition)
+
+    def save_signal_rule(self, rule_id: str, rule: dict[str, Any] | None) -> None:
+        """Persist a rule as plain data, or ``None`` to record its deletion."""
+        self.streams.save_rule(rule_id, rule)
+
+    def load_signal_rules(self) -> dict[str, dict[str, Any] | None]:
+        """Persisted rules by id (oldest change first); ``None`` marks a deleted rule."""
+        return self.streams.load_rules()
+
+    # -- users --------------------------------------------------------------------------
+
+    def add_user(self, username: str, password_hash: str, role: str) -> bool:
+        """Insert a user; False (and no change) when the name already exists."""
+        return self.accounts.add_user(username, password_hash, role)
+
+    def get_user(self, username: str) -> UserRow | None:
+        return self.accounts.get_user(username)
+
+    def list_users(self) -> list[UserRow]:
+        return self.accounts.list_users()
+
+    # -- tweets -------------------------------------------------------------------------
+
+    def upsert_tweets(self, tweets: Sequence[ScoredTweet]) -> int:
+        """Insert or replace tweets by id (a later version wins); return the rows written."""
+        return self.tweets.upsert(tweets)
+
+    def query_tweets(
+        self,
+        symbol: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[ScoredTweet]:
+        """Tweets (naming ``symbol``) with ``start <= time < end``; with ``limit`` the
+        newest; ascending time (ties by id)."""
+        return self.tweets.query(symbol, start, end, limit)
 
 
-#: URL scheme -> factory. Backends register themselves here.
-BACKENDS: dict[str, Callable[[str], Store]] = {}
+#: URL scheme -> backend (a :class:`Store` subclass, or any ``url -> Store`` callable).
+BACKENDS: Registry[Callable[[str], Store]] = Registry("storage backend", "QUANTDESK_DATABASE_URL")
+for _scheme in ("sqlite", "sqlite+pysqlite"):
+    BACKENDS.register(_scheme, "quantdesk.storage.sqlite:SQLiteStore")
+for _scheme in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+    BACKENDS.register(_scheme, "quantdesk.storage.postgres:PostgresStore")

@@ -1,43 +1,80 @@
 """Versioned schema migrations for SQLite and PostgreSQL.
 
-:data:`MIGRATIONS` is the ordered list of numbered steps; each step carries the
-statements for both dialects. A step runs inside one transaction together with
-its ``schema_version`` row, so a failed step leaves the schema at the previous
-version. Running the migrations again is a no-op.
+:data:`MIGRATIONS` is the ordered list of numbered steps. A step runs inside
+one transaction together with its ``schema_version`` row, so a failed step
+leaves the schema at the previous version; running the migrations again is a
+no-op, and two processes migrating at once take turns (SQLite's write lock,
+PostgreSQL's advisory lock), so each step is applied once.
 
-To change the schema, append a step (never edit an applied one)::
+To change the schema, append a step (never edit an applied one). A new table
+family writes its step once, as SQLAlchemy Core tables (created with their
+indexes on either dialect)::
 
-    MIGRATIONS.append(Migration(
-        2, "factor values",
-        sqlite=("CREATE TABLE factor_values (...)",),
-        postgres=("CREATE TABLE factor_values (...)",),
-    ))
+    MIGRATIONS.append(Migration(5, "orders and fills", tables=(ORDERS, FILLS)))
 
-Conventions: SQLite stores times as INTEGER epoch ms; PostgreSQL as
-TIMESTAMPTZ. PostgreSQL text keys use ``COLLATE "C"`` (byte order, as SQLite's
-BINARY, and much cheaper to compare than a locale collation).
+A step may also carry raw statements per dialect (``sqlite=(...)``,
+``postgres=(...)``), run before its tables: steps 1-4 are written that way
+(they predate the Core tables and stay as they are, so a store created by an
+earlier release upgrades in place) and an ``ALTER TABLE`` that Core cannot
+express would be too.
+
+Conventions of steps 1-4: SQLite stores times as INTEGER epoch ms; PostgreSQL
+as TIMESTAMPTZ. PostgreSQL text keys use ``COLLATE "C"`` (byte order, as
+SQLite's BINARY, and much cheaper to compare than a locale collation).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-import psycopg
+import sqlalchemy as sa
 
 from quantdesk.errors import StorageError
+from quantdesk.storage import sql
+from quantdesk.storage.jobs import TABLES as JOB_TABLES
+from quantdesk.storage.permissions import TABLES as PERMISSION_TABLES
+from quantdesk.storage.sql import TimestampMs
+from quantdesk.storage.trading import TRADING_TABLES
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "latest_version", "migrate"]
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One numbered schema step with its statements for each dialect."""
+    """One numbered schema step: raw statements per dialect, then Core tables to create."""
 
     version: int
     name: str
-    sqlite: tuple[str, ...]
-    postgres: tuple[str, ...]
+    sqlite: tuple[str, ...] = ()
+    postgres: tuple[str, ...] = ()
+    tables: tuple[sa.Table, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (self.sqlite or self.postgres or self.tables):
+            raise StorageError(f"migration {self.version} ({self.name}) has nothing to do")
+        if (self.sqlite or self.postgres) and not (self.sqlite and self.postgres):
+            raise StorageError(
+                f"migration {self.version} ({self.name}) needs raw statements for both"
+                " SQLite and PostgreSQL, or neither"
+            )
+
+    def statements(self, dialect: str) -> tuple[str, ...]:
+        """The raw statements for ``dialect`` (``sqlite`` or ``postgresql``)."""
+        if dialect == "sqlite":
+            return self.sqlite
+        if dialect == "postgresql":
+            return self.postgres
+        if self.sqlite or self.postgres:
+            raise StorageError(f"migration {self.version} has no statements for {dialect!r}")
+        return ()
+
+    def apply(self, conn: sa.Connection) -> None:
+        """Run the step on ``conn`` (inside the caller's transaction)."""
+        for statement in self.statements(conn.dialect.name):
+            conn.exec_driver_sql(statement)
+        if self.tables:
+            self.tables[0].metadata.create_all(conn, tables=list(self.tables), checkfirst=False)
 
 
 _SQLITE_V1: Final = (
@@ -315,21 +352,39 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "users and persisted signal rules", sqlite=_SQLITE_V3, postgres=_PG_V3),
     Migration(4, "scored tweets by symbol", sqlite=_SQLITE_V4, postgres=_PG_V4),
+    Migration(5, "trading: accounts, orders, fills, risk alerts, backtests", tables=TRADING_TABLES),
+    Migration(
+        6, "jobs: schedules, runs, lease; stock permissions", tables=JOB_TABLES + PERMISSION_TABLES
+    ),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).
 PG_MIGRATION_LOCK: Final = 0x71D35C_0001
 
-_SQLITE_BOOTSTRAP: Final = """CREATE TABLE IF NOT EXISTS schema_version (
+# The version table itself (created before any step, with IF NOT EXISTS): as in
+# the first release, so that its stores are recognised.
+_BOOTSTRAP: Final = {
+    "sqlite": """CREATE TABLE IF NOT EXISTS schema_version (
     version    INTEGER PRIMARY KEY,
     name       TEXT    NOT NULL,
     applied_at INTEGER NOT NULL
-)"""
-_PG_BOOTSTRAP: Final = """CREATE TABLE IF NOT EXISTS schema_version (
+)""",
+    "postgresql": """CREATE TABLE IF NOT EXISTS schema_version (
     version    INTEGER PRIMARY KEY,
     name       TEXT        NOT NULL,
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-)"""
+)""",
+}
+
+#: ``schema_version``: one row per applied step (not on :data:`METADATA`: it is
+#: created by the bootstrap statement above, never by ``create_all``).
+SCHEMA_VERSION: Final = sa.Table(
+    "schema_version",
+    sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("applied_at", TimestampMs, nullable=False),
+)
 
 
 def latest_version() -> int:
@@ -344,55 +399,38 @@ def _checked() -> list[Migration]:
     return MIGRATIONS
 
 
-def migrate_sqlite(conn: sqlite3.Connection) -> int:
-    """Apply pending steps on ``conn`` (autocommit mode); return the schema version."""
-    conn.execute(_SQLITE_BOOTSTRAP)
-    if _sqlite_version(conn) >= latest_version():
-        return _sqlite_version(conn)
-    for step in _checked():
-        # BEGIN IMMEDIATE takes the write lock first, so two processes migrating
-        # at once run one after the other and the second sees the step applied.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if _sqlite_version(conn) < step.version:
-                for sql in step.sqlite:
-                    conn.execute(sql)
-                conn.execute(
-                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                    (step.version, step.name, int(time.time() * 1000)),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return _sqlite_version(conn)
+def _version(conn: sa.Connection) -> int:
+    stmt = sa.select(sa.func.coalesce(sa.func.max(SCHEMA_VERSION.c.version), 0))
+    return int(conn.execute(stmt).scalar_one())
 
 
-def _sqlite_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(row[0])
+def migrate(engine: sa.Engine) -> int:
+    """Apply the pending steps on ``engine``'s database; return the schema version.
 
-
-def migrate_postgres(conn: psycopg.Connection[Any]) -> int:
-    """Apply pending steps on ``conn`` (autocommit mode); return the schema version."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
-        conn.execute(_PG_BOOTSTRAP)
-        if _pg_version(conn) >= latest_version():
-            return _pg_version(conn)
-    for step in _checked():
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
-            if _pg_version(conn) < step.version:
-                for sql in step.postgres:
-                    conn.execute(sql)
-                conn.execute(
-                    "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
-                    (step.version, step.name),
-                )
-    return _pg_version(conn)
-
-
-def _pg_version(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(row[0]) if row else 0
+    Each step is one write transaction (on PostgreSQL under an advisory lock,
+    on SQLite under the database's write lock), which re-reads the version
+    first: a step another process applied meanwhile is not applied again.
+    """
+    dialect = engine.dialect.name
+    if dialect not in _BOOTSTRAP:
+        raise StorageError(f"unsupported database dialect {dialect!r}")
+    steps = _checked()
+    with sql.errors(engine, "migration failed"):
+        with sql.write(engine) as conn:
+            sql.serialize(conn, PG_MIGRATION_LOCK)
+            conn.exec_driver_sql(_BOOTSTRAP[dialect])
+            current = _version(conn)
+        if current >= latest_version():
+            return current
+        for step in steps:
+            with sql.write(engine) as conn:
+                sql.serialize(conn, PG_MIGRATION_LOCK)
+                if _version(conn) < step.version:
+                    step.apply(conn)
+                    conn.execute(
+                        sa.insert(SCHEMA_VERSION).values(
+                            version=step.version, name=step.name, applied_at=sql.now_ms()
+                        )
+                    )
+        with sql.read(engine) as conn:
+            return _version(conn)

@@ -1,4 +1,10 @@
-"""The PostgreSQL backend (psycopg 3): monthly partitions, binary COPY, a connection pool.
+"""The PostgreSQL backend (psycopg 3): monthly partitions and the binary COPY bulk path.
+
+The engine (pool, connections) is built by
+:func:`quantdesk.storage.engines.postgres_engine` and every family's SQL is
+the one written with Core. What is PostgreSQL-only here is the bulk write of
+bars, which pays several times over an ``INSERT`` (see
+``python -m benchmarks storage``):
 
 ``market_klines`` is RANGE-partitioned by month on ``time`` (TIMESTAMPTZ).
 Partitions are created on demand before a write. Bulk writes travel as binary
@@ -21,8 +27,10 @@ COPY (built with NumPy, see :func:`copy_chunks`) and take one of three paths:
 * **staged**: COPY into a temporary table, then ``INSERT ... SELECT ... ON
   CONFLICT DO UPDATE`` (rows whose values did not change are not rewritten).
 
-Times cross the boundary as int epoch ms: SQL converts them on the way out,
-and the COPY encoder on the way in.
+Times cross the boundary as int epoch ms: SQL converts them on the way out
+(:class:`~quantdesk.storage.sql.TimestampMs`), and the COPY encoder on the way in.
+The fast path runs on DBAPI connections in autocommit mode
+(:func:`quantdesk.storage.sql.raw`) and manages its own transactions.
 """
 
 from __future__ import annotations
@@ -31,34 +39,37 @@ import secrets
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.copy import QueuedLibpqWriter
-from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
 
-from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
-from quantdesk.errors import StorageError
-from quantdesk.storage.accounts import PostgresAccounts
-from quantdesk.storage.base import BACKENDS, BarRow, MarketStatus, PriceRow, Store
-from quantdesk.storage.frames import FLOAT_COLUMNS, BarArrays, prepare_bars
-from quantdesk.storage.migrations import migrate_postgres
-from quantdesk.storage.streams import PostgresStreamTables
-from quantdesk.storage.tweets import PostgresTweets
+from quantdesk.domain import BAR_COLUMNS
+from quantdesk.storage import engines, sql
+from quantdesk.storage.bars import Bars
+from quantdesk.storage.base import Store
+from quantdesk.storage.engines import conninfo, redact
+from quantdesk.storage.frames import FLOAT_COLUMNS, BarArrays
+from quantdesk.storage.sql import ms_to_datetime
 
-Conn = psycopg.Connection[tuple[Any, ...]]
+__all__ = [
+    "PostgresBars",
+    "PostgresStore",
+    "conninfo",
+    "copy_chunks",
+    "ms_to_datetime",
+    "redact",
+    "select_bars_query",
+]
 
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+Conn = psycopg.Connection[Any]
+
 _PG_EPOCH_MS: Final = 946_684_800_000  # 2000-01-01, PostgreSQL's timestamp zero
 #: pg_advisory_xact_lock(class, month) serialises creation of one month's partition.
 _PARTITION_LOCK_CLASS: Final = 0x71D35C
@@ -67,9 +78,9 @@ FAST_PATH_MIN_ROWS: Final = 20_000
 #: Connections that load new months side by side (a month's COPY on one, the
 #: last month's primary key build on the other): the server uses two cores.
 BULK_CONNECTIONS: Final = 2
-#: How long a helper waits for a pool connection before leaving its share of
+#: How long a helper may take to open its connection before leaving its share of
 #: the months to the connection that has one.
-_HELPER_WAIT_S: Final = 1.0
+_HELPER_WAIT_S: Final = 5.0
 #: Tables being loaded are named market_klines_load_<token>_<yyyymm>.
 _STAGE_PREFIX: Final = "market_klines_load_"
 #: pg_advisory_lock(class, token) marks the load tables of a live load.
@@ -86,134 +97,30 @@ _ON_CONFLICT: Final = (
     + ", ".join(f"EXCLUDED.{c}" for c in BAR_COLUMNS[3:])
     + ")"
 )
-# date_part is float8 (extract is numeric, slower): exact for whole-ms times,
-# as float8 keeps sub-microsecond precision up to the year 2242.
-_OUT_COLS: Final = _COLS.replace("time,", "(date_part('epoch', time) * 1000)::bigint AS time,", 1)
-
-
-def select_bars_sql(start: bool, end: bool, limit: bool) -> str:
-    """The query_bars statement; parameters: symbol, interval, [start], [end], [limit].
-
-    With a limit it reads the newest rows first (the primary key walked
-    backwards from ``end``); the caller reverses them. ORDER BY names the
-    table's column: the bare name would mean the converted output column,
-    which no index is ordered by (a sort over all the symbol's rows).
-    """
-    sql = f"SELECT {_OUT_COLS} FROM market_klines WHERE symbol = %s AND interval = %s"
-    if start:
-        sql += " AND time >= %s"
-    if end:
-        sql += " AND time < %s"
-    if limit:
-        return sql + " ORDER BY market_klines.time DESC LIMIT %s"
-    return sql + " ORDER BY market_klines.time"
 
 
 _PK: Final = "(symbol, interval, time) INCLUDE (open, high, low, close, volume)"
 
 
-def ms_to_datetime(ms: int) -> datetime:
-    """Epoch ms -> aware UTC datetime (exact: no float on the way)."""
-    return EPOCH + timedelta(milliseconds=int(ms))
+def select_bars_query(start: bool, end: bool, limit: bool) -> sql.RawQuery:
+    """:meth:`Bars.query`'s statement as compiled for this dialect (e.g. for EXPLAIN)."""
+    from sqlalchemy.dialects.postgresql import psycopg as dialect
+
+    return sql.RawQuery(Bars.select_statement(start, end, limit), dialect.dialect())
 
 
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.password:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
-
-
-def _one_line(exc: BaseException, url: str) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        text = text.replace(password, "***")
-    return text
-
-
-def conninfo(url: str) -> str:
-    """A libpq URL from ours (``postgresql+psycopg://`` is accepted too)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
-        raise StorageError(f"not a PostgreSQL URL: {redact(url)!r}; use postgresql://user@host/db")
-    return "postgresql://" + rest
-
-
-class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Store):
-    """:class:`Store` over one PostgreSQL database, safe to share between threads."""
-
-    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: int = 10) -> None:
-        self.url = url
-        self._conninfo = conninfo(url)
-        self._kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": connect_timeout,
-            "client_encoding": "UTF8",
-            "application_name": "quantdesk",
-        }
-        # Connect once directly: a bad URL or a down server fails here with
-        # libpq's own reason, rather than as a pool timeout later.
-        try:
-            psycopg.connect(self._conninfo, **self._kwargs).close()
-        except (psycopg.Error, ValueError) as exc:
-            raise StorageError(
-                f"cannot connect to PostgreSQL at {redact(url)}: {_one_line(exc, url)}"
-            ) from None
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
-            self._conninfo,
-            kwargs=self._kwargs,
-            min_size=1,
-            max_size=pool_size,
-            open=True,
-            name="quantdesk-store",
-        )
-
-    # -- connections ------------------------------------------------------
-
-    @contextmanager
-    def _conn(self) -> Iterator[Conn]:
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.Error as exc:
-            raise StorageError(
-                f"PostgreSQL at {redact(self.url)} failed: {_one_line(exc, self.url)}"
-            ) from None
-
-    def close(self) -> None:
-        self._pool.close()
-
-    # -- schema -----------------------------------------------------------
-
-    def migrate(self) -> int:
-        with self._conn() as conn:
-            return migrate_postgres(conn)
+class PostgresBars(Bars):
+    """:class:`~quantdesk.storage.bars.Bars` with the COPY bulk path and partitions."""
 
     def partitions(self) -> list[str]:
         """Names of the existing ``market_klines`` partitions, oldest first."""
-        with self._conn() as conn:
+        with sql.raw(self.engine) as conn:
             return _partitions(conn)
 
-    # -- bars -------------------------------------------------------------
-
-    def upsert_bars(self, bars: pd.DataFrame) -> int:
-        arrays = prepare_bars(bars)
-        n = len(arrays)
-        if n == 0:
-            return 0
+    def write_arrays(self, arrays: BarArrays) -> None:
         months = _months(arrays.time)
         wanted, counts = np.unique(months, return_counts=True)
-        with self._conn() as conn:
+        with sql.raw(self.engine) as conn:
             existing = set(_partitions(conn))
             missing = [
                 (int(m), int(c))
@@ -239,7 +146,6 @@ class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Stor
             if len(rest):
                 # After the commit, so that no lock is held for it meanwhile.
                 _analyze_big_months(conn, _months(rest.time))
-        return n
 
     def _stage_months(
         self,
@@ -250,10 +156,12 @@ class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Stor
     ) -> None:
         """Load each staged month into its own table, on up to BULK_CONNECTIONS connections.
 
-        ``conn`` takes months from the queue, and so do helpers on further
-        pool connections (a helper that finds the pool exhausted just leaves
-        the work to the others). The first error stops the taking of new
-        months and is raised after every connection is done.
+        ``conn`` takes months from the queue, and so do helpers on connections
+        of their own (opened for the load, outside the pool, so that a load
+        never waits for the pool; a helper that cannot connect within
+        ``_HELPER_WAIT_S`` just leaves the work to the others). The first
+        error stops the taking of new months and is raised after every
+        connection is done.
         """
         jobs = deque(sorted(stages.items()))
         failed = threading.Event()
@@ -272,16 +180,17 @@ class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Stor
 
         def helper() -> None:
             try:
-                with self._pool.connection(timeout=_HELPER_WAIT_S) as c:
+                c: Conn = engines.dedicated_connection(self.engine, timeout=_HELPER_WAIT_S)
+            except psycopg.Error:
+                return  # e.g. the server's connection limit: the others load its share
+            with sql.errors(self.engine, "bulk load failed"):
+                try:
+                    c.autocommit = True
                     drain(c)
-            except PoolTimeout:
-                return
-            except psycopg.Error as exc:
-                raise StorageError(
-                    f"PostgreSQL at {redact(self.url)} failed: {_one_line(exc, self.url)}"
-                ) from None
+                finally:
+                    c.close()
 
-        helpers = min(BULK_CONNECTIONS, len(jobs), self._pool.max_size) - 1
+        helpers = min(BULK_CONNECTIONS, len(jobs)) - 1
         if helpers <= 0:
             drain(conn)
             return
@@ -294,202 +203,18 @@ class PostgresStore(PostgresStreamTables, PostgresAccounts, PostgresTweets, Stor
         for future in futures:
             future.result()
 
-    def query_bars(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int | None = None,
-    ) -> list[BarRow]:
-        sql = select_bars_sql(start is not None, end is not None, limit is not None)
-        params: list[Any] = [symbol, interval]
-        if start is not None:
-            params.append(ms_to_datetime(start))
-        if end is not None:
-            params.append(ms_to_datetime(end))
-        if limit is not None:
-            params.append(max(0, int(limit)))
-        with self._conn() as conn:
-            rows: list[BarRow] = conn.execute(sql, params, binary=True).fetchall()
-        if limit is not None:
-            rows.reverse()
-        return rows
 
-    def delete_bars(self, symbol: str | None = None) -> int:
-        with self._conn() as conn, conn.transaction():
-            if symbol is None:
-                row = conn.execute("SELECT count(*) FROM market_klines").fetchone()
-                conn.execute("TRUNCATE market_klines")
-                return int(row[0]) if row else 0
-            cur = conn.execute("DELETE FROM market_klines WHERE symbol = %s", (symbol,))
-            return int(cur.rowcount)
+class PostgresStore(Store):
+    """:class:`~quantdesk.storage.base.Store` over one PostgreSQL database."""
 
-    def count_bars(self, symbol: str | None = None, interval: str | None = None) -> int:
-        if symbol is not None and interval is not None:
-            sql = "SELECT count(*) FROM market_klines WHERE symbol = %s AND interval = %s"
-            params: tuple[str, ...] = (symbol, interval)
-        elif symbol is not None:
-            sql, params = "SELECT count(*) FROM market_klines WHERE symbol = %s", (symbol,)
-        elif interval is not None:
-            sql = (
-                _SYMBOLS_CTE + " SELECT coalesce(sum((SELECT count(*) FROM market_klines k"
-                " WHERE k.symbol = syms.s AND k.interval = %s)), 0) FROM syms"
-                " WHERE s IS NOT NULL"
-            )
-            params = (interval,)
-        else:
-            sql, params = "SELECT count(*) FROM market_klines", ()
-        with self._conn() as conn:
-            row = conn.execute(sql, params).fetchone()
-        return int(row[0]) if row else 0
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: int = 10) -> None:
+        engine = engines.postgres_engine(url, pool_size=pool_size, connect_timeout=connect_timeout)
+        self.bars: PostgresBars
+        super().__init__(url, engine, PostgresBars(engine))
 
-    def last_bar_time(self, interval: str = "1m", symbol: str | None = None) -> int | None:
-        if symbol is not None:
-            sql = (
-                "SELECT (extract(epoch FROM max(time)) * 1000)::bigint FROM market_klines"
-                " WHERE symbol = %s AND interval = %s"
-            )
-            params: tuple[str, ...] = (symbol, interval)
-        else:
-            sql = (
-                _SYMBOLS_CTE + " SELECT (extract(epoch FROM max((SELECT max(time)"
-                " FROM market_klines k WHERE k.symbol = syms.s AND k.interval = %s)))"
-                " * 1000)::bigint FROM syms WHERE s IS NOT NULL"
-            )
-            params = (interval,)
-        with self._conn() as conn:
-            row = conn.execute(sql, params).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
-
-    # -- metadata, state, status, prices --------------------------------
-
-    def upsert_metadata(self, metas: Sequence[StockMeta]) -> None:
-        rows = [
-            (
-                m.symbol,
-                m.name,
-                m.market,
-                m.sector,
-                m.base_price,
-                m.volatility,
-                m.base_volume,
-                m.calendar,
-            )
-            for m in metas
-        ]
-        if not rows:
-            return
-        with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO stock_metadata (symbol, name, market, sector, base_price,"
-                " volatility, base_volume, calendar) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (symbol) DO UPDATE SET name = EXCLUDED.name,"
-                " market = EXCLUDED.market, sector = EXCLUDED.sector,"
-                " base_price = EXCLUDED.base_price, volatility = EXCLUDED.volatility,"
-                " base_volume = EXCLUDED.base_volume, calendar = EXCLUDED.calendar",
-                rows,
-            )
-
-    def list_metadata(self) -> list[StockMeta]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT symbol, name, market, sector, base_price, volatility, base_volume,"
-                " calendar FROM stock_metadata ORDER BY symbol"
-            ).fetchall()
-        return [StockMeta(*row) for row in rows]
-
-    def save_states(self, states: Sequence[StockState]) -> None:
-        rows = [
-            (
-                s.symbol,
-                ms_to_datetime(s.time),
-                s.price,
-                s.volatility,
-                s.trend,
-                s.regime,
-                ms_to_datetime(s.next_regime_check),
-                Jsonb(s.extra),
-            )
-            for s in states
-        ]
-        if not rows:
-            return
-        with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO stock_state (symbol, time, price, volatility, trend, regime,"
-                " next_regime_check, extra) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (symbol) DO UPDATE SET time = EXCLUDED.time,"
-                " price = EXCLUDED.price, volatility = EXCLUDED.volatility,"
-                " trend = EXCLUDED.trend, regime = EXCLUDED.regime,"
-                " next_regime_check = EXCLUDED.next_regime_check, extra = EXCLUDED.extra",
-                rows,
-            )
-
-    def load_states(self) -> dict[str, StockState]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT symbol, (extract(epoch FROM time) * 1000)::bigint, price, volatility,"
-                " trend, regime, (extract(epoch FROM next_regime_check) * 1000)::bigint, extra"
-                " FROM stock_state ORDER BY symbol"
-            ).fetchall()
-        return {
-            r[0]: StockState(r[0], int(r[1]), r[2], r[3], r[4], r[5], int(r[6]), dict(r[7]))
-            for r in rows
-        }
-
-    def set_market_status(self, status: MarketStatus) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "INSERT INTO market_status (market, status, phase, time) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (market) DO UPDATE SET status = EXCLUDED.status,"
-                " phase = EXCLUDED.phase, time = EXCLUDED.time",
-                (status.market, status.status, status.phase, ms_to_datetime(status.time)),
-            )
-
-    def get_market_status(self, market: str) -> MarketStatus | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                "SELECT market, status, phase, (extract(epoch FROM time) * 1000)::bigint"
-                " FROM market_status WHERE market = %s",
-                (market,),
-            ).fetchone()
-        return None if row is None else MarketStatus(row[0], row[1], row[2], int(row[3]))
-
-    def upsert_prices(self, rows: Sequence[PriceRow]) -> None:
-        params = [(r.symbol, ms_to_datetime(r.time), r.price, r.volume, r.source) for r in rows]
-        if not params:
-            return
-        with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO realtime_prices (symbol, time, price, volume, source)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (symbol) DO UPDATE SET"
-                " time = EXCLUDED.time, price = EXCLUDED.price, volume = EXCLUDED.volume,"
-                " source = EXCLUDED.source",
-                params,
-            )
-
-    def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]:
-        sql = (
-            "SELECT symbol, (extract(epoch FROM time) * 1000)::bigint, price, volume, source"
-            " FROM realtime_prices"
-        )
-        with self._conn() as conn:
-            if symbols is None:
-                rows = conn.execute(sql + " ORDER BY symbol").fetchall()
-            else:
-                rows = conn.execute(
-                    sql + " WHERE symbol = ANY(%s) ORDER BY symbol", (list(symbols),)
-                ).fetchall()
-        return [PriceRow(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
-
-
-_SYMBOLS_CTE: Final = """WITH RECURSIVE syms(s) AS (
-    SELECT (SELECT min(symbol) FROM market_klines)
-    UNION ALL
-    SELECT (SELECT min(symbol) FROM market_klines WHERE symbol > syms.s)
-    FROM syms WHERE syms.s IS NOT NULL
-)"""
+    def partitions(self) -> list[str]:
+        """Names of the existing ``market_klines`` partitions, oldest first."""
+        return self.bars.partitions()
 
 
 # -- partitions --------------------------------------------------------------
@@ -819,11 +544,3 @@ def _encode_block(
     out["l_trades"] = 8
     out["trades"] = arrays.trades[rows]
     return out.tobytes()
-
-
-def _open(url: str) -> Store:
-    return PostgresStore(url)
-
-
-for _scheme in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
-    BACKENDS[_scheme] = _open

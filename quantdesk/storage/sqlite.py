@@ -1,43 +1,37 @@
-"""The SQLite backend: one file, WAL mode, a connection per thread.
+"""The SQLite backend: one file, WAL mode, its two fast paths.
 
 URLs follow SQLAlchemy's form: ``sqlite:///relative/path.db``,
 ``sqlite:////absolute/path.db``, and ``sqlite://`` or ``sqlite:///:memory:``
-for a private in-memory database.
+for a private in-memory database. The engine (pool, transactions, file mode
+0600) is built by :func:`quantdesk.storage.engines.sqlite_engine`; every
+family's SQL is the one written with Core. What is SQLite-only here, and why:
 
-Concurrency: in WAL mode readers never block the writer nor each other, so
-every thread reads through its own connection; writes from this process take
-one lock (SQLite allows a single writer; the lock makes threads queue here
-instead of spinning on SQLITE_BUSY). Other processes wait up to
-``busy_timeout``. An in-memory database has one connection, used under the lock.
-
-Bulk upserts bind 200 rows per statement (a multi-row ``VALUES`` list), and
-the symbol, interval and source once per statement rather than per row: the
-per-statement overhead of ``executemany`` is paid once per 200 rows. Measured
-~2x faster than one row per statement, and ~10-15% faster than binding all
-11 columns per row.
+* **bulk bar writes** bind 200 rows per statement (a multi-row ``VALUES``
+  list), and the symbol, interval and source once per statement rather than
+  per row: the per-statement overhead of ``executemany`` is paid once per 200
+  rows. Measured ~2x faster than one row per statement (the written-once
+  Core path), and ~10-15% faster than binding all 11 columns per row.
+* **data_version**: ``PRAGMA data_version`` of a connection that only ever
+  reads it changes whenever any other connection (another thread's, another
+  process's) commits: about 3 us, so the API may cache encoded answers and
+  still never serve a stale one.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
-import pandas as pd
 
-from quantdesk.domain import BAR_COLUMNS, StockMeta, StockState
-from quantdesk.errors import StorageError
-from quantdesk.storage.accounts import SqliteAccounts
-from quantdesk.storage.base import BACKENDS, BarRow, MarketStatus, PriceRow, Store
-from quantdesk.storage.frames import BarArrays, prepare_bars
-from quantdesk.storage.migrations import migrate_sqlite
-from quantdesk.storage.streams import SqliteStreamTables
-from quantdesk.storage.tweets import SqliteTweets
+from quantdesk.domain import BAR_COLUMNS
+from quantdesk.storage import engines, sql
+from quantdesk.storage.bars import Bars
+from quantdesk.storage.base import Store
+from quantdesk.storage.engines import PAGE_SIZE, sqlite_path
+from quantdesk.storage.frames import BarArrays
+
+__all__ = ["PAGE_SIZE", "SQLiteBars", "SQLiteStore", "select_bars_query", "sqlite_path"]
 
 _ROWS_PER_STATEMENT: Final = 200
 _ROWS_PER_CHUNK: Final = 100_000
@@ -60,369 +54,45 @@ _UPSERT_RUN: Final = (
 )
 
 
-def select_bars_sql(start: bool, end: bool, limit: bool) -> str:
-    """The query_bars statement; parameters: symbol, interval, [start], [end], [limit].
+class SQLiteBars(Bars):
+    """:class:`~quantdesk.storage.bars.Bars` with SQLite's bulk path and data version."""
 
-    With a limit it reads the newest rows first (the primary key walked
-    backwards from ``end``: only the rows returned are read); the caller
-    reverses them.
-    """
-    sql = f"SELECT {_COLS} FROM market_klines WHERE symbol = ? AND interval = ?"
-    if start:
-        sql += " AND time >= ?"
-    if end:
-        sql += " AND time < ?"
-    return sql + (" ORDER BY time DESC LIMIT ?" if limit else " ORDER BY time")
-
-
-# A skip scan: walk the distinct symbols through the primary key, one seek each,
-# instead of reading every row (SQLite has no loose index scan of its own).
-_SYMBOLS_CTE: Final = """WITH RECURSIVE syms(s) AS (
-    SELECT (SELECT min(symbol) FROM market_klines)
-    UNION ALL
-    SELECT (SELECT min(symbol) FROM market_klines WHERE symbol > syms.s)
-    FROM syms WHERE syms.s IS NOT NULL
-)"""
-
-
-def sqlite_path(url: str) -> str:
-    """The file path (or ``:memory:``) named by a ``sqlite://`` URL."""
-    for prefix in ("sqlite+pysqlite://", "sqlite://"):
-        if url.startswith(prefix):
-            rest = url[len(prefix) :]
-            break
-    else:
-        raise StorageError(f"not a SQLite URL: {url!r}; use sqlite:///path/to/file.db")
-    if rest in ("", "/", "/:memory:"):
-        return ":memory:"
-    if not rest.startswith("/"):
-        raise StorageError(
-            f"SQLite URL {url!r} has a host part; use sqlite:///relative.db or sqlite:////abs.db"
-        )
-    path = rest[1:].split("?", 1)[0]
-    if not path:
-        raise StorageError(f"SQLite URL {url!r} names no file; use sqlite:///path/to/file.db")
-    return path
-
-
-#: Page size of new database files (bytes).
-PAGE_SIZE: Final = 16_384
-
-
-class SQLiteStore(SqliteStreamTables, SqliteAccounts, SqliteTweets, Store):
-    """:class:`Store` over one SQLite file."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.path = sqlite_path(url)
-        self._memory = self.path == ":memory:"
-        self._local = threading.local()
-        self._lock = threading.RLock()
-        self._conns: list[sqlite3.Connection] = []
-        self._closed = False
-        if not self._memory:
-            try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot create the folder for SQLite file {self.path!r}: {exc.strerror}"
-                ) from None
-        conn = self._connect()
-        try:
-            if not self._memory:
-                # 16 KiB pages: ~13% faster bulk loads of bars than the 4 KiB default
-                # (measured); it only applies to a new, empty file, before WAL.
-                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StorageError(f"SQLite file {self.path!r} cannot use WAL mode ({mode})")
-        except sqlite3.Error as exc:
-            self.close()
-            raise StorageError(f"cannot open SQLite file {self.path!r}: {exc}") from None
-
-    # -- connections ------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe in WAL
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
-            conn.execute("PRAGMA temp_store=MEMORY")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open SQLite file {self.path!r}: {exc}") from None
-        with self._lock:
-            self._conns.append(conn)
-        if not self._memory:
-            self._local.conn = conn
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StorageError(f"the store {self.url} is closed; open a new one with open_store()")
-        if self._memory:
-            return self._conns[0]
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        return conn if conn is not None else self._connect()
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        try:
-            if self._memory:
-                with self._lock:
-                    yield self._conn()
-            else:
-                yield self._conn()
-        except sqlite3.Error as exc:
-            raise StorageError(f"SQLite query on {self.path!r} failed: {exc}") from None
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction holding the write lock; rolled back on any error."""
-        with self._lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise StorageError(f"SQLite write to {self.path!r} failed: {exc}") from None
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            conn.close()
-
-    # -- schema -----------------------------------------------------------
-
-    def migrate(self) -> int:
-        with self._lock:
-            try:
-                return migrate_sqlite(self._conn())
-            except sqlite3.Error as exc:
-                raise StorageError(f"cannot migrate SQLite file {self.path!r}: {exc}") from None
-
-    # -- bars -------------------------------------------------------------
-
-    def upsert_bars(self, bars: pd.DataFrame) -> int:
-        arrays = prepare_bars(bars)
-        n = len(arrays)
-        if n == 0:
-            return 0
-        with self._write() as conn:
+    def write_arrays(self, arrays: BarArrays) -> None:
+        with sql.write(self.engine) as conn:
+            dbapi: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
             tails: list[range] = []
             for lo, hi in arrays.runs():
                 for start in range(lo, hi, _ROWS_PER_CHUNK):
                     stop = min(hi, start + _ROWS_PER_CHUNK)
                     whole = start + (stop - start) // _ROWS_PER_STATEMENT * _ROWS_PER_STATEMENT
                     if whole > start:
-                        _upsert_chunk(conn, arrays, start, whole)
+                        _upsert_chunk(dbapi, arrays, start, whole)
                     if whole < stop:
                         tails.append(range(whole, stop))
             if tails:  # the rows that did not fill a whole statement, one per statement
                 rest = arrays.take(np.concatenate([np.arange(t.start, t.stop) for t in tails]))
-                conn.executemany(_UPSERT_ONE, rest.object_rows(0, len(rest)).tolist())
-        return n
+                dbapi.executemany(_UPSERT_ONE, rest.object_rows(0, len(rest)).tolist())
 
-    def query_bars(
-        self,
-        symbol: str,
-        interval: str,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int | None = None,
-    ) -> list[BarRow]:
-        sql = select_bars_sql(start is not None, end is not None, limit is not None)
-        params: list[Any] = [symbol, interval]
-        if start is not None:
-            params.append(int(start))
-        if end is not None:
-            params.append(int(end))
-        if limit is not None:
-            params.append(max(0, int(limit)))
-        with self._read() as conn:
-            rows: list[BarRow] = conn.execute(sql, params).fetchall()
-        if limit is not None:
-            rows.reverse()
-        return rows
+    def data_version(self) -> int | tuple[int, int]:
+        """A token that changes with every commit to the database, from anywhere.
 
-    def data_version(self) -> tuple[int, int, int]:
-        """(connection, ``PRAGMA data_version``, ``total_changes``) of this thread's connection.
-
-        ``data_version`` changes when any *other* connection (another thread's,
-        another process's) commits; ``total_changes`` counts this connection's
-        own writes. About 3 us.
+        A file: ``PRAGMA data_version`` of a connection kept for this alone
+        (it never writes, so every commit is another connection's). In
+        memory: the one connection's ``data_version`` and ``total_changes``.
         """
-        with self._read() as conn:
-            version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-            return (id(conn), version, conn.total_changes)
-
-    def delete_bars(self, symbol: str | None = None) -> int:
-        with self._write() as conn:
-            if symbol is None:
-                cur = conn.execute("DELETE FROM market_klines")
-            else:
-                cur = conn.execute("DELETE FROM market_klines WHERE symbol = ?", (symbol,))
-            return int(cur.rowcount)
-
-    def count_bars(self, symbol: str | None = None, interval: str | None = None) -> int:
-        params: tuple[str, ...]
-        if symbol is not None and interval is not None:
-            sql = "SELECT count(*) FROM market_klines WHERE symbol = ? AND interval = ?"
-            params = (symbol, interval)
-        elif symbol is not None:
-            sql, params = "SELECT count(*) FROM market_klines WHERE symbol = ?", (symbol,)
-        elif interval is not None:
-            sql = (
-                _SYMBOLS_CTE + " SELECT coalesce(sum((SELECT count(*) FROM market_klines k"
-                " WHERE k.symbol = syms.s AND k.interval = ?)), 0) FROM syms"
-                " WHERE s IS NOT NULL"
-            )
-            params = (interval,)
-        else:
-            sql, params = "SELECT count(*) FROM market_klines", ()
-        with self._read() as conn:
-            return int(conn.execute(sql, params).fetchone()[0])
-
-    def last_bar_time(self, interval: str = "1m", symbol: str | None = None) -> int | None:
-        if symbol is not None:
-            sql = "SELECT max(time) FROM market_klines WHERE symbol = ? AND interval = ?"
-            params: tuple[str, ...] = (symbol, interval)
-        else:
-            sql = (
-                _SYMBOLS_CTE + " SELECT max((SELECT max(time) FROM market_klines k"
-                " WHERE k.symbol = syms.s AND k.interval = ?)) FROM syms WHERE s IS NOT NULL"
-            )
-            params = (interval,)
-        with self._read() as conn:
-            value = conn.execute(sql, params).fetchone()[0]
-        return None if value is None else int(value)
-
-    # -- metadata, state, status, prices --------------------------------
-
-    def upsert_metadata(self, metas: Sequence[StockMeta]) -> None:
-        rows = [
-            (
-                m.symbol,
-                m.name,
-                m.market,
-                m.sector,
-                m.base_price,
-                m.volatility,
-                m.base_volume,
-                m.calendar,
-            )
-            for m in metas
-        ]
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO stock_metadata (symbol, name, market, sector, base_price,"
-                " volatility, base_volume, calendar) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (symbol) DO UPDATE SET name = excluded.name,"
-                " market = excluded.market, sector = excluded.sector,"
-                " base_price = excluded.base_price, volatility = excluded.volatility,"
-                " base_volume = excluded.base_volume, calendar = excluded.calendar",
-                rows,
-            )
-
-    def list_metadata(self) -> list[StockMeta]:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT symbol, name, market, sector, base_price, volatility, base_volume,"
-                " calendar FROM stock_metadata ORDER BY symbol"
-            ).fetchall()
-        return [StockMeta(*row) for row in rows]
-
-    def save_states(self, states: Sequence[StockState]) -> None:
-        rows = [
-            (
-                s.symbol,
-                s.time,
-                s.price,
-                s.volatility,
-                s.trend,
-                s.regime,
-                s.next_regime_check,
-                json.dumps(s.extra, sort_keys=True),
-            )
-            for s in states
-        ]
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO stock_state (symbol, time, price, volatility, trend, regime,"
-                " next_regime_check, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (symbol) DO UPDATE SET time = excluded.time,"
-                " price = excluded.price, volatility = excluded.volatility,"
-                " trend = excluded.trend, regime = excluded.regime,"
-                " next_regime_check = excluded.next_regime_check, extra = excluded.extra",
-                rows,
-            )
-
-    def load_states(self) -> dict[str, StockState]:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT symbol, time, price, volatility, trend, regime, next_regime_check,"
-                " extra FROM stock_state ORDER BY symbol"
-            ).fetchall()
-        return {
-            r[0]: StockState(r[0], int(r[1]), r[2], r[3], r[4], r[5], int(r[6]), json.loads(r[7]))
-            for r in rows
-        }
-
-    def set_market_status(self, status: MarketStatus) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO market_status (market, status, phase, time) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (market) DO UPDATE SET status = excluded.status,"
-                " phase = excluded.phase, time = excluded.time",
-                (status.market, status.status, status.phase, status.time),
-            )
-
-    def get_market_status(self, market: str) -> MarketStatus | None:
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT market, status, phase, time FROM market_status WHERE market = ?",
-                (market,),
-            ).fetchone()
-        return None if row is None else MarketStatus(row[0], row[1], row[2], int(row[3]))
-
-    def upsert_prices(self, rows: Sequence[PriceRow]) -> None:
-        params = [(r.symbol, r.time, r.price, r.volume, r.source) for r in rows]
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO realtime_prices (symbol, time, price, volume, source)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET"
-                " time = excluded.time, price = excluded.price, volume = excluded.volume,"
-                " source = excluded.source",
-                params,
-            )
-
-    def get_prices(self, symbols: Sequence[str] | None = None) -> list[PriceRow]:
-        sql = "SELECT symbol, time, price, volume, source FROM realtime_prices"
-        with self._read() as conn:
-            if symbols is None:
-                rows = conn.execute(sql + " ORDER BY symbol").fetchall()
-            else:
-                wanted = sorted(set(symbols))
-                rows = []
-                # Chunks stay under SQLite's limit on bound parameters.
-                for i in range(0, len(wanted), 500):
-                    part = wanted[i : i + 500]
-                    marks = ", ".join("?" * len(part))
-                    rows += conn.execute(
-                        f"{sql} WHERE symbol IN ({marks}) ORDER BY symbol", part
-                    ).fetchall()
-        return [PriceRow(r[0], int(r[1]), r[2], r[3], r[4]) for r in rows]
+        st = engines.state(self.engine)
+        if st.memory:
+            with sql.raw(self.engine) as conn:
+                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                return (version, int(conn.total_changes))
+        with sql.errors(self.engine, "query failed"), st.watch_lock:
+            if st.closed:
+                raise st.closed_error()
+            if st.watcher is None:
+                st.watcher = sqlite3.connect(
+                    sqlite_path(st.url), isolation_level=None, check_same_thread=False
+                )
+            return int(st.watcher.execute("PRAGMA data_version").fetchone()[0])
 
 
 def _upsert_chunk(conn: sqlite3.Connection, arrays: BarArrays, lo: int, hi: int) -> None:
@@ -432,9 +102,17 @@ def _upsert_chunk(conn: sqlite3.Connection, arrays: BarArrays, lo: int, hi: int)
     conn.executemany(_UPSERT_RUN, [texts + row for row in wide.tolist()])
 
 
-def _open(url: str) -> Store:
-    return SQLiteStore(url)
+def select_bars_query(start: bool, end: bool, limit: bool) -> sql.RawQuery:
+    """:meth:`Bars.query`'s statement as compiled for this dialect (e.g. for EXPLAIN)."""
+    from sqlalchemy.dialects import sqlite as dialect
+
+    return sql.RawQuery(Bars.select_statement(start, end, limit), dialect.dialect())
 
 
-BACKENDS["sqlite"] = _open
-BACKENDS["sqlite+pysqlite"] = _open
+class SQLiteStore(Store):
+    """:class:`~quantdesk.storage.base.Store` over one SQLite file (or memory)."""
+
+    def __init__(self, url: str) -> None:
+        self.path = sqlite_path(url)
+        engine = engines.sqlite_engine(url)
+        super().__init__(url, engine, SQLiteBars(engine))

@@ -7,7 +7,7 @@ of its edit history, see :class:`~quantdesk.domain.ScoredTweet`): ``version_id``
 ``label``, ``source``. ``tweet_symbols`` has one row per (symbol, time,
 tweet_id) and is the index behind "the newest tweets of symbol X".
 
-:meth:`upsert_tweets` is idempotent and order-independent: in one
+:meth:`Tweets.upsert` is idempotent and order-independent: in one
 transaction it reads the stored versions of the batch's ids, keeps the
 incoming rows whose version is the same or later (ids are Twitter snowflakes:
 a longer id, or an equally long one that sorts later, is later), replaces
@@ -15,37 +15,55 @@ their ``tweets`` rows and their ``tweet_symbols`` rows (an edit may change
 the time and the symbols). Delivering a batch twice, or an older version
 after a newer one, changes nothing.
 
-Mixed into :class:`~quantdesk.storage.sqlite.SQLiteStore` and
-:class:`~quantdesk.storage.postgres.PostgresStore` like
-:mod:`quantdesk.storage.streams`.
+PostgreSQL text cannot hold NUL characters: a NUL in a tweet's text or
+author id is stored as U+FFFD there (SQLite keeps it); see
+:class:`~quantdesk.storage.sql.SafeText`.
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import orjson
-import psycopg
+import sqlalchemy as sa
 
 from quantdesk.domain import ScoredTweet
 from quantdesk.errors import DataError
+from quantdesk.storage import sql
+from quantdesk.storage.sql import METADATA, Key, Real, SafeText, TextList, TimestampMs
 
-__all__ = ["PostgresTweets", "SqliteTweets"]
+__all__ = ["TWEETS", "TWEET_SYMBOLS", "Tweets"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: ids looked up per statement (SQLite's default limit of bound parameters is 32,766).
-_CHUNK: Final = 500
-#: Serialises tweet writers on one PostgreSQL database (pg_advisory_xact_lock key).
+#: Serialises tweet writers (see :func:`quantdesk.storage.sql.serialize`).
 PG_TWEETS_LOCK: Final = 0x71D35C_0004
 
-_COLUMNS: Final = "id, version_id, time, author_id, text, symbols, score, label, source"
-_TWEET_COLUMNS: Final = (
-    "t.id, t.version_id, t.time, t.author_id, t.text, t.symbols, t.score, t.label, t.source"
+# A rowid table on SQLite (texts up to 10,000 characters are too big for WITHOUT ROWID).
+TWEETS: Final = sa.Table(
+    "tweets",
+    METADATA,
+    sa.Column("id", Key, primary_key=True),
+    sa.Column("version_id", Key, nullable=False),
+    sa.Column("time", TimestampMs, nullable=False),
+    sa.Column("author_id", SafeText),
+    sa.Column("text", SafeText, nullable=False),
+    sa.Column("symbols", TextList, nullable=False),
+    sa.Column("score", Real, sa.CheckConstraint("score BETWEEN -1 AND 1"), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Index("tweets_by_time", "time", "id"),
+)
+
+# One row per (tweet, symbol it names): "the newest tweets of X" is a backward
+# range scan of this key, joined to tweets by primary key.
+TWEET_SYMBOLS: Final = sa.Table(
+    "tweet_symbols",
+    METADATA,
+    sa.Column("symbol", Key, nullable=False),
+    sa.Column("time", TimestampMs, nullable=False),
+    sa.Column("tweet_id", Key, nullable=False),
+    sa.PrimaryKeyConstraint("symbol", "time", "tweet_id"),
+    sqlite_with_rowid=False,
 )
 
 
@@ -72,224 +90,118 @@ def _newest_per_id(tweets: Iterable[ScoredTweet]) -> dict[str, ScoredTweet]:
     return out
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 def _select(
-    symbol: str | None, start: Any, end: Any, limit: int | None, mark: str
-) -> tuple[str, list[Any]]:
+    symbol: str | None, start: int | None, end: int | None, limit: int | None
+) -> sa.Select[Any]:
     """The newest ``limit`` tweets (of ``symbol``) in ``[start, end)``, newest first."""
-    params: list[Any] = []
+    t, s = TWEETS.c, TWEET_SYMBOLS.c
+    stmt = sa.select(*TWEETS.c)
     if symbol is None:
-        sql = f"SELECT {_TWEET_COLUMNS} FROM tweets t WHERE true"
-        time_col, id_col = "t.time", "t.id"
+        time_col, id_col = t.time, t.id
     else:
-        sql = (
-            f"SELECT {_TWEET_COLUMNS} FROM tweet_symbols s"
-            f" JOIN tweets t ON t.id = s.tweet_id WHERE s.symbol = {mark}"
+        stmt = stmt.select_from(TWEET_SYMBOLS.join(TWEETS, t.id == s.tweet_id)).where(
+            s.symbol == symbol
         )
-        time_col, id_col = "s.time", "s.tweet_id"
-        params.append(symbol)
+        time_col, id_col = s.time, s.tweet_id
     if start is not None:
-        sql += f" AND {time_col} >= {mark}"
-        params.append(start)
+        stmt = stmt.where(time_col >= int(start))
     if end is not None:
-        sql += f" AND {time_col} < {mark}"
-        params.append(end)
-    sql += f" ORDER BY {time_col} DESC, {id_col} DESC"
+        stmt = stmt.where(time_col < int(end))
+    stmt = stmt.order_by(time_col.desc(), id_col.desc())
     if limit is not None:
-        sql += f" LIMIT {mark}"
-        params.append(limit)
-    return sql, params
+        stmt = stmt.limit(max(0, int(limit)))
+    return stmt
 
 
-class SqliteTweets:
-    """Tweets on SQLite (times as INTEGER epoch ms, symbols as JSON text)."""
+class Tweets:
+    """Repository over ``tweets`` and ``tweet_symbols``. Safe to share between threads."""
 
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def upsert_tweets(self, tweets: Sequence[ScoredTweet]) -> int:
+    def upsert(self, tweets: Sequence[ScoredTweet]) -> int:
+        """Insert or replace tweets by id (a later version wins); return the rows written."""
         batch = _newest_per_id(tweets)
         if not batch:
             return 0
-        with self._write() as conn:
-            stored: dict[str, tuple[str, int, list[str]]] = {}
-            for ids in _chunks(list(batch)):
-                marks = ", ".join("?" * len(ids))
-                for r in conn.execute(
-                    f"SELECT id, version_id, time, symbols FROM tweets WHERE id IN ({marks})", ids
-                ):
-                    stored[r[0]] = (r[1], int(r[2]), orjson.loads(r[3]))
-            winners = [
-                t
-                for t in batch.values()
-                if t.id not in stored or _later_or_same(_version(t), stored[t.id][0])
-            ]
-            conn.executemany(
-                "DELETE FROM tweet_symbols WHERE symbol = ? AND time = ? AND tweet_id = ?",
-                [
-                    (s, stored[t.id][1], t.id)
-                    for t in winners
-                    if t.id in stored
-                    for s in stored[t.id][2]
-                ],
-            )
-            conn.executemany(
-                f"INSERT INTO tweets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET version_id = excluded.version_id,"
-                " time = excluded.time, author_id = excluded.author_id, text = excluded.text,"
-                " symbols = excluded.symbols, score = excluded.score, label = excluded.label,"
-                " source = excluded.source",
-                [
-                    (
-                        t.id,
-                        _version(t),
-                        t.time,
-                        t.author_id,
-                        t.text,
-                        orjson.dumps(list(t.symbols)).decode(),
-                        float(t.score),
-                        t.label,
-                        t.source,
-                    )
-                    for t in winners
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO tweet_symbols (symbol, time, tweet_id) VALUES (?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                [(s, t.time, t.id) for t in winners for s in dict.fromkeys(t.symbols)],
-            )
-        return len(winners)
-
-    def query_tweets(
-        self,
-        symbol: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-        limit: int | None = None,
-    ) -> list[ScoredTweet]:
-        sql, params = _select(symbol, start, end, limit, "?")
-        with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [_tweet(r, int(r[2]), orjson.loads(r[5])) for r in reversed(rows)]
-
-
-class PostgresTweets:
-    """Tweets on PostgreSQL (times as TIMESTAMPTZ, symbols as ``text[]``).
-
-    PostgreSQL text cannot hold NUL characters: a NUL in a tweet's text or
-    author id is stored as U+FFFD (SQLite keeps it).
-    """
-
-    def _conn(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        raise NotImplementedError
-
-    def upsert_tweets(self, tweets: Sequence[ScoredTweet]) -> int:
-        batch = _newest_per_id(tweets)
-        if not batch:
-            return 0
-        with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+        t, s = TWEETS.c, TWEET_SYMBOLS.c
+        with sql.write(self.engine) as conn:
             # Concurrent writers of one tweet would each see it missing and
             # leave two sets of tweet_symbols rows; taking turns avoids that.
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (PG_TWEETS_LOCK,))
-            cur.execute(
-                "SELECT id, version_id, time, symbols FROM tweets WHERE id = ANY(%s)",
-                (list(batch),),
-            )
-            stored = {r[0]: (r[1], r[2], list(r[3])) for r in cur.fetchall()}
+            sql.serialize(conn, PG_TWEETS_LOCK)
+            stored: dict[str, tuple[str, int, list[str]]] = {}
+            for ids in sql.chunked(list(batch)):
+                found = conn.execute(
+                    sa.select(t.id, t.version_id, t.time, t.symbols).where(t.id.in_(ids))
+                )
+                for r in found:
+                    stored[r[0]] = (r[1], int(r[2]), list(r[3]))
             winners = [
-                t
-                for t in batch.values()
-                if t.id not in stored or _later_or_same(_version(t), stored[t.id][0])
+                tw
+                for tw in batch.values()
+                if tw.id not in stored or _later_or_same(_version(tw), stored[tw.id][0])
             ]
             old_links = [
-                (s, stored[t.id][1], t.id)
-                for t in winners
-                if t.id in stored
-                for s in stored[t.id][2]
+                {"o_symbol": sym, "o_time": stored[tw.id][1], "o_id": tw.id}
+                for tw in winners
+                if tw.id in stored
+                for sym in stored[tw.id][2]
             ]
             if old_links:
-                cur.executemany(
-                    "DELETE FROM tweet_symbols WHERE symbol = %s AND time = %s AND tweet_id = %s",
+                conn.execute(
+                    sa.delete(TWEET_SYMBOLS).where(
+                        s.symbol == sa.bindparam("o_symbol"),
+                        s.time == sa.bindparam("o_time", type_=TimestampMs),
+                        s.tweet_id == sa.bindparam("o_id"),
+                    ),
                     old_links,
                 )
-            cur.executemany(
-                f"INSERT INTO tweets ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO UPDATE SET version_id = EXCLUDED.version_id,"
-                " time = EXCLUDED.time, author_id = EXCLUDED.author_id, text = EXCLUDED.text,"
-                " symbols = EXCLUDED.symbols, score = EXCLUDED.score, label = EXCLUDED.label,"
-                " source = EXCLUDED.source",
-                [
-                    (
-                        t.id,
-                        _version(t),
-                        _dt(t.time),
-                        _no_nul(t.author_id),
-                        _no_nul(t.text),
-                        list(t.symbols),
-                        float(t.score),
-                        t.label,
-                        t.source,
-                    )
-                    for t in winners
-                ],
-            )
-            links = [(s, _dt(t.time), t.id) for t in winners for s in dict.fromkeys(t.symbols)]
-            if links:
-                cur.executemany(
-                    "INSERT INTO tweet_symbols (symbol, time, tweet_id) VALUES (%s, %s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    links,
-                )
+            rows = [
+                {
+                    "id": tw.id,
+                    "version_id": _version(tw),
+                    "time": tw.time,
+                    "author_id": tw.author_id,
+                    "text": tw.text,
+                    "symbols": list(tw.symbols),
+                    "score": float(tw.score),
+                    "label": tw.label,
+                    "source": tw.source,
+                }
+                for tw in winners
+            ]
+            sql.upsert(conn, TWEETS, rows, ["id"])
+            links = [
+                {"symbol": sym, "time": tw.time, "tweet_id": tw.id}
+                for tw in winners
+                for sym in dict.fromkeys(tw.symbols)
+            ]
+            sql.insert_new(conn, TWEET_SYMBOLS, links, ["symbol", "time", "tweet_id"])
         return len(winners)
 
-    def query_tweets(
+    def query(
         self,
         symbol: str | None = None,
         start: int | None = None,
         end: int | None = None,
         limit: int | None = None,
     ) -> list[ScoredTweet]:
-        sql, params = _select(
-            symbol,
-            None if start is None else _dt(start),
-            None if end is None else _dt(end),
-            limit,
-            "%s",
-        )
-        with self._conn() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [_tweet(r, _ms(r[2]), list(r[5])) for r in reversed(rows)]
+        """Tweets (naming ``symbol``) with ``start <= time < end``; with ``limit`` the
+        newest; ascending time (ties by id)."""
+        with sql.read(self.engine) as conn:
+            rows = conn.execute(_select(symbol, start, end, limit)).all()
+        return [_tweet(r) for r in reversed(rows)]
 
 
-def _tweet(r: Sequence[Any], time_ms: int, symbols: list[str]) -> ScoredTweet:
+def _tweet(r: Sequence[Any]) -> ScoredTweet:
     return ScoredTweet(
         id=r[0],
-        time=time_ms,
+        time=int(r[2]),
         text=r[4],
-        symbols=tuple(symbols),
+        symbols=tuple(r[5]),
         score=float(r[6]),
         label=r[7],
         source=r[8],
         author_id=r[3],
         version_id=None if r[1] == r[0] else r[1],
     )
-
-
-def _dt(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=int(ms))
-
-
-def _ms(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _no_nul(text: str | None) -> str | None:
-    return None if text is None else text.replace("\x00", "\ufffd")

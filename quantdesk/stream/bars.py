@@ -24,7 +24,9 @@ close prints, nothing outside sessions) plus:
   emits the bars it and the batches before it changed. (Throttling on the
   distance to the previous emission instead would skip a batch whenever its
   last trade fell earlier in its second than the previous one's, holding its
-  trades back until the symbol's next batch.)
+  trades back until the symbol's next batch.) When the symbol's day closes,
+  its still-open bars (the week and the month) are emitted once more,
+  unthrottled, so what is stored for them is up to date overnight.
 * **No trade, no bar**: empty intervals produce nothing.
 
 Each batch is reduced to per-minute summaries with NumPy and the summaries
@@ -301,9 +303,10 @@ class BarAggregator:
                 acc = bars.get(start)
                 if acc is None:
                     if end <= cutoff:
-                        if interval == "1m":
+                        if interval == "1m":  # set aside whole: no larger bar takes it either
                             self.counters["too_late"] += n
                             self._rejects.append((symbol, open_ts, open_, vol))
+                            break
                         continue
                     acc = [open_, open_ts, high, low, close, close_ts, vol, pv, n, end, 0]
                     bars[start] = acc
@@ -404,6 +407,7 @@ class BarAggregator:
             state.watermark = event_time
         limit = state.watermark - self.grace_ms
         heap = state.open_heap
+        day_closed = False
         while heap and heap[0][0] <= limit:
             end, interval, start = heapq.heappop(heap)
             acc = state.bars[interval][start]
@@ -411,6 +415,15 @@ class BarAggregator:
             state.dirty.discard((interval, start))
             heapq.heappush(state.final_heap, (end, interval, start))
             out.append(self._bar(symbol, interval, start, acc, True))
+            day_closed = day_closed or interval == "1d"
+        if day_closed and state.dirty:
+            # the open week and month as of the day's close, unthrottled: what is
+            # stored for them then equals the aggregate of their final days
+            for key in sorted(state.dirty):
+                open_acc = state.bars[key[0]].get(key[1])
+                if open_acc is not None and not open_acc[_FINAL]:
+                    out.append(self._bar(symbol, key[0], key[1], open_acc, False))
+            state.dirty.clear()
         cutoff = limit - self.retention_ms
         finals = state.final_heap
         while finals and finals[0][0] <= cutoff:

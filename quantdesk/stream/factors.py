@@ -35,7 +35,8 @@ import math
 from typing import Final
 
 from quantdesk.domain.messages import BookSnapshot, FactorValue
-from quantdesk.errors import ConfigError, DataError
+from quantdesk.errors import BookError as BookError
+from quantdesk.errors import ConfigError
 
 __all__ = [
     "BAD_PRICE",
@@ -84,14 +85,6 @@ FACTOR_NAMES: Final = (
 _INF: Final = math.inf
 # Level weights w_i = 1/i, precomputed for the usual L1-L10 books.
 _WEIGHTS: Final = tuple(1.0 / i for i in range(1, 11))
-
-
-class BookError(DataError):
-    """A book snapshot cannot be used; ``reason`` is one of :data:`BOOK_ERROR_REASONS`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def _check_side(snapshot: BookSnapshot, side: str) -> None:

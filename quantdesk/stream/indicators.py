@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quantdesk.calendars import DAY_MS
-from quantdesk.domain import Bar, FactorValue
+from quantdesk.domain import Bar, FactorValue, is_intraday
 from quantdesk.indicators import (
     ATR,
     BBANDS,
@@ -121,7 +121,7 @@ class BarIndicators:
         values["kdj_k"], values["kdj_d"], values["kdj_j"] = b.kdj.update(h, lo, c)
         values["obv"] = b.obv.update(c, v)
         day = self.day_of(bar.time)
-        reset = bar.interval != "1d" and day != b.last_day
+        reset = is_intraday(bar.interval) and day != b.last_day
         b.last_day = day
         values["vwap"] = b.vwap.update(h, lo, c, v, reset)
         values["volume_ratio_5"] = b.vratio.update(v)

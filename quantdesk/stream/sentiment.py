@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from quantdesk.domain.messages import FactorValue, ScoredTweet
 from quantdesk.sentiment.clean import clean
@@ -167,6 +168,47 @@ class SentimentAggregator:
             FactorValue(symbol, now, "sentiment_mean", mean),
             FactorValue(symbol, now, "sentiment_ewma", st.ewma),
         ]
+
+    # -- checkpoints ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The per-symbol state and counters, JSON-ready (see :meth:`restore`)."""
+        return {
+            "symbols": {
+                sym: [
+                    st.last_ts,
+                    [[t, v] for t, v in st.window],
+                    st.total,
+                    st.ewma,
+                    st.wsum,
+                    st.wtotal,
+                    st.seen,
+                ]
+                for sym, st in self.state.items()
+            },
+            "rejects": dict(self.rejects),
+            "scored": self.scored,
+            "unattributed": self.unattributed,
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`snapshot`."""
+        self.state = {}
+        for sym, (last_ts, window, total, ewma, wsum, wtotal, seen) in snapshot.get(
+            "symbols", {}
+        ).items():
+            self.state[sym] = SymbolSentiment(
+                int(last_ts),
+                deque((int(t), float(v)) for t, v in window),
+                float(total),
+                float(ewma),
+                float(wsum),
+                float(wtotal),
+                bool(seen),
+            )
+        self.rejects = Counter({k: int(v) for k, v in snapshot.get("rejects", {}).items()})
+        self.scored = int(snapshot.get("scored", 0))
+        self.unattributed = int(snapshot.get("unattributed", 0))
 
 
 def _stable_id(tweet: Tweet, tid: str) -> str:

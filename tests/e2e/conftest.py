@@ -88,7 +88,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     env = {
         **os.environ,
         "QUANTDESK_DATA_DIR": str(data_dir),
-        "QUANTDESK_BACKFILL_DAYS": "2",
+        # 25 trading days: always two calendar months and five weeks (the 1w/1M switcher)
+        "QUANTDESK_BACKFILL_DAYS": "25",
         "QUANTDESK_ADMIN_PASSWORD": PASSWORDS["admin"],
         "QUANTDESK_GUEST_PASSWORD": PASSWORDS["guest"],
         "QUANTDESK_TEST_PASSWORD": PASSWORDS["test"],

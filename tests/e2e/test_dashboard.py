@@ -72,6 +72,22 @@ def test_interval_switcher_reloads_bars(platform: Platform, page: Any, shoot: An
         assert f"interval={interval}" in page.url
         assert "active" in (page.get_attribute(f"#interval-{interval}", "class") or "")
         shoot(page, f"market-{interval}")
+    # Weeks and months of trading days (25 backfilled days: several of each). A
+    # holiday moves a period's start to its first session, so spacings vary.
+    day = 86_400
+    for interval, least, most in (("1w", 2 * day, 9 * day), ("1M", 20 * day, 40 * day)):
+        page.click(f"#interval-{interval}")
+        _wait(
+            page,
+            "(iv) => document.querySelector('#price-chart').dataset.interval === iv"
+            " && Number(document.querySelector('#price-chart').dataset.bars) > 1",
+            interval,
+        )
+        data = _dataset(page, "#price-chart")
+        assert least <= int(data["spacing"]) <= most, data
+        assert f"interval={interval}" in page.url
+        assert "active" in (page.get_attribute(f"#interval-{interval}", "class") or "")
+        shoot(page, f"market-{interval}")
 
 
 def test_symbol_search(platform: Platform, page: Any) -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from quantdesk.api.app import create_app
 from quantdesk.api.context import ApiContext
 from quantdesk.config import load_settings
-from quantdesk.runtime.embedded import EmbeddedRuntime
+from quantdesk.runtime.runner import Runner
 from quantdesk.storage import open_store
 
 MIN = 60_000
@@ -25,13 +25,13 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("QUANTDESK_ADMIN_PASSWORD", "admin-pw")
     settings = load_settings(data_dir=tmp_path, backfill_days=0, seed=3)
     store = open_store(settings.resolved_database_url)
-    rt = EmbeddedRuntime(settings, store, test_mode=True, echo=lambda _m: None)
+    rt = Runner(settings, store, test_mode=True, echo=lambda _m: None)
     rt.prepare()
     yield rt
     store.close()
 
 
-def test_live_bars_signals_and_rules_reach_clients(runtime: EmbeddedRuntime) -> None:
+def test_live_bars_signals_and_rules_reach_clients(runtime: Runner) -> None:
     context = ApiContext(runtime.store, runtime.settings, runtime.bus, runtime)
     app = create_app(context, echo=lambda _m: None)
     symbol = runtime.universe[0].symbol

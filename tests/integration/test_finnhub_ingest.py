@@ -1,4 +1,5 @@
-"""Finnhub ingest end to end against local fake servers: drops, stalls, garbage, REST errors.
+"""The Finnhub source through the runner against local fake servers: drops, stalls, garbage,
+REST errors.
 
 The fake generates trades on a simulated clock running 60x (one minute of
 event time per wall second); the stored 1m bars are compared with its ground
@@ -13,8 +14,10 @@ import logging
 import pytest
 
 from quantdesk.config import load_settings
-from quantdesk.sources.finnhub import SOURCE_LIVE, SOURCE_REST, run_finnhub_ingest
+from quantdesk.runtime.runner import Runner
+from quantdesk.sources.finnhub import SOURCE_LIVE, SOURCE_REST, FinnhubSource
 from quantdesk.storage import open_store
+from quantdesk.storage.base import Store
 from tests.unit.sources.finnhub.fake import FakeFinnhub, SimClock, rest_server
 
 TOKEN = "tok-SECRET-8c1f0e"
@@ -34,7 +37,29 @@ def _settings(ws_url: str, rest_url: str):  # type: ignore[no-untyped-def]
         finnhub_heartbeat_seconds=0.05,
         finnhub_rest_settle_seconds=1.0,
         finnhub_rest_timeout=2.0,
+        tweets="none",
     )
+
+
+async def start(
+    settings,  # type: ignore[no-untyped-def]
+    symbols: list[str],
+    store: Store,
+    fake: FakeFinnhub,
+    clock: SimClock,
+    **source_options,
+) -> tuple[Runner, asyncio.Task[None]]:
+    """The runner over a Finnhub source (24h buckets, the fake's clock), running. The fake
+    waits while the runner prepares, then both start at the clock's start."""
+    fake.pause()
+    source = FinnhubSource(
+        settings, symbols, token=TOKEN, calendar=None, clock=clock, **source_options
+    )
+    runner = Runner(settings, store, source=source, test_mode=True, echo=lambda _m: None)
+    await asyncio.to_thread(runner.prepare)
+    clock.restart()
+    fake.resume()
+    return runner, asyncio.create_task(runner.run())
 
 
 @pytest.mark.timeout(60)
@@ -53,19 +78,8 @@ def test_drop_and_stall_leave_no_hole_and_no_double_count(tmp_path, caplog, caps
                 (500, "oops", {}),
             ]
             settings = _settings(fake.url, rest.url)
-            stop = asyncio.Event()
-            task = asyncio.create_task(
-                run_finnhub_ingest(
-                    settings,
-                    [*SYMBOLS, QUIET],
-                    store,
-                    token=TOKEN,
-                    calendar=None,
-                    clock=clock,
-                    stop=stop,
-                    handle_signals=False,
-                    margin_ms=10_000,
-                )
+            runner, task = await start(
+                settings, [*SYMBOLS, QUIET], store, fake, clock, margin_ms=10_000
             )
             await asyncio.sleep(2.2)
             await fake.send_raw("this is not json")
@@ -79,14 +93,13 @@ def test_drop_and_stall_leave_no_hole_and_no_double_count(tmp_path, caplog, caps
             fake.stall_all()  # silent connection: no trade, no ping
             await asyncio.sleep(3.0)
             stopped_at = clock()
-            stop.set()
-            report = await asyncio.wait_for(task, 10)
-            n_requests = len(rest.requests)
+            runner.stop()
+            await asyncio.wait_for(task, 10)
         await fake.stop()
-        return report, fake, store, stopped_at + 0 * n_requests
+        return runner, fake, store, stopped_at
 
-    report, fake, store, stopped_at = asyncio.run(scenario())
-    src = report.source  # type: ignore[attr-defined]
+    runner, fake, store, stopped_at = asyncio.run(scenario())
+    src = runner.source.stats()  # type: ignore[attr-defined]
 
     # reconnected twice (drop, stall) and re-subscribed every symbol each time
     assert src["connects"] >= 3
@@ -143,28 +156,16 @@ def test_token_without_candle_access_switches_rest_off_and_keeps_live_trades(tmp
         store = open_store(f"sqlite:///{tmp_path / 'fh.db'}")
         with rest_server(fake, TOKEN) as rest:
             rest.script = [(403, '{"error":"You don\'t have access to this resource."}', {})]
-            stop = asyncio.Event()
-            task = asyncio.create_task(
-                run_finnhub_ingest(
-                    _settings(fake.url, rest.url),
-                    ["AAPL"],
-                    store,
-                    token=TOKEN,
-                    calendar=None,
-                    clock=clock,
-                    stop=stop,
-                    handle_signals=False,
-                )
-            )
+            runner, task = await start(_settings(fake.url, rest.url), ["AAPL"], store, fake, clock)
             await asyncio.sleep(2.8)
             stopped_at = clock()
-            stop.set()
-            report = await asyncio.wait_for(task, 10)
+            runner.stop()
+            await asyncio.wait_for(task, 10)
         await fake.stop()
-        return report, fake, store, stopped_at
+        return runner, fake, store, stopped_at
 
-    report, fake, store, stopped_at = asyncio.run(scenario())
-    src = report.source  # type: ignore[attr-defined]
+    runner, fake, store, stopped_at = asyncio.run(scenario())
+    src = runner.source.stats()  # type: ignore[attr-defined]
     assert src["rest_enabled"] is False and src["rest_requests"] == 1, str(src)
     first = START // 60_000 * 60_000
     clean, end = first + 60_000, (stopped_at // 60_000) * 60_000

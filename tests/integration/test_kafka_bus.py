@@ -125,6 +125,22 @@ def test_round_trip_keeps_per_symbol_order(make_kafka_bus: MakeBus) -> None:
     assert len({p for ps in partitions.values() for p in ps}) > 1
 
 
+def test_lag_counts_what_is_not_polled_yet(make_kafka_bus: MakeBus) -> None:
+    """The worker's lag gauge: high watermark minus position, per owned partition."""
+    bus = make_kafka_bus(partitions=2)
+    sent = make_batches(10)
+    produce(bus, sent)
+    sub = bus.subscribe([bus.topics.trades], group(bus, "lag"))
+    (first,) = consume([sub], 10, commit=False)
+    deadline = time.monotonic() + 20
+    while sum(sub.lag().values()) != len(sent) - len(first):
+        assert time.monotonic() < deadline, (sub.lag(), len(sent), len(first))
+        time.sleep(0.1)
+    assert set(sub.lag()) == set(sub.assignment())
+    consume([sub], len(sent) - len(first))
+    assert sum(sub.lag().values()) == 0
+
+
 def test_dead_letters_and_async_publishing(make_kafka_bus: MakeBus) -> None:
     bus = make_kafka_bus()
     dead_letter(bus, b"\xffnot json", "bad_json", bus.topics.trades, "boom")

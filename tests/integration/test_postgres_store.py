@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import nullcontext as _nothing
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import quantdesk.storage.postgres as pg
 from quantdesk.errors import StorageError
 from quantdesk.storage import latest_version, open_store
 from quantdesk.storage.frames import prepare_bars
-from quantdesk.storage.postgres import PostgresStore, copy_chunks, redact, select_bars_sql
+from quantdesk.storage.postgres import PostgresStore, copy_chunks, redact, select_bars_query
 from tests.unit.storage._bars import MINUTE, T0, bar_frame, model_of
 
 pytestmark = pytest.mark.postgres
@@ -106,13 +105,13 @@ def test_query_bars_walks_the_primary_key_backwards(
 ) -> None:
     """The newest-N query needs no sort: ORDER BY must name the indexed column."""
     pg_store.upsert_bars(bar_frame(["AAPL", "TSLA"], 300, step=DAY // 4))
-    params: list[Any] = ["AAPL", "1m"]
-    params += [pg.ms_to_datetime(T0)] * start + [pg.ms_to_datetime(T0 + 40 * DAY)] * end + [200]
+    query = select_bars_query(start, end, True)
+    params = query.args(
+        {"symbol": "AAPL", "interval": "1m", "start": T0, "end": T0 + 40 * DAY, "limit": 200}
+    )
     with psycopg.connect(pg_url) as conn:
         conn.execute("SET enable_sort = off")  # a sort now shows only if nothing else can order
-        plan = "\n".join(
-            r[0] for r in conn.execute(f"EXPLAIN {select_bars_sql(start, end, True)}", params)
-        )
+        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {query.sql}", params))
     assert "Index Scan Backward" in plan, plan
     assert "Sort" not in plan, plan
 
@@ -273,7 +272,6 @@ def test_new_months_load_side_by_side_and_appear_at_once(
     pg_store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 1)
-    monkeypatch.setattr(pg, "_HELPER_WAIT_S", 30.0)
     pids: set[int] = set()
     stage, attach = pg._stage_month, pg._attach_stages
 
@@ -338,8 +336,9 @@ def test_load_tables_of_dead_loads_are_dropped(
 
 
 def test_no_spare_connection_loads_on_one(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that cannot connect (e.g. the server's connection limit) leaves its
+    months to the loading connection; so does BULK_CONNECTIONS = 1."""
     monkeypatch.setattr(pg, "FAST_PATH_MIN_ROWS", 1)
-    monkeypatch.setattr(pg, "_HELPER_WAIT_S", 0.2)
     pids: set[int] = set()
     stage = pg._stage_month
 
@@ -347,13 +346,22 @@ def test_no_spare_connection_loads_on_one(pg_url: str, monkeypatch: pytest.Monke
         pids.add(conn.info.backend_pid)
         stage(conn, *args)
 
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise psycopg.OperationalError("sorry, too many clients already")
+
     monkeypatch.setattr(pg, "_stage_month", staged)
-    for size in (1, 2):
+    for k, patch in enumerate(
+        [("engines.dedicated_connection", refused), ("BULK_CONNECTIONS", 1)], start=1
+    ):
         pids.clear()
-        store = PostgresStore(pg_url, pool_size=size)
-        store.migrate()
-        with store, store._pool.connection() if size == 2 else _nothing():  # the other one
-            store.upsert_bars(MONTHS_2024.assign(time=MONTHS_2024["time"] + size * 366 * DAY))
+        with monkeypatch.context() as m:
+            name, value = patch
+            if name == "BULK_CONNECTIONS":
+                m.setattr(pg, name, value)
+            else:
+                m.setattr(pg.engines, "dedicated_connection", value)
+            with open_store(pg_url) as store:
+                store.upsert_bars(MONTHS_2024.assign(time=MONTHS_2024["time"] + k * 366 * DAY))
         assert len(pids) == 1
     with open_store(pg_url) as check:
         assert check.count_bars() == 2 * len(MONTHS_2024)

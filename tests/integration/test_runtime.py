@@ -10,19 +10,19 @@ import pandas as pd
 from quantdesk.bars import rollup_bars
 from quantdesk.config import load_settings
 from quantdesk.domain import BAR_COLUMNS
-from quantdesk.runtime.embedded import EmbeddedRuntime
+from quantdesk.runtime.runner import Runner
 from quantdesk.storage import open_store
 
 MIN = 60_000
 
 
-def make_runtime(tmp: Path, name: str) -> EmbeddedRuntime:
+def make_runtime(tmp: Path, name: str) -> Runner:
     settings = load_settings(data_dir=tmp / name, backfill_days=2, seed=7)
     store = open_store(settings.resolved_database_url)
-    return EmbeddedRuntime(settings, store, echo=lambda _msg: None)
+    return Runner(settings, store, echo=lambda _msg: None)
 
 
-def live_bars(rt: EmbeddedRuntime, since: int) -> pd.DataFrame:
+def live_bars(rt: Runner, since: int) -> pd.DataFrame:
     rows = []
     for meta in rt.universe:
         for interval in ("1m", "5m", "60m", "1d"):

@@ -12,7 +12,7 @@ import pytest
 
 from quantdesk.config import load_settings
 from quantdesk.domain import ScoredTweet
-from quantdesk.runtime.embedded import EmbeddedRuntime
+from quantdesk.runtime.runner import Runner
 from quantdesk.sentiment.model import LABELS
 from quantdesk.sources.tweets.http import HttpFeed
 from quantdesk.sources.tweets.readers import BASE_URL_ENV, TOKEN_ENV
@@ -27,9 +27,9 @@ RULE = {"id": "tweets_bull", "factor": "sentiment_ewma", "buy_above": 0.2, "sell
 def test_runtime_stores_scored_tweets(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, backfill_days=0, seed=5, sentiment_rate=2.0)
     store = open_store(settings.resolved_database_url)
-    rt = EmbeddedRuntime(settings, store, test_mode=True, echo=lambda _m: None)
+    rt = Runner(settings, store, test_mode=True, echo=lambda _m: None)
     rt.prepare()
-    assert rt.sentiment is not None
+    assert rt.tweets is not None
     batches: list[int] = []
     upsert = store.upsert_tweets
 
@@ -49,8 +49,8 @@ def test_runtime_stores_scored_tweets(tmp_path: Path) -> None:
     try:
         stored = store.query_tweets()
         # every mocked tweet (each has an id and a time) is stored once
-        assert rt.sentiment.tweets > 200
-        assert len(stored) == rt.sentiment.tweets == rt.sink.tweets_written
+        assert rt.tweets.tweets > 200
+        assert len(stored) == rt.tweets.tweets == rt.sink.tweets_written
         # one batch per slice: three minutes, then the rest of the minute on shutdown
         assert len(batches) <= 4 and sum(batches) == len(stored)
         symbols = {m.symbol for m in rt.universe}
@@ -93,7 +93,7 @@ def test_file_tweets_become_stored_tweets_factors_and_signals(tmp_path: Path) ->
     )
     store = open_store(settings.resolved_database_url)
     said: list[str] = []
-    rt = EmbeddedRuntime(settings, store, test_mode=True, echo=said.append)
+    rt = Runner(settings, store, test_mode=True, echo=said.append)
     rt.prepare()
     start = rt.clock.start
     assert start - now < 30_000
@@ -160,9 +160,9 @@ def test_http_tweets_are_stored_and_the_runtime_stops_cleanly(
         )
         store = open_store(settings.resolved_database_url)
         said: list[str] = []
-        rt = EmbeddedRuntime(settings, store, test_mode=True, echo=said.append)
+        rt = Runner(settings, store, test_mode=True, echo=said.append)
         rt.prepare()
-        feed = rt.sentiment
+        feed = rt.tweets
         assert isinstance(feed, HttpFeed)
 
         async def run() -> float:
@@ -190,7 +190,7 @@ def test_http_tweets_are_stored_and_the_runtime_stops_cleanly(
             assert store.query_factors("TSLA", "sentiment_mean")[-1].value < 0
             assert store.dead_letter_counts() == {"tweet_invalid_utf8": 1}
             assert rt.processor.rejects["tweet_invalid_utf8"] == 1
-            assert feed.stats.connections == 2 and feed.stats.disconnects >= 1
+            assert feed.stream_stats.connections == 2 and feed.stream_stats.disconnects >= 1
             assert any("virtual clock" in m and "--clock wall" in m for m in said)
             assert any("3 scored" in m and "invalid_utf8 1" in m for m in said)
         finally:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
 from quantdesk.bus import DeadLetter
 from quantdesk.domain import FactorValue, Signal
 from quantdesk.storage import Store
+from quantdesk.storage.streams import STREAM_CHECKPOINTS
 
 T = 1_795_138_200_000
 
@@ -47,7 +58,34 @@ def test_dead_letters_and_checkpoints(store: Store) -> None:
     )
     assert store.dead_letter_counts() == {"bad_json": 2, "skew": 1}
     assert store.load_checkpoint("g", "t", 0) is None
-    store.save_checkpoint("g", "t", 0, 41, b"state-1")
-    store.save_checkpoint("g", "t", 0, 42, b"\x00state-2")
-    assert store.load_checkpoint("g", "t", 0) == (42, b"\x00state-2")
+    store.save_checkpoint("g", "t", 0, 41, {"n": 1})
+    state = {"bars": [[1, 2.5, math.nan, -math.inf]], "rows": (1, "x"), "nul": "\x00"}
+    store.save_checkpoint("g", "t", 0, 42, state)
+    offset, got = store.load_checkpoint("g", "t", 0) or (None, None)
+    assert offset == 42
+    assert got["rows"] == (1, "x") and got["nul"] == "\x00"
+    assert got["bars"][0][:2] == [1, 2.5] and math.isnan(got["bars"][0][2])
+    assert got["bars"][0][3] == -math.inf
     assert store.load_checkpoint("other", "t", 0) is None
+
+
+def test_a_pickled_checkpoint_is_never_loaded(
+    store: Store, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A row holding a pickle (earlier releases, or someone with write access) is
+    refused with one log line, without unpickling: the partition starts afresh."""
+
+    class Boom:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    store.save_checkpoint("g", "t", 0, 7, {"n": 1})
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(STREAM_CHECKPOINTS).values(state=pickle.dumps({"processor": Boom()}))
+        )
+    with caplog.at_level(logging.WARNING, logger="quantdesk.storage"):
+        assert store.load_checkpoint("g", "t", 0) is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "quantdesk.storage"]
+    assert len(lines) == 1 and "pickle" in lines[0] and "\n" not in lines[0]
+    assert not (tmp_path / "pwned").exists()

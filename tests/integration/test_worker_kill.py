@@ -26,7 +26,7 @@ import pandas as pd
 from quantdesk.bus import Heartbeat, Topics, TradeBatch, encode
 from quantdesk.bus.kafka import KafkaBus
 from quantdesk.calendars import get_calendar
-from quantdesk.domain import BAR_COLUMNS, INTERVALS, BookSnapshot, Trade
+from quantdesk.domain import BAR_COLUMNS, INTERVALS, PERIOD_INTERVALS, BookSnapshot, Trade
 from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.sources.simulator import MarketSimulator, default_universe
 from quantdesk.storage import open_store
@@ -65,7 +65,12 @@ def reference_bars(messages: list[tuple[str, str, bytes]]) -> pd.DataFrame:
     out = Output()
     for kind, _, raw in messages:
         processor.handle(kind, raw, out)
-    latest = {(b.symbol, b.interval, b.time): b for b in out.bars if b.final}
+    # final bars, and the open week and month as of the day's close (never final here)
+    latest = {
+        (b.symbol, b.interval, b.time): b
+        for b in out.bars
+        if b.final or b.interval in PERIOD_INTERVALS
+    }
     return frame([b.as_row() for b in latest.values()])
 
 
@@ -82,7 +87,10 @@ def stored_bars(url: str) -> pd.DataFrame:
     with open_store(url) as store:
         for meta in default_universe("cn"):
             for interval in INTERVALS:
-                rows += store.query_bars(meta.symbol, interval, OPEN, CLOSE, 10_000)
+                # a week or month starts at its first session, before OPEN at times
+                rows += store.query_bars(
+                    meta.symbol, interval, OPEN - 40 * 86_400_000, CLOSE, 10_000
+                )
     return frame(rows)
 
 

@@ -173,7 +173,7 @@ def _cache(request: Request) -> NewestBarsCache:
 async def klines(
     request: Request,
     symbol: Annotated[str, Query(min_length=1, max_length=32, description="e.g. 600036.SH")],
-    interval: Annotated[str, Query(description="1m 5m 15m 30m 60m(1h) 120m 1d")] = "1m",
+    interval: Annotated[str, Query(description="1m 5m 15m 30m 60m(1h) 120m 1d 1w 1M")] = "1m",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 200,
     start: Annotated[str | None, Query(description="ISO 8601 or epoch ms, inclusive")] = None,
     end: Annotated[str | None, Query(description="ISO 8601 or epoch ms, exclusive")] = None,

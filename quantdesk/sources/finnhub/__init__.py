@@ -9,9 +9,10 @@ Using it with a real account
        export FINNHUB_TOKEN=your-token
 
 2. Stream some symbols into the configured store (``QUANTDESK_DATABASE_URL``,
-   default SQLite under ``data/``) until Ctrl-C::
+   default SQLite under ``data/``) until Ctrl-C, with the API and the live
+   dashboard (or without: ``quantdesk ingest finnhub --symbols ...``)::
 
-       quantdesk ingest finnhub --symbols AAPL,GOOGL,TSLA
+       quantdesk run --source finnhub --symbols AAPL,GOOGL,TSLA
 
    Add ``--market-hours`` (or ``QUANTDESK_FINNHUB_MARKET_HOURS=true``) to connect
    only while the NYSE (XNYS calendar) is open.
@@ -52,25 +53,26 @@ Bars of every interval, session-anchored on XNYS, as for the simulator.
 
 The rule that guarantees no missing and no double-counted minute is in
 :mod:`quantdesk.sources.finnhub.source` (dropping live trades of touched
-minutes, REST candles instead) and :mod:`quantdesk.sources.finnhub.runner`
-(how the store is updated).
+minutes, REST candles instead; after a restart, everything since the last
+checkpoint is a gap) and :mod:`quantdesk.sources.finnhub.gaps` (how the store
+is updated).
 
 Modules: :mod:`.protocol` (message parsing), :mod:`.client` (WebSocket loop,
-back-off, silence), :mod:`.candles` (REST), :mod:`.source` (publishing onto a
-bus), :mod:`.runner` (:func:`run_finnhub_ingest`), :mod:`.cli` (the command).
+back-off, silence), :mod:`.candles` (REST), :mod:`.source` (the streaming
+live source), :mod:`.gaps` (the REST-aware sink). It runs through the one
+runner (:mod:`quantdesk.runtime.runner`): ``quantdesk run --source finnhub``
+(with the API and the live dashboard) or ``quantdesk ingest finnhub`` (without).
 """
 
+from quantdesk.sources.finnhub.gaps import RestAwareSink
 from quantdesk.sources.finnhub.protocol import SOURCE_LIVE, SOURCE_REST
-from quantdesk.sources.finnhub.runner import IngestReport, RestAwareSink, run_finnhub_ingest
 from quantdesk.sources.finnhub.source import FinnhubSource, finnhub_token, parse_symbols
 
 __all__ = [
     "SOURCE_LIVE",
     "SOURCE_REST",
     "FinnhubSource",
-    "IngestReport",
     "RestAwareSink",
     "finnhub_token",
     "parse_symbols",
-    "run_finnhub_ingest",
 ]

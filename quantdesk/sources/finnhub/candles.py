@@ -9,22 +9,10 @@ import httpx
 import orjson
 
 from quantdesk.domain import Bar
-from quantdesk.errors import QuantdeskError
+from quantdesk.errors import CandleFetchError as CandleFetchError
 from quantdesk.sources.finnhub.protocol import CandleFormatError, parse_candles
 
 log = logging.getLogger("quantdesk.sources.finnhub.candles")
-
-
-class CandleFetchError(QuantdeskError):
-    """A candle request failed; ``retry_after`` (s) is set when the server said when to retry."""
-
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, permanent: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        #: 401/403: this token cannot read candles (e.g. a plan without them); do not retry
-        self.permanent = permanent
 
 
 class CandleClient:

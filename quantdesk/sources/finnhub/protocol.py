@@ -27,7 +27,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from quantdesk.domain import Bar
-from quantdesk.errors import DataError
+from quantdesk.errors import CandleFormatError as CandleFormatError
 
 #: Source name of bars built from live trades, and of bars from REST candles (estimated).
 SOURCE_LIVE = "finnhub"
@@ -135,10 +135,6 @@ def parse_frame(raw: str | bytes) -> Frame:
     if not out.by_symbol and data:
         return Bad("bad_trades")
     return out
-
-
-class CandleFormatError(DataError):
-    """A ``/stock/candle`` answer that is not of the documented shape."""
 
 
 def parse_candles(obj: Any, symbol: str) -> list[Bar]:

@@ -1,6 +1,7 @@
-"""The Finnhub source: live trades onto a bus, clock heartbeats, REST fill of gaps.
+"""``QUANTDESK_SOURCE=finnhub``: live Finnhub trades, clock heartbeats, REST fill of gaps.
 
-Publishes, per symbol and in event time (the trades' own ``t``):
+A streaming :class:`~quantdesk.sources.base.LiveSource`: :meth:`FinnhubSource.stream`
+yields, per symbol and in event time (the trades' own ``t``):
 
 * :class:`~quantdesk.bus.TradeBatch` (source ``"finnhub"``) for every trade frame;
 * a :class:`~quantdesk.bus.Heartbeat` every ``finnhub_heartbeat_seconds`` of
@@ -17,9 +18,10 @@ Every 1-minute bucket that a gap touches is *touched*:
   :attr:`FinnhubSource.replaced_trades`);
 * once the minute has ended (plus ``finnhub_rest_settle_seconds``), its
   complete 1-minute candle is fetched from ``/stock/candle`` and handed to
-  ``rest_sink`` (the ingest runner upserts it as the 1m bar and rolls the
-  larger intervals up again; see :mod:`quantdesk.sources.finnhub.runner`).
-  Without a ``rest_sink`` the candles are published on the bus's bars topic.
+  the source's sink (:class:`~quantdesk.sources.finnhub.gaps.RestAwareSink`,
+  which the runner writes through: it upserts the candle as the 1m bar and
+  rolls the larger intervals up again). Without a sink (``sink()`` never
+  called) no candle is fetched.
 
 So a minute fully inside a connected interval comes from trades (source
 ``finnhub``); a minute that a disconnect touched comes from the provider's
@@ -32,6 +34,15 @@ candles at all (HTTP 401/403, e.g. a plan without ``/stock/candle``), REST
 fill is switched off with one warning: from then on no minute is touched and
 every live trade is kept (a disconnect then leaves the minutes it touched
 incomplete; the minutes already touched keep what was stored).
+
+**Restart.** The snapshot committed with each checkpoint holds the wall time
+it was taken and the minutes still waiting for their candle. After a restart
+(even a SIGKILL) the gap runs from that time, so every minute whose trades
+the killed process may have seen but not committed is taken from REST, and
+nothing is counted twice.
+
+Symbols: ``--symbols`` / ``QUANTDESK_SYMBOLS`` (default: the preset US
+universe). Bars are placed in NYSE (XNYS) sessions (``--test``: no sessions).
 """
 
 from __future__ import annotations
@@ -41,16 +52,17 @@ import contextlib
 import logging
 import os
 import random
-import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from quantdesk.bus import Bus, Heartbeat, TradeBatch
+from quantdesk.bus import Heartbeat, TradeBatch
 from quantdesk.calendars import ExchangeCalendar, get_calendar
-from quantdesk.domain import Bar
+from quantdesk.domain import Bar, StockMeta
+from quantdesk.domain.time import now_ms
 from quantdesk.errors import ConfigError
+from quantdesk.sources.base import LiveSource, SourceContext, no_argument
 from quantdesk.sources.finnhub.candles import CandleClient, CandleFetchError
 from quantdesk.sources.finnhub.client import (
     GUARDED_LOGGERS,
@@ -61,6 +73,10 @@ from quantdesk.sources.finnhub.client import (
 )
 from quantdesk.sources.finnhub.protocol import SOURCE_LIVE, Trades
 
+if TYPE_CHECKING:
+    from quantdesk.sources.finnhub.gaps import RestAwareSink
+    from quantdesk.storage.base import Store
+
 log = logging.getLogger("quantdesk.sources.finnhub")
 
 MINUTE_MS = 60_000
@@ -70,6 +86,10 @@ MAX_MINUTES_PER_REQUEST = 600
 
 RestSink = Callable[[str, list[Bar], list[int]], Awaitable[None]]
 TouchedHook = Callable[[list[int]], None]
+#: Messages waiting for the runner before the source waits (back-pressure).
+QUEUE_SIZE: Final = 10_000
+#: Touched minutes kept in a snapshot (older ones are settled).
+KEEP_TOUCHED_MS: Final = 86_400_000
 
 
 def finnhub_token(env: dict[str, str] | None = None) -> str:
@@ -98,8 +118,8 @@ def parse_symbols(text: str | Iterable[str]) -> list[str]:
     return out
 
 
-def wall_ms() -> int:
-    return int(time.time() * 1000)
+#: The wall clock in epoch ms (the source's default notion of now).
+wall_ms = now_ms
 
 
 def minutes_between(start_ms: int, end_ms: int) -> list[int]:
@@ -120,14 +140,18 @@ def runs(minutes: list[int], cap: int = MAX_MINUTES_PER_REQUEST) -> list[tuple[i
     return out
 
 
-class FinnhubSource:
-    """Finnhub trades -> bus, with heartbeats and REST gap fill; see the module docstring."""
+class FinnhubSource(LiveSource):
+    """Finnhub trades, heartbeats and REST gap fill as a streaming source; see the module."""
+
+    name = "finnhub"
+    origin = SOURCE_LIVE
+    clocked = False
+    market = "us"
 
     def __init__(
         self,
         settings: Any,
         symbols: Iterable[str],
-        bus: Bus,
         *,
         token: str | None = None,
         clock: Callable[[], int] = wall_ms,
@@ -135,11 +159,18 @@ class FinnhubSource:
         on_touched: TouchedHook | None = None,
         margin_ms: int = 5_000,
         rng: random.Random | None = None,
+        calendar: ExchangeCalendar | str | None = "XNYS",
+        universe: Sequence[StockMeta] = (),
     ) -> None:
         self._token = token if token is not None else finnhub_token()
         self.symbols = parse_symbols(list(symbols))
         self._symbol_set = set(self.symbols)
-        self.bus = bus
+        #: the sessions the bars are placed in (None: 24h buckets, ``--test``)
+        self.calendar = get_calendar(calendar) if isinstance(calendar, str) else calendar
+        known = {m.symbol: m for m in universe}
+        self.universe = [
+            known.get(s) or StockMeta(s, s, "us", "", 0.0, 0.0, 0.0, "XNYS") for s in self.symbols
+        ]
         self.clock = clock
         self.rest_sink = rest_sink
         self.on_touched = on_touched
@@ -149,7 +180,8 @@ class FinnhubSource:
         self.backoff_base = float(settings.finnhub_backoff_base)
         self.backoff_max = float(settings.finnhub_backoff_max)
         self.rng = rng or random.Random()
-        self.calendar: ExchangeCalendar | None = (
+        #: the market-hours gate (``QUANTDESK_FINNHUB_MARKET_HOURS``), None when off
+        self.hours: ExchangeCalendar | None = (
             get_calendar("XNYS") if settings.finnhub_market_hours else None
         )
         self.client = FinnhubClient(
@@ -160,7 +192,7 @@ class FinnhubSource:
             backoff_base=self.backoff_base,
             backoff_max=self.backoff_max,
             silence=float(settings.finnhub_silence_seconds),
-            gate=self._gate if self.calendar is not None else None,
+            gate=self._gate if self.hours is not None else None,
             rng=self.rng,
         )
         self.candles = CandleClient(
@@ -179,14 +211,113 @@ class FinnhubSource:
         self.rest_enabled = True
         self._gap_start: int | None = None
         self._last_frame: int | None = None
+        self._resume_from: int | None = None
         self._filters: list[tuple[logging.Logger, RedactFilter]] = []
+        self._queue: asyncio.Queue[TradeBatch | Heartbeat | None] | None = None
+        self._sink: RestAwareSink | None = None
+
+    # -- the live-source interface ------------------------------------------------
+
+    @classmethod
+    def open(cls, arg: str, ctx: SourceContext) -> FinnhubSource:
+        no_argument(cls.name, arg)
+        from quantdesk.universe import universe_for
+
+        us = universe_for(ctx.settings, "us")
+        symbols = list(ctx.symbols) or [m.symbol for m in us]
+        return cls(
+            ctx.settings,
+            symbols,
+            calendar=None if ctx.test_mode else "XNYS",
+            universe=us,
+        )
+
+    def describe(self) -> str:
+        return f"live Finnhub trades for {', '.join(self.symbols)}"
+
+    def sink(self, store: Store) -> RestAwareSink:
+        """The REST-aware sink: REST candles replace the minutes a gap touched."""
+        from quantdesk.sources.finnhub.gaps import RestAwareSink
+
+        sink = self._sink = RestAwareSink(store, self.calendar)
+
+        async def write_rest(symbol: str, bars: list[Bar], minutes: list[int]) -> None:
+            await asyncio.to_thread(sink.write_rest, symbol, bars, minutes)
+
+        self.rest_sink = write_rest
+        self.on_touched = sink.block
+        if self.touched:
+            sink.block(sorted(self.touched))
+        return sink
+
+    def snapshot(self) -> dict[str, Any]:
+        """Now (wall), and the touched minutes still relevant: a restart treats everything
+        since as a gap."""
+        now = self.clock()
+        keep = now - KEEP_TOUCHED_MS
+        return {
+            "until": now,
+            "touched": sorted(m for m in self.touched if m >= keep),
+            "pending": {s: sorted(p) for s, p in self.pending.items() if p},
+            "rest_enabled": self.rest_enabled,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._resume_from = int(state["until"])
+        if not state.get("rest_enabled", True):
+            return
+        restored = [int(m) for m in state.get("touched", [])]
+        self.touched.update(restored)
+        for symbol, minutes in state.get("pending", {}).items():
+            if symbol in self.pending:
+                self.pending[symbol].update(int(m) for m in minutes)
+        if restored and self.on_touched is not None:
+            self.on_touched(restored)
+
+    async def stream(self, stop: asyncio.Event) -> AsyncIterator[list[TradeBatch | Heartbeat]]:
+        """Trade batches and heartbeats as they arrive, until ``stop``."""
+        queue = self._queue = asyncio.Queue(QUEUE_SIZE)
+
+        async def produce() -> None:
+            try:
+                await self.run(stop)
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(produce(), name="finnhub")
+        try:
+            done = False
+            while not done:
+                first = await queue.get()
+                batch: list[TradeBatch | Heartbeat] = []
+                item = first
+                while True:
+                    if item is None:
+                        done = True
+                        break
+                    batch.append(item)
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                if batch:
+                    yield batch
+        finally:
+            stop.set()
+            await task
+
+    async def _emit(self, msg: TradeBatch | Heartbeat) -> None:
+        if self._queue is not None:
+            await self._queue.put(msg)
 
     # -- running -------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Stream until ``stop`` is set."""
+        """Stream until ``stop`` is set (what :meth:`stream` drives)."""
         self._guard_logs()
-        self._gap_start = self.clock()  # the current partial minute was not seen
+        now = self.clock()
+        # the current partial minute was not seen; after a restart, nothing since the
+        # checkpoint was committed
+        self._gap_start = now if self._resume_from is None else min(self._resume_from, now)
         tasks = [
             asyncio.create_task(self.client.run(stop), name="finnhub-ws"),
             asyncio.create_task(self._heartbeats(stop), name="finnhub-clock"),
@@ -220,11 +351,11 @@ class FinnhubSource:
 
     def _gate(self) -> float:
         """Seconds until the market opens (0 when open)."""
-        assert self.calendar is not None
+        assert self.hours is not None
         now = self.clock()
-        if self.calendar.is_open(now):
+        if self.hours.is_open(now):
             return 0.0
-        return max(0.001, (self.calendar.next_open(now) - now) / 1000)
+        return max(0.001, (self.hours.next_open(now) - now) / 1000)
 
     # -- stream handler ----------------------------------------------------------
 
@@ -264,7 +395,7 @@ class FinnhubSource:
             if len(ts) > 1 and bool((np.diff(ts) < 0).any()):
                 order = np.argsort(ts, kind="stable")
                 ts, price, size = ts[order], price[order], size[order]
-            await self.bus.send_async(TradeBatch(symbol, ts, price, size, SOURCE_LIVE))
+            await self._emit(TradeBatch(symbol, ts, price, size, SOURCE_LIVE))
             self.trades_published += len(ts)
 
     def _disable_rest(self, why: str) -> None:
@@ -281,8 +412,8 @@ class FinnhubSource:
     def _mark(self, minutes: list[int]) -> None:
         if not self.rest_enabled:
             return
-        if self.calendar is not None:
-            cal = self.calendar
+        if self.hours is not None:
+            cal = self.hours
             minutes = [m for m in minutes if cal.is_open(m) or cal.is_open(m + MINUTE_MS - 1)]
         new = [m for m in minutes if m not in self.touched]
         if not new:
@@ -300,7 +431,7 @@ class FinnhubSource:
         while not stop.is_set():
             now = self.clock()
             for symbol in self.symbols:
-                await self.bus.send_async(Heartbeat(symbol, now))
+                await self._emit(Heartbeat(symbol, now))
             self.heartbeats += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.heartbeat_seconds)
@@ -308,6 +439,8 @@ class FinnhubSource:
     # -- REST fill -------------------------------------------------------------
 
     async def _fill_loop(self, stop: asyncio.Event) -> None:
+        if self.rest_sink is None:
+            return  # no sink: nothing to write candles to
         attempt = 0
         poll = min(1.0, self.heartbeat_seconds)
         while not stop.is_set():
@@ -341,9 +474,6 @@ class FinnhubSource:
                 bars = [b for b in bars if b.time in wanted]
                 if self.rest_sink is not None:
                     await self.rest_sink(symbol, bars, sorted(wanted))
-                else:
-                    for bar in bars:
-                        await self.bus.send_async(bar)
                 pending.difference_update(wanted)
                 self.rest_bars += len(bars)
                 written += len(bars)

@@ -53,6 +53,7 @@ Secrets are read from the environment or ``.env`` only and never logged.
 
 from quantdesk.sources.history.base import (
     DEFAULT_ORDER,
+    HISTORY_PROVIDERS,
     HistoryProvider,
     HttpProvider,
     ProviderError,
@@ -70,6 +71,7 @@ from quantdesk.sources.history.router import (
 
 __all__ = [
     "DEFAULT_ORDER",
+    "HISTORY_PROVIDERS",
     "FetchResult",
     "HistoryProvider",
     "HistoryRouter",

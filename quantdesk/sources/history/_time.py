@@ -11,6 +11,7 @@ import pandas as pd
 
 from quantdesk.calendars import get_calendar
 from quantdesk.domain import interval_ms
+from quantdesk.domain.time import to_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -39,7 +40,7 @@ def day_open_ms(days: Sequence[str], market: str, fmt: str | None = None) -> np.
             out.append(segments[0][0])
         else:  # not a trading day by the calendar: use the regular 09:30 local open
             tz = SHANGHAI if market == "cn" else NEW_YORK
-            out.append(int(dt.datetime.combine(day, dt.time(9, 30), tz).timestamp() * 1000))
+            out.append(to_ms(dt.datetime.combine(day, dt.time(9, 30), tz)))
     return np.asarray(out, dtype=np.int64)
 
 

@@ -19,7 +19,6 @@ come with HTTP 200: ``{"Error Message": ...}`` (bad symbol or call),
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 
 from quantdesk.config import Settings
 from quantdesk.domain import normalize_interval
+from quantdesk.domain.time import from_ms
 from quantdesk.sources.history._time import NEW_YORK, day_open_ms, local_to_ms
 from quantdesk.sources.history.base import HttpProvider, bars_frame
 from quantdesk.sources.history.symbols import to_us
@@ -141,8 +141,8 @@ class AlphaVantageProvider(HttpProvider):
 
 def _months(start: int, end: int) -> list[str]:
     """``YYYY-MM`` of every New York month touching ``[start, end)``, the last MAX_MONTHS."""
-    first = dt.datetime.fromtimestamp(start / 1000, NEW_YORK).date().replace(day=1)
-    last = dt.datetime.fromtimestamp(max(start, end - 1) / 1000, NEW_YORK).date()
+    first = from_ms(start, NEW_YORK).date().replace(day=1)
+    last = from_ms(max(start, end - 1), NEW_YORK).date()
     out = []
     y, m = first.year, first.month
     while (y, m) <= (last.year, last.month):

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import importlib
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
@@ -43,16 +42,9 @@ import pandas as pd
 from quantdesk.config import Settings
 from quantdesk.domain import BAR_COLUMNS, normalize_interval
 from quantdesk.errors import ConfigError, QuantdeskError
+from quantdesk.errors import ProviderError as ProviderError
+from quantdesk.plugins import Registry
 from quantdesk.sources.history.symbols import market_of
-
-
-class ProviderError(QuantdeskError):
-    """A provider could not answer: ``reason`` is one line (timeout, HTTP 429, ...)."""
-
-    def __init__(self, provider: str, reason: str) -> None:
-        self.provider = provider
-        self.reason = reason
-        super().__init__(f"{provider}: {reason}")
 
 
 class HistoryProvider(abc.ABC):
@@ -231,39 +223,40 @@ def bars_frame(
 
 # -- registry -------------------------------------------------------------------
 
-_REGISTRY: dict[str, type[HistoryProvider] | str] = {
+#: History providers by name (``QUANTDESK_HISTORY_SOURCES``, ``backfill --source``); a
+#: user's package adds one with ``HISTORY_PROVIDERS.register(...)`` or the
+#: ``quantdesk.history_providers`` entry points.
+HISTORY_PROVIDERS: Registry[type[HistoryProvider]] = Registry(
+    "history source", group="quantdesk.history_providers"
+)
+for _name, _impl in {
     "akshare": "quantdesk.sources.history.akshare:AkShareProvider",
     "yahoo": "quantdesk.sources.history.yahoo:YahooProvider",
     "alphavantage": "quantdesk.sources.history.alphavantage:AlphaVantageProvider",
     "tushare": "quantdesk.sources.history.tushare:TushareProvider",
     "finnhub": "quantdesk.sources.history.finnhub_candles:FinnhubCandlesProvider",
     "local": "quantdesk.sources.history.local:LocalFilesProvider",
-}
+}.items():
+    HISTORY_PROVIDERS.register(_name, _impl)
 #: Seed C's failover order (local files last).
 DEFAULT_ORDER: tuple[str, ...] = ("akshare", "yahoo", "alphavantage", "tushare", "finnhub", "local")
 
 
 def register_provider(name: str, cls: type[HistoryProvider] | str) -> None:
     """Register a provider class (or ``"module:Class"``, imported on first use)."""
-    _REGISTRY[name] = cls
+    HISTORY_PROVIDERS.register(name, cls)
 
 
 def provider_names() -> list[str]:
-    return list(_REGISTRY)
+    """Registered providers: the built-in ones in failover order, then the others."""
+    names = HISTORY_PROVIDERS.names()
+    return [n for n in DEFAULT_ORDER if n in names] + [n for n in names if n not in DEFAULT_ORDER]
 
 
 def provider_class(name: str) -> type[HistoryProvider]:
-    try:
-        entry = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown history source {name!r}: use one of {', '.join(_REGISTRY)}"
-        ) from None
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = entry
-    assert not isinstance(entry, str)
+    entry = HISTORY_PROVIDERS.get(name)
+    if not (isinstance(entry, type) and issubclass(entry, HistoryProvider)):
+        raise ConfigError(f"history source {name!r} is registered as {entry!r}, not a provider")
     return entry
 
 

@@ -13,7 +13,6 @@ If every provider fails, :class:`NoHistoryError` lists each reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,9 @@ import pandas as pd
 
 from quantdesk.config import Settings
 from quantdesk.domain import normalize_interval
-from quantdesk.errors import NotFoundError, QuantdeskError
+from quantdesk.domain.time import iso
+from quantdesk.errors import NoHistoryError as NoHistoryError
+from quantdesk.errors import QuantdeskError
 from quantdesk.sources.history.base import (
     DEFAULT_ORDER,
     HistoryProvider,
@@ -35,19 +36,6 @@ log = logging.getLogger("quantdesk.history")
 
 #: Default "absurd jump": a close-to-close move of more than 50 % bar to bar.
 MAX_JUMP = 0.5
-
-
-class NoHistoryError(NotFoundError):
-    """No provider could answer; ``attempts`` holds (provider, reason) pairs."""
-
-    def __init__(self, symbol: str, interval: str, attempts: list[tuple[str, str]]) -> None:
-        self.attempts = attempts
-        why = "; ".join(f"{p}: {r}" for p, r in attempts) or "no provider configured"
-        super().__init__(f"no history for {symbol} {interval} from any source ({why})")
-
-
-def _iso(t_ms: int) -> str:
-    return dt.datetime.fromtimestamp(t_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def validate_bars(bars: pd.DataFrame, max_jump: float = MAX_JUMP) -> str | None:
@@ -62,14 +50,14 @@ def validate_bars(bars: pd.DataFrame, max_jump: float = MAX_JUMP) -> str | None:
     t = bars["time"].to_numpy(dtype=np.int64)
     back = np.flatnonzero(t[1:] <= t[:-1])
     if len(back):
-        return f"time not strictly increasing at {_iso(int(t[back[0] + 1]))}"
+        return f"time not strictly increasing at {iso(int(t[back[0] + 1]))}"
     o, h, low, c, v = (
         bars[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close", "volume")
     )
     prices = np.stack([o, h, low, c])
     bad = np.flatnonzero(~np.isfinite(prices).all(axis=0) | (prices <= 0).any(axis=0))
     if len(bad):
-        return f"non-positive or missing price at {_iso(int(t[bad[0]]))}"
+        return f"non-positive or missing price at {iso(int(t[bad[0]]))}"
     checks = (
         (h < low, "high < low"),
         ((o < low) | (o > h), "open outside [low, high]"),
@@ -79,13 +67,13 @@ def validate_bars(bars: pd.DataFrame, max_jump: float = MAX_JUMP) -> str | None:
     for mask, what in checks:
         idx = np.flatnonzero(mask)
         if len(idx):
-            return f"{what} at {_iso(int(t[idx[0]]))}"
+            return f"{what} at {iso(int(t[idx[0]]))}"
     if len(c) > 1:
         jump = np.abs(c[1:] / c[:-1] - 1.0)
         idx = np.flatnonzero(jump > max_jump)
         if len(idx):
             i = int(idx[0]) + 1
-            return f"absurd jump {jump[i - 1]:.0%} bar to bar at {_iso(int(t[i]))}"
+            return f"absurd jump {jump[i - 1]:.0%} bar to bar at {iso(int(t[i]))}"
     return None
 
 

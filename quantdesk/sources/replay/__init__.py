@@ -1,6 +1,8 @@
 """Replay: captured ticks (Parquet, see :mod:`quantdesk.capture`) read back in event time
-and republished as a live source."""
+(:func:`~quantdesk.sources.replay.reader.read_events`) as a live source
+(:class:`~quantdesk.sources.replay.source.ReplaySource`, ``--source replay:PATH``)."""
 
-from quantdesk.sources.replay.reader import Replayer, read_events
+from quantdesk.sources.replay.reader import read_events
+from quantdesk.sources.replay.source import ReplaySource
 
-__all__ = ["Replayer", "read_events"]
+__all__ = ["ReplaySource", "read_events"]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from quantdesk.calendars.sessions import ExchangeCalendar
 from quantdesk.domain.messages import StockMeta, StockState
+from quantdesk.errors import CheckpointError
 from quantdesk.sources.simulator.book import Event, minute_events
 from quantdesk.sources.simulator.history import check_calendar, year_fraction
 from quantdesk.sources.simulator.model import (
     Block,
+    Start,
     Stocks,
     block_rng,
     simulate_block,
@@ -86,6 +89,8 @@ class MarketSimulator:
         self._m = -1
         self._pending: deque[Event] = deque()
         self._now = start_ms
+        #: trade sequence numbers before the last generated minute (to make it again)
+        self._seq_before = self._seq.copy()
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -115,6 +120,74 @@ class MarketSimulator:
             self._stocks, self._state, self._times, self._seq, self._timeline, self.params
         )
 
+    def generated_until(self) -> int:
+        """The end of the last generated minute (every event before it is known)."""
+        return max(int(self._times.max()) + MINUTE_MS, self._now)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Where the simulation stands, JSON-ready: with :meth:`restore` the same events
+        follow as if it had never stopped (the current block is made again from its first
+        minute and start state, both deterministic)."""
+        block = self._block
+        return {
+            "seed": self.seed,
+            "test_mode": self.test_mode,
+            "symbols": list(self.symbols),
+            "now": self._now,
+            "next": self._next,
+            "times": self._times.tolist(),
+            "seq": self._seq.tolist(),
+            "seq_before": self._seq_before.tolist(),
+            "state": _start_json(self._state),
+            "block": None
+            if block is None
+            else {
+                "first": int(block.minutes.times[0]),
+                "start": _start_json(block.start),
+                "m": self._m,
+            },
+            "pending": bool(self._pending),
+        }
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` of a simulator with the same universe and seed."""
+        if list(snap["symbols"]) != list(self.symbols):
+            raise CheckpointError("the simulator checkpoint is of another universe")
+        if int(snap["seed"]) != self.seed or bool(snap["test_mode"]) != self.test_mode:
+            raise CheckpointError("the simulator checkpoint is of another seed or clock mode")
+        self._now = int(snap["now"])
+        self._next = int(snap["next"])
+        self._times = np.array(snap["times"], dtype=np.int64)
+        self._seq = np.array(snap["seq"], dtype=np.int64)
+        self._seq_before = np.array(snap["seq_before"], dtype=np.int64)
+        self._state = _start_from_json(snap["state"])
+        self._pending = deque()
+        self._block = None
+        self._m = -1
+        blk = snap.get("block")
+        if blk is None:
+            return
+        first = int(blk["first"])
+        minutes = self._timeline.block_from(first)
+        if int(minutes.times[0]) != first:
+            raise CheckpointError("the simulator checkpoint does not fit the calendar")
+        self._block = simulate_block(
+            self._stocks,
+            _start_from_json(blk["start"]),
+            minutes,
+            block_rng(self.seed, first, 0),
+            self.params,
+            self._dt,
+        )
+        self._m = int(blk["m"])
+        if snap.get("pending") and self._m >= 0:
+            t0 = int(self._block.minutes.times[self._m])
+            seq = self._seq_before.copy()
+            events = minute_events(
+                self._stocks, self._block, self._m, block_rng(self.seed, t0, 1), self.params, seq
+            )
+            self._pending.extend(ev for ev in events if ev.ts >= self._now)
+
     def next_event_time(self) -> int:
         """When the next event happens (epoch ms); useful to sleep across closed periods."""
         if self._pending:
@@ -142,8 +215,29 @@ class MarketSimulator:
         m = self._m + 1
         t0 = int(block.minutes.times[m])
         rng = block_rng(self.seed, t0, 1)
+        self._seq_before = self._seq.copy()
         self._pending.extend(minute_events(self._stocks, block, m, rng, self.params, self._seq))
         self._m = m
         self._state = block.state_after(m)
         self._times[:] = t0
         self._next = t0 + MINUTE_MS
+
+
+def _start_json(start: Start) -> dict[str, list[Any]]:
+    return {
+        "log_price": start.log_price.tolist(),
+        "regime": start.regime.tolist(),
+        "countdown": start.countdown.tolist(),
+        "has_prev": start.has_prev.tolist(),
+        "last_volume": start.last_volume.tolist(),
+    }
+
+
+def _start_from_json(data: Mapping[str, Any]) -> Start:
+    return Start(
+        log_price=np.array(data["log_price"], dtype=np.float64),
+        regime=np.array(data["regime"], dtype=np.int8),
+        countdown=np.array(data["countdown"], dtype=np.int64),
+        has_prev=np.array(data["has_prev"], dtype=bool),
+        last_volume=np.array(data["last_volume"], dtype=np.float64),
+    )

@@ -1,59 +1,61 @@
-"""The tweet feed interface of ``quantdesk run``: tweets in, sentiment in event time out.
+"""The tweet sources of ``quantdesk run``: tweets in event time, a live source like any other.
 
-The embedded runtime calls :meth:`TweetFeed.step` once per slice of event
-time with the slice's end. The feed returns the ``sentiment_*`` factor values
-of :class:`~quantdesk.stream.sentiment.SentimentAggregator` (the runtime
-passes them through the signal rules and the sinks like any factor) and the
-scored tweets that entered in the slice (stored in ``tweets`` with the feed's
-``source``, published on the WebSocket hub). Bad lines (not JSON, invalid
-UTF-8, missing fields, huge texts: the reasons of
-:func:`~quantdesk.sentiment.tweets.parse_tweet`) never stop a feed: they are
-counted by reason and handed over by :meth:`TweetFeed.take_rejects` as dead
-letters (reason ``tweet_<reason>``, topic ``tweets``), which the runtime
-counts and stores with its other rejects.
+A tweet source is a clocked :class:`~quantdesk.sources.base.LiveSource` of kind
+``tweets``: the runner calls :meth:`TweetFeed.step` once per step of event time
+with the step's end and gets the tweets that entered before it (parsed
+:class:`~quantdesk.sentiment.tweets.Tweet` messages, with their ``created_at``).
+Scoring and the ``sentiment_*`` factors are the stream operator's job
+(:class:`~quantdesk.stream.sentiment.SentimentAggregator`, run by the stream
+processor and checkpointed with it); the stored tweets carry the source's
+``origin``. Bad lines (not JSON, invalid UTF-8, missing fields, huge texts: the
+reasons of :func:`~quantdesk.sentiment.tweets.parse_tweet`) never stop a
+source: they are counted by reason and handed over by
+:meth:`TweetFeed.take_rejects` as dead letters (reason ``tweet_<reason>``,
+topic ``tweets``), which the runner counts and stores with its other rejects.
 
-Implementing a feed
-===================
+Implementing a tweet source
+===========================
 
 =====================  ========  ==================================================
 member                 required  meaning
 =====================  ========  ==================================================
 ``name``               yes       registry key: ``QUANTDESK_TWEETS=<name>[:<arg>]``
-``source``             yes       the ``source`` its stored tweets carry
+``origin``             yes       the ``source`` its stored tweets carry
 ``open(arg, ctx)``     yes       classmethod: build it from the argument after
                                  ``name:`` (``""`` if none) and a
-                                 :class:`FeedContext`; raise a one-line
+                                 :class:`~quantdesk.sources.base.SourceContext`;
+                                 raise a one-line
                                  :class:`~quantdesk.errors.QuantdeskError`
 ``arrived(until)``     yes       the tweets entering before event time ``until``
                                  (of a backlog, at most :data:`MAX_PER_STEP` a
                                  step); raw lines go through :meth:`TweetFeed.read`
 ``describe()``         yes       what it reads, for the start-up banner
+``snapshot()``,        no        state committed with the runner's checkpoints
+``restore(state)``               (mock: the generator's state; file: lines read)
 ``close()``            no        stop threads, close files; must never block
 =====================  ========  ==================================================
 
 The base class implements :meth:`~TweetFeed.step`, :meth:`~TweetFeed.read`,
 :meth:`~TweetFeed.take_rejects`, :attr:`~TweetFeed.rejects` and
-:meth:`~TweetFeed.summary`. Feeds register by name in
-:mod:`quantdesk.sources.tweets`.
+:meth:`~TweetFeed.summary`. Sources register by name in
+:data:`quantdesk.sources.tweets.TWEET_SOURCES`.
 """
 
 from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import ClassVar, Final, Literal
 
 from quantdesk.bus import DeadLetter
-from quantdesk.config import Settings
-from quantdesk.domain import FactorValue, ScoredTweet, StockMeta
-from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sentiment.tweets import Tweet, TweetError
+from quantdesk.sources.base import LiveSource, SourceContext
 from quantdesk.sources.tweets.readers import TweetReader
-from quantdesk.stream.sentiment import SentimentAggregator
 
 __all__ = ["DEAD_RAW_BYTES", "MAX_PER_STEP", "TOPIC", "FeedContext", "TweetFeed"]
+
+#: The context a tweet source opens with (the live sources' one).
+FeedContext = SourceContext
 
 #: Most tweets one step takes: a backlog (an old file, a full queue) drains over
 #: several steps instead of stalling the market.
@@ -64,26 +66,12 @@ DEAD_RAW_BYTES: Final = 16 * 1024
 TOPIC: Final = "tweets"
 
 
-@dataclass(frozen=True)
-class FeedContext:
-    """What a feed may need to open: settings, universe, model, clock, console."""
+class TweetFeed(LiveSource):
+    """Tweets in event time, per step (a clocked live source of kind ``tweets``)."""
 
-    settings: Settings
-    universe: Sequence[StockMeta]
-    model: SentimentModel
-    start_ms: int
-    virtual_clock: bool
-    echo: Callable[[str], None] = print
+    kind: ClassVar[Literal["market", "tweets"]] = "tweets"
 
-
-class TweetFeed(abc.ABC):
-    """Tweets -> ``sentiment_count/mean/ewma`` factor values and scored tweets, per step."""
-
-    name: ClassVar[str] = ""
-    source: ClassVar[str] = ""
-
-    def __init__(self, model: SentimentModel) -> None:
-        self.aggregator = SentimentAggregator(model, source=self.source)
+    def __init__(self) -> None:
         self.reader = TweetReader(require_time=True, on_reject=self._set_aside)
         #: tweets that entered (scored)
         self.tweets = 0
@@ -91,8 +79,13 @@ class TweetFeed(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def open(cls, arg: str, ctx: FeedContext) -> TweetFeed:
+    def open(cls, arg: str, ctx: SourceContext) -> TweetFeed:
         """Build the feed from the argument of its spec (``file:PATH`` -> ``PATH``)."""
+
+    @property
+    def source(self) -> str:
+        """The ``source`` of its stored tweets (its :attr:`origin`)."""
+        return self.origin
 
     @abc.abstractmethod
     def arrived(self, until: int) -> list[Tweet]:
@@ -102,14 +95,11 @@ class TweetFeed(abc.ABC):
     def describe(self) -> str:
         """What the feed reads, in a few words."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release threads and files (never blocks)."""
-
-    def step(self, until: int) -> tuple[list[FactorValue], list[ScoredTweet]]:
-        """The tweets that entered before ``until``, scored and aggregated: (factors, tweets)."""
+    def step(self, until: int) -> list[Tweet]:
+        """The tweets that entered before ``until``."""
         batch = self.arrived(until)
         self.tweets += len(batch)
-        return self.aggregator.on_tweets_scored(batch) if batch else ([], [])
+        return batch
 
     def read(self, line: bytes | str) -> Tweet | None:
         """One raw line -> a tweet, or None (blank, or rejected and set aside)."""
@@ -122,13 +112,13 @@ class TweetFeed(abc.ABC):
 
     @property
     def rejects(self) -> Counter[str]:
-        """Rejects by reason: bad lines, and tweets too late for a symbol's window
-        (``too_late``: stored, but outside the factors)."""
-        return self.reader.rejects + self.aggregator.rejects
+        """Bad lines by reason."""
+        return self.reader.rejects
 
-    def summary(self) -> str:
-        """One line for the end of a run."""
-        rejects = self.rejects
+    def summary(self, more: Counter[str] | None = None) -> str:
+        """One line for the end of a run (``more``: the operator's rejects, e.g. tweets too
+        late for a symbol's window)."""
+        rejects = self.rejects + (more or Counter())
         detail = ", ".join(f"{k} {v}" for k, v in sorted(rejects.items())) or "none"
         return f"Tweets ({self.describe()}): {self.tweets:,} scored; rejected: {detail}"
 

@@ -8,17 +8,22 @@ the first steps (at most :data:`~quantdesk.sources.tweets.base.MAX_PER_STEP`
 a step), so a file of the last hours warms the factors up; their factor
 values and signals carry their own (past) times. The file is expected in
 ``created_at`` order: a tweet out of order enters with the one before it.
-Bad lines are set aside as they are read. Source ``file``.
+Bad lines are set aside as they are read. Source ``file``. Its snapshot is the
+number of lines consumed, so a restart from a checkpoint continues at the
+next line.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
+from typing import Any
 
-from quantdesk.sentiment.model import SentimentModel
+from quantdesk.errors import ConfigError
 from quantdesk.sentiment.tweets import Tweet
-from quantdesk.sources.tweets.base import MAX_PER_STEP, FeedContext, TweetFeed
+from quantdesk.sources.base import SourceContext
+from quantdesk.sources.tweets.base import MAX_PER_STEP, TweetFeed
 from quantdesk.sources.tweets.readers import iter_file
 
 log = logging.getLogger("quantdesk.runtime.tweets")
@@ -28,24 +33,48 @@ class FileFeed(TweetFeed):
     """The tweets of a JSON-lines file, each entering when the clock passes its time."""
 
     name = "file"
-    source = "file"
+    origin = "file"
 
-    def __init__(self, path: str | Path, model: SentimentModel) -> None:
-        super().__init__(model)
+    def __init__(self, path: str | Path, *, skip: int = 0) -> None:
+        super().__init__()
         self.path = Path(path)
         self._lines = iter_file(self.path)
+        #: lines taken from the file (the head tweet's line included)
+        self._read = 0
         self._head: Tweet | None = None
+        self._skip(skip)
         self._advance()  # a missing file fails here, at start
 
     @classmethod
-    def open(cls, arg: str, ctx: FeedContext) -> FileFeed:
-        return cls(arg, ctx.model)
+    def open(cls, arg: str, ctx: SourceContext) -> FileFeed:
+        if not arg:
+            raise ConfigError(
+                "QUANTDESK_TWEETS: file:PATH needs the path of a JSON-lines file (got 'file:')"
+            )
+        return cls(arg)
+
+    def _skip(self, n: int) -> None:
+        for _ in itertools.islice(self._lines, n):
+            self._read += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Lines consumed: read, and either entered or set aside (not the waiting head)."""
+        return {"lines": self._read - (1 if self._head is not None else 0)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._lines.close()
+        self._lines = iter_file(self.path)
+        self._read = 0
+        self._head = None
+        self._skip(int(state.get("lines", 0)))
+        self._advance()
 
     def describe(self) -> str:
         return f"file {self.path}, replayed in event time"
 
     def _advance(self) -> None:
         for line in self._lines:
+            self._read += 1
             tweet = self.read(line)
             if tweet is not None:
                 self._head = tweet

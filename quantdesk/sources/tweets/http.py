@@ -23,9 +23,9 @@ import threading
 from typing import Final
 
 from quantdesk.errors import QuantdeskError
-from quantdesk.sentiment.model import SentimentModel
 from quantdesk.sentiment.tweets import Tweet
-from quantdesk.sources.tweets.base import MAX_PER_STEP, FeedContext, TweetFeed
+from quantdesk.sources.base import SourceContext, no_argument
+from quantdesk.sources.tweets.base import MAX_PER_STEP, TweetFeed
 from quantdesk.sources.tweets.readers import StreamStats, bearer_token, stream_http, stream_url
 
 log = logging.getLogger("quantdesk.runtime.tweets")
@@ -42,21 +42,20 @@ class HttpFeed(TweetFeed):
     """The live filtered stream, read by a background thread, drained by each step."""
 
     name = "http"
-    source = "twitter"
+    origin = "twitter"
 
     def __init__(
         self,
-        model: SentimentModel,
         *,
         token: str | None = None,
         base_url: str | None = None,
         queue_size: int = QUEUE_SIZE,
         backoff_s: float = 1.0,
     ) -> None:
-        super().__init__(model)
+        super().__init__()
         token = bearer_token(token)  # no token: fail at start, not in the thread
         self.url = stream_url(base_url)
-        self.stats = StreamStats()
+        self.stream_stats = StreamStats()
         self._queue: queue.Queue[bytes] = queue.Queue(queue_size)
         self._stop = threading.Event()
         self._error: Exception | None = None
@@ -69,14 +68,15 @@ class HttpFeed(TweetFeed):
         self._thread.start()
 
     @classmethod
-    def open(cls, arg: str, ctx: FeedContext) -> HttpFeed:
+    def open(cls, arg: str, ctx: SourceContext) -> HttpFeed:
+        no_argument(cls.name, arg, "QUANTDESK_TWEETS")
         if ctx.virtual_clock:
             ctx.echo(
                 "Tweets: real tweets are stamped in real time while the simulated market runs "
                 "on a virtual clock, so their sentiment and signals will not line up with the "
                 "simulated prices; use --clock wall to run both in real time"
             )
-        return cls(ctx.model)
+        return cls()
 
     def describe(self) -> str:
         return f"Twitter filtered stream at {self.url}"
@@ -96,7 +96,7 @@ class HttpFeed(TweetFeed):
             for line in stream_http(
                 base_url=base_url,
                 token=token,
-                stats=self.stats,
+                stats=self.stream_stats,
                 stop=stop,
                 backoff_s=backoff_s,
                 sleep=wait,

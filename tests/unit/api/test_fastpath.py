@@ -121,7 +121,6 @@ def test_fast_answers_equal_the_endpoint(
             slow = await _call(app, (query + "&_=1").encode())
             assert fast == slow, query
 
-
     asyncio.run(run())
     store.close()
 

@@ -79,6 +79,18 @@ def test_bad_parameters_get_one_line_4xx(client: TestClient, params, status, fra
     assert isinstance(detail, str) and "\n" not in detail and fragment in detail
 
 
+def test_weekly_and_monthly_bars(client: TestClient, tmp_path: Path) -> None:
+    week = ("600036.SH", "1w", T0, 10.0, 12.0, 9.0, 11.0, 500.0, 10.5, 9, "simulator")
+    month = ("600036.SH", "1M", T0 - 86_400_000, 9.0, 12.0, 8.0, 11.0, 900.0, 10.1, 20, "simulator")
+    store = client.app.state.store  # type: ignore[attr-defined]
+    store.upsert_bars(pd.DataFrame([week, month], columns=list(BAR_COLUMNS)))
+    for interval, name, row in (("1w", "1w", week), ("1M", "1M", month), ("1mo", "1M", month)):
+        r = client.get("/api/klines", params={"symbol": "600036.SH", "interval": interval})
+        assert r.status_code == 200
+        bars = r.json()
+        assert [(b["interval"], b["close"], b["trades"]) for b in bars] == [(name, 11.0, row[9])]
+
+
 def test_known_symbol_without_bars_is_empty(client: TestClient) -> None:
     assert client.get("/api/klines", params={"symbol": "600519.SH"}).json() == []
 

@@ -29,12 +29,28 @@ class RecordingStore:
 
     def __init__(self) -> None:
         self.frames: list[pd.DataFrame] = []
-        self.threads: set[str] = set()
+        self.threads: list[str] = []  # the thread that wrote each frame
 
     def upsert_bars(self, bars: pd.DataFrame) -> int:
         self.frames.append(bars)
-        self.threads.add(threading.current_thread().name)
+        self.threads.append(threading.current_thread().name)
         return len(bars)
+
+    def query_bars(
+        self, symbol: str, interval: str, start: int | None = None, end: int | None = None
+    ) -> list[tuple[object, ...]]:
+        """The recorded bars of one series in ``[start, end)`` (what the periods read back)."""
+        rows = pd.concat(self.frames, ignore_index=True) if self.frames else pd.DataFrame()
+        if rows.empty:
+            return []
+        t = rows["time"]
+        pick = rows[
+            (rows["symbol"] == symbol)
+            & (rows["interval"] == interval)
+            & (t >= (start if start is not None else t.min()))
+            & (t < (end if end is not None else t.max() + 1))
+        ]
+        return list(pick.sort_values("time")[list(BAR_COLUMNS)].itertuples(index=False))
 
 
 def _months(frame: pd.DataFrame) -> set[int]:
@@ -64,9 +80,14 @@ def test_months_written_whole_in_key_order(
         params=SimulatorParams(),
     )
     assert len(store.frames) > 1
-    assert threading.current_thread().name not in store.threads  # written by the writer thread
+    # the last two writes hold the weeks and the months, rolled up from the stored 1d bars
+    by_month, periods = store.frames[:-2], store.frames[-2:]
+    assert [set(f["interval"]) for f in periods] == [{"1w"}, {"1M"}]
+    assert not any(set(f["interval"]) & {"1w", "1M"} for f in by_month)
+    # the months are written by the writer thread
+    assert threading.current_thread().name not in store.threads[:-2]
     seen: set[int] = set()
-    for frame in store.frames:
+    for frame in by_month:
         months = _months(frame)
         assert not months & seen, "a month was written twice"
         assert min(months) > max(seen, default=-1), "months out of order"
@@ -87,7 +108,8 @@ def test_small_months_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
     store = RecordingStore()
     universe = default_universe("cn")[:1]
     simulate_into(cast(Store, store), universe, CAL, DAYS, seed=7, params=SimulatorParams())
-    assert len(store.frames) == 1  # far below WRITE_ROWS: one write at the end
+    # far below WRITE_ROWS: one write at the end, then the weeks and months
+    assert [sorted(set(f["interval"]) & {"1w", "1M"}) for f in store.frames] == [[], ["1w"], ["1M"]]
 
 
 def test_a_failed_write_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:

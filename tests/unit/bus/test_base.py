@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from quantdesk.bus import Bus, Topics, bus_from_settings, bus_names, create_bus, register_bus
+from quantdesk.bus import (
+    BUSES,
+    Bus,
+    Topics,
+    bus_from_settings,
+    bus_names,
+    create_bus,
+    register_bus,
+)
 from quantdesk.bus.kafka import KafkaBus
 from quantdesk.bus.memory import MemoryBus
 from quantdesk.config.settings import load_settings
@@ -52,7 +60,10 @@ def test_register_a_third_bus() -> None:
         name = "other"
 
     register_bus("other", Other)
-    assert isinstance(create_bus("other"), Other)
+    try:
+        assert isinstance(create_bus("other"), Other)
+    finally:
+        BUSES.unregister("other")
 
 
 def test_settings_select_the_bus(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,9 +53,16 @@ def test_backfill_twice_never_duplicates(env: Path) -> None:
     with store_for(env) as store:
         count = store.count_bars()
         minute = store.count_bars("600036.SH", "1m")
+        days = store.query_bars("600036.SH", "1d")
+        periods = store.count_bars("600036.SH", "1w") + store.count_bars("600036.SH", "1M")
     assert minute == 3 * 240
-    # 1m + 5m + 15m + 30m + 60m (4/day) + 120m (2/day) + 1d per day
-    assert count == 3 * (240 + 48 + 16 + 8 + 4 + 2 + 1)
+    # the ISO weeks and calendar months of the 3 days: one bar each
+    local = [pd.Timestamp(d[2], unit="ms", tz="Asia/Shanghai") for d in days]
+    weeks = {t.isocalendar()[:2] for t in local}
+    months = {(t.year, t.month) for t in local}
+    assert periods == len(weeks) + len(months)
+    # 1m + 5m + 15m + 30m + 60m (4/day) + 120m (2/day) + 1d per day, + weeks and months
+    assert count == 3 * (240 + 48 + 16 + 8 + 4 + 2 + 1) + periods
     again = runner.invoke(app, ["backfill", "--days", "3", "--symbol", "600036.SH"])
     assert again.exit_code == 0
     with store_for(env) as store:
@@ -199,12 +206,22 @@ def test_backfilled_aggregates_equal_the_rollup_of_their_1m_bars(env: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tweets", "twitter"], "QUANTDESK_TWEETS: use mock, file:PATH, http or none"),
+        (
+            ["--tweets", "twitter"],
+            "QUANTDESK_TWEETS: unknown tweet source 'twitter'; known: file, http, mock, none",
+        ),
         (["--tweets", "file:nope.jsonl"], "tweet file nope.jsonl does not exist"),
-        (["--tweets", "http", "--source", "finnhub"], "--tweets: only with --source simulator"),
+        (
+            ["--source", "kafka"],
+            "QUANTDESK_SOURCE: unknown source 'kafka'; known: finnhub, replay, simulator",
+        ),
+        (["--source", "replay"], "replay:PATH needs the capture folder"),
+        (["--source", "replay:nope"], "replay:nope: no such capture folder"),
+        (["--source", "simulator:x"], "simulator takes no argument"),
+        (["--symbols", "ZZZ.SH"], "--symbols: ZZZ.SH not in the cn universe; known: 000001.SZ"),
     ],
 )
-def test_run_refuses_bad_tweet_feeds_in_one_line(
+def test_run_refuses_bad_sources_and_tweet_feeds_in_one_line(
     env: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
     monkeypatch.delenv("QUANTDESK_TWEETS", raising=False)

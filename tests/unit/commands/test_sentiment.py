@@ -26,6 +26,20 @@ def test_train_prints_metrics(tmp_path: Path) -> None:
     r = runner.invoke(app, ["train", "--model-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert "model v1 saved" in r.stdout and "VADER" in r.stdout and "macro F1" in r.stdout
+    # the evaluation-set table: every model beside VADER and the finance lexicon
+    assert "evaluation set:" in r.stdout and "FinVADER lexicon" in r.stdout
+    assert "model v1 (new): promoted" in r.stdout
+    again = runner.invoke(app, ["train", "--model-dir", str(tmp_path)])
+    assert "model v1 (saved)" in again.stdout and "model v2 (new): promoted" in again.stdout
+    toy = tmp_path / "toy.csv"
+    toy.write_text(
+        "text,label\n" + "".join(f"up {i},1\ndown {i},-1\nflat {i},0\n" for i in range(20)),
+        encoding="utf-8",
+    )
+    rejected = runner.invoke(app, ["train", "--data", str(toy), "--model-dir", str(tmp_path)])
+    assert rejected.exit_code == 2
+    assert "REJECTED" in rejected.stderr and "not promoted" in rejected.stderr
+    assert not (tmp_path / "sentiment-v3.joblib").exists()
     missing = runner.invoke(
         app, ["train", "--data", str(tmp_path / "x.csv"), "--model-dir", str(tmp_path)]
     )

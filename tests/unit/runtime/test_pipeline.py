@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import pickle
 
 import numpy as np
 
@@ -11,6 +10,7 @@ from quantdesk.bus import Heartbeat, TradeBatch, encode
 from quantdesk.calendars import get_calendar
 from quantdesk.domain import BookSnapshot
 from quantdesk.runtime.pipeline import Output, StreamProcessor
+from quantdesk.storage import checkpoints
 from quantdesk.stream.signals import SignalRule
 
 XSHG = get_calendar("XSHG")
@@ -105,7 +105,7 @@ def test_snapshot_restore_continues_identically() -> None:
     out = Output()
     for m in msgs[:50]:
         first.handle("trades", m, out)
-    state = pickle.loads(pickle.dumps(first.snapshot()))
+    state = checkpoints.decode(checkpoints.encode(first.snapshot()))  # as stored
     second = StreamProcessor(XSHG)
     second.restore(state)
     for m in msgs[50:]:

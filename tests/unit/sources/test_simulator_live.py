@@ -231,3 +231,47 @@ def test_us_market_whole_shares() -> None:
     assert any(t.size % 100 for t in trades)
     assert all(XNYS.is_open(e.ts) for e in events)
     assert min(e.ts for e in events) == start
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 23 * 60 * MINUTE), min_size=1, max_size=4, unique=True),
+    at=st.integers(0, 3),
+)
+def test_a_restored_snapshot_continues_exactly(
+    prior_states: dict[str, StockState],
+    friday_events: list[Trade | BookSnapshot],
+    cuts: list[int],
+    at: int,
+) -> None:
+    """Snapshot at any instant (mid-minute, lunch, overnight), restore into a new simulator
+    (through JSON, as the runner's checkpoint does): the same events as never stopping."""
+    import json
+
+    start = open_of(FRIDAY) - 3_600_000
+    end = open_of(MONDAY) + 30 * MINUTE
+    sim = MarketSimulator(CN, XSHG, 9, start_ms=start, states=prior_states)
+    got: list[Trade | BookSnapshot] = []
+    times = sorted(open_of(FRIDAY) + c for c in cuts)
+    stop_at = times[min(at, len(times) - 1)]
+    for t in times:
+        got += sim.advance(t)
+        if t == stop_at:
+            snap = json.loads(json.dumps(sim.snapshot()))
+            sim = MarketSimulator(CN, XSHG, 9, start_ms=int(snap["now"]))
+            sim.restore(snap)
+            assert sim.now == t
+    got += sim.advance(end)
+    assert got == friday_events
+
+
+def test_a_snapshot_of_another_universe_is_refused(prior_states: dict[str, StockState]) -> None:
+    from quantdesk.errors import CheckpointError
+
+    sim = MarketSimulator(CN, XSHG, 9, start_ms=open_of(FRIDAY), states=prior_states)
+    sim.advance(open_of(FRIDAY) + 90_500)
+    snap = sim.snapshot()
+    with pytest.raises(CheckpointError, match="another universe"):
+        MarketSimulator(CN[:2], XSHG, 9, start_ms=open_of(FRIDAY)).restore(snap)
+    with pytest.raises(CheckpointError, match="another seed"):
+        MarketSimulator(CN, XSHG, 10, start_ms=open_of(FRIDAY)).restore(snap)

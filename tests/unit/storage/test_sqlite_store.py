@@ -10,7 +10,7 @@ import pytest
 
 from quantdesk.errors import StorageError
 from quantdesk.storage import latest_version, open_store
-from quantdesk.storage.sqlite import SQLiteStore, select_bars_sql, sqlite_path
+from quantdesk.storage.sqlite import SQLiteStore, select_bars_query, sqlite_path
 
 from ._bars import T0, bar_frame
 
@@ -99,9 +99,9 @@ def test_schema(tmp_path: Path) -> None:
         "schema_version",
     } <= tables
     for start, end in [(True, True), (False, True), (True, False), (False, False)]:
-        params = ["A", "1m"] + [0] * (start + end) + [200]
-        sql = select_bars_sql(start, end, True)
-        plan = " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        query = select_bars_query(start, end, True)
+        params = query.args({"symbol": "A", "interval": "1m", "start": 0, "end": 0, "limit": 200})
+        plan = " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {query.sql}", params))
         assert "SEARCH market_klines USING PRIMARY KEY (symbol=? AND interval=?" in plan
         assert "TEMP B-TREE" not in plan  # no sort: the key order is the answer's order
     conn.close()
@@ -188,3 +188,40 @@ def test_data_version_of_a_memory_store() -> None:
         thread.start()
         thread.join()
         assert store.data_version() != v0
+
+
+def test_database_files_are_private(tmp_path: Path) -> None:
+    """The database and its -wal/-shm files: mode 0600 whatever the umask (issue 16 item 8)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "private" / "q.db"
+        with open_store(f"sqlite:///{path.as_posix()}") as store:
+            store.upsert_bars(bar_frame(n=3))
+            store.data_version()
+            files = sorted(p.name for p in path.parent.iterdir())
+            assert files == ["q.db", "q.db-shm", "q.db-wal"]
+            for name in files:
+                mode = stat.S_IMODE((path.parent / name).stat().st_mode)
+                assert mode == 0o600, (name, oct(mode))
+    finally:
+        os.umask(old)
+
+
+def test_a_world_readable_database_of_an_earlier_release_is_closed_to_others(
+    tmp_path: Path,
+) -> None:
+    import os
+    import stat
+
+    path = tmp_path / "q.db"
+    sqlite3.connect(path).close()
+    os.chmod(path, 0o644)
+    with open_store(f"sqlite:///{path.as_posix()}") as store:
+        store.upsert_bars(bar_frame(n=3))
+    for name in ("q.db", "q.db-wal", "q.db-shm"):
+        if (tmp_path / name).exists():
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) & 0o007 == 0, name
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

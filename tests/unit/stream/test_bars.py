@@ -67,6 +67,21 @@ def test_too_late_trades_are_rejected() -> None:
     assert agg.take_rejects() == [("A", M_OPEN + 2_000, 10.0, 100.0)]
 
 
+def test_a_too_late_trade_is_set_aside_from_every_interval() -> None:
+    """The open day, week and month never take a trade that the 1m bars set aside."""
+    agg = BarAggregator(XSHG, ["1m", "1d", "1w", "1M"], grace_ms=1_000, retention_ms=60_000)
+    feed(agg, "A", M_OPEN + 1_000, 10.0)
+    feed(agg, "A", A_OPEN + 1_000, 11.0)
+    feed(agg, "A", M_OPEN + 2_000, 99.0)  # too late for its minute, in the open day/week/month
+    assert agg.counters["too_late"] == 1
+    larger = [b for b in agg.open_bars("A") if b.interval != "1m"]
+    assert sorted((b.interval, b.high, b.trades) for b in larger) == [
+        ("1M", 11.0, 2),
+        ("1d", 11.0, 2),
+        ("1w", 11.0, 2),
+    ]
+
+
 def test_outside_session_counted_and_no_bar() -> None:
     agg = BarAggregator(XSHG, ["1m"])
     assert feed(agg, "A", M_CLOSE + 60_000, 10.0) == []

@@ -121,3 +121,19 @@ def test_signal_rule_consumes_sentiment(model: SentimentModel) -> None:
 def test_bad_parameters(model: SentimentModel) -> None:
     with pytest.raises(ValueError):
         SentimentAggregator(model, window_ms=0)
+
+
+def test_snapshot_and_restore_continue_exactly(model: SentimentModel) -> None:
+    """Through JSON, as the runner's checkpoint: the same factors as never stopping."""
+    mocker = TweetMocker(default_universe("us"), seed=4, rate_per_s=1.0, start_ms=1_000_000)
+    texts = [t["data"]["text"] for t in mocker.generate(80)]
+    tweets = [Tweet(text, str(i), 1_000_000 + i * 20_000) for i, text in enumerate(texts)]
+    whole = SentimentAggregator(model)
+    expected = whole.on_tweets(tweets)
+    first = SentimentAggregator(model)
+    got = first.on_tweets(tweets[:50])
+    second = SentimentAggregator(model)
+    second.restore(orjson.loads(orjson.dumps(first.snapshot())))
+    got += second.on_tweets(tweets[50:])
+    assert got == expected
+    assert second.snapshot() == whole.snapshot()

@@ -42,6 +42,10 @@ class SimClock:
     def __call__(self) -> int:
         return self.start_ms + int((time.monotonic() - self._t0) * 1000 * self.speed)
 
+    def restart(self) -> None:
+        """Back to ``start_ms``, now (a slow set-up must not eat simulated minutes)."""
+        self._t0 = time.monotonic()
+
 
 @dataclass
 class _Conn:
@@ -114,6 +118,15 @@ class FakeFinnhub:
             await self._server.wait_closed()
 
     # -- controls ----------------------------------------------------------
+
+    def pause(self) -> None:
+        """Generate no trades until :meth:`resume` (the truth keeps no gap either)."""
+        self.generating = False
+
+    def resume(self) -> None:
+        """Generate again from the clock's now."""
+        self._next_ts = self.clock()
+        self.generating = True
 
     def drop_all(self) -> None:
         """Abruptly kill every connection (no close frame)."""

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from quantdesk.config import load_settings
-from quantdesk.config.settings import TWEET_FEEDS
 from quantdesk.errors import ConfigError
 from quantdesk.sentiment.model import SHIPPED_DATA, train
 from quantdesk.sources.simulator.universe import default_universe
-from quantdesk.sources.tweets import feed_names, open_feed, parse_spec
+from quantdesk.sources.tweets import TWEET_SOURCES, feed_names, open_feed, parse_spec
 from quantdesk.sources.tweets.file import FileFeed
 from quantdesk.sources.tweets.http import HttpFeed
 from quantdesk.sources.tweets.mock import MockFeed
@@ -29,24 +28,43 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def test_the_settings_know_every_feed() -> None:
-    assert sorted(TWEET_FEEDS) == feed_names()
+    assert feed_names() == ["file", "http", "mock", "none"]
+    for name in feed_names():
+        assert load_settings(tweets=name if name != "file" else "file:x.jsonl").tweets
     assert parse_spec("file:/tmp/a:b.jsonl") == ("file", "/tmp/a:b.jsonl")
     assert parse_spec("http") == ("http", "")
-    with pytest.raises(ConfigError, match="unknown tweet feed 'kafka'"):
+    with pytest.raises(ConfigError, match="unknown tweet source 'kafka'"):
         parse_spec("kafka")
+
+
+def test_an_unknown_feed_is_one_line_listing_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(tweets="twitter")
+    assert str(err.value) == (
+        "QUANTDESK_TWEETS: unknown tweet source 'twitter'; known: file, http, mock, none"
+    )
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [
-        ("twitter", "use mock, file:PATH, http or none"),
-        ("file:", "needs the path"),
-        ("http:x", "http takes no argument"),
-    ],
+    [("file:", "needs the path"), ("http:x", "http takes no argument")],
 )
-def test_bad_specs_name_the_setting(spec: str, message: str) -> None:
+def test_bad_arguments_name_the_setting(data_dir: Path, spec: str, message: str) -> None:
+    settings = load_settings(data_dir=data_dir, tweets=spec)
     with pytest.raises(ConfigError, match=f"QUANTDESK_TWEETS: .*{message}"):
-        load_settings(tweets=spec)
+        open_feed(settings, US, start_ms=T0, virtual_clock=False)
+
+
+def test_a_feed_registered_outside_the_package_is_selectable(data_dir: Path) -> None:
+    TWEET_SOURCES.register("quiet", "tests.unit.sources.tweets.plugin_feed:QuietFeed")
+    try:
+        settings = load_settings(data_dir=data_dir, tweets="QUIET")
+        assert settings.tweets == "quiet"
+        feed = open_feed(settings, US, start_ms=T0, virtual_clock=True)
+        assert feed is not None and feed.describe() == "nothing, quietly"
+        assert feed.step(T0 + 60_000) == []
+    finally:
+        TWEET_SOURCES.unregister("quiet")
 
 
 def test_open_by_name(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,9 @@ import { fmt, h, replace, statusBadge } from "../dom.js";
 import { setParams } from "../route.js";
 import { pickInitial, symbolPicker } from "./symbols.js";
 
-export const INTERVALS = ["1m", "5m", "15m", "30m", "60m", "120m", "1d"];
+export const INTERVALS = ["1m", "5m", "15m", "30m", "60m", "120m", "1d", "1w", "1M"];
+// What each button says when asked (1M is a month, 1m a minute).
+const INTERVAL_TITLES = { "1d": "one trading day", "1w": "the trading days of an ISO week", "1M": "the trading days of a calendar month" };
 const BAR_LIMIT = 1000;
 const FACTOR_LIMIT = 1500;
 const SIGNAL_LIMIT = 500;
@@ -86,7 +88,13 @@ export function mount(root, { params }) {
   const intervalButtons = INTERVALS.map((iv) =>
     h(
       "button",
-      { class: "seg", id: `interval-${iv}`, dataset: { interval: iv }, onclick: () => selectInterval(iv) },
+      {
+        class: "seg",
+        id: `interval-${iv}`,
+        title: INTERVAL_TITLES[iv] || `${iv} bars`,
+        dataset: { interval: iv },
+        onclick: () => selectInterval(iv),
+      },
       iv,
     ),
   );

@@ -1,4 +1,5 @@
-"""RestAwareSink (the store side of the gap rule) and the CLI's token check."""
+"""RestAwareSink (the store side of the gap rule), the market-hours gate and the CLI's token
+check."""
 
 from __future__ import annotations
 
@@ -69,7 +70,6 @@ def test_cli_without_token_is_one_line_naming_the_variable(tmp_path, monkeypatch
 def test_market_hours_gate_uses_xnys() -> None:
     import datetime as dt
 
-    from quantdesk.bus import create_bus
     from quantdesk.config import load_settings
     from quantdesk.sources.finnhub import FinnhubSource
 
@@ -78,9 +78,7 @@ def test_market_hours_gate_uses_xnys() -> None:
 
     now = {"t": at(2024, 3, 16, 15, 0)}  # a Saturday
     settings = load_settings(finnhub_market_hours=True)
-    source = FinnhubSource(
-        settings, ["AAPL"], create_bus("memory"), token="t", clock=lambda: now["t"]
-    )
+    source = FinnhubSource(settings, ["AAPL"], token="t", clock=lambda: now["t"])
     monday_open = at(2024, 3, 18, 13, 30)  # 09:30 New York (EDT)
     assert source._gate() == pytest.approx((monday_open - now["t"]) / 1000)
     now["t"] = at(2024, 3, 18, 15, 0)
@@ -88,5 +86,6 @@ def test_market_hours_gate_uses_xnys() -> None:
     # only session minutes are touched (and fetched)
     source._mark([at(2024, 3, 18, 13, 29), monday_open, at(2024, 3, 18, 20, 0)])
     assert source.touched == {monday_open}
-    off = FinnhubSource(load_settings(), ["AAPL"], create_bus("memory"), token="t")
-    assert off.client.gate is None and off.calendar is None
+    off = FinnhubSource(load_settings(), ["AAPL"], token="t")
+    assert off.client.gate is None and off.hours is None
+    assert off.calendar is not None and off.calendar.name == "XNYS"  # bars: NYSE sessions

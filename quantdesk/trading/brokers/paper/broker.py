@@ -1,0 +1,594 @@
+"""The paper broker: the platform's own simulated broker, crash-safe on a journal.
+
+Crash safety (what a SIGKILL at any moment leaves behind is consistent):
+
+1. An order is written (status ``new``) before it is acted on.
+2. Its acceptance or rejection and any fills it gets at once are written in
+   one transaction; so are all the fills one market event (book or bar)
+   causes, with the orders they change.
+3. Fill ids are ``<order id>-<n>`` (the order's n-th fill) and stored with
+   insert-if-new, so a fill is never booked twice.
+4. Cash and positions are never stored: at start the broker rebuilds its
+   :class:`~quantdesk.trading.ledger.Ledger` from the stored fills, freezes
+   again what the open orders froze, and acts on orders still ``new``. (A
+   limit buy freezes ``remaining x limit + fees`` again exactly; a market
+   buy's freeze is an estimate at the reference price of the moment, so after
+   a restart it is estimated again at the first price that comes. Cash can
+   never go negative either way: a buy fill is cut to what the cash pays for.)
+5. A market event at or before the newest stored fill time of its symbol was
+   processed before the crash and is ignored, so a replayed book or bar does
+   not fill again.
+
+If the journal cannot be written the error propagates: the broker's memory is
+then ahead of the store and the process must restart (and rebuild).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from quantdesk.domain.messages import Bar, BookSnapshot
+from quantdesk.domain.trading import (
+    ZERO,
+    Account,
+    Fill,
+    Order,
+    OrderStatus,
+    Position,
+    Side,
+    TimeInForce,
+    money,
+)
+from quantdesk.errors import NotFoundError, OrderRejected, TradingError
+from quantdesk.trading.brokers.base import Broker, BrokerUpdate, Listener, Quote
+from quantdesk.trading.brokers.paper.matching import bar_price, book_levels
+from quantdesk.trading.journal import MemoryJournal, TradingJournal
+from quantdesk.trading.ledger import Ledger
+from quantdesk.trading.market import MarketRules, rules_for
+from quantdesk.trading.orders import IdFactory, OrderRequest, random_ids
+from quantdesk.trading.quotes import MarketView
+
+if TYPE_CHECKING:
+    from quantdesk.config.settings import Settings
+
+__all__ = ["PaperBroker"]
+
+log = logging.getLogger("quantdesk.trading.paper")
+
+F64 = npt.NDArray[np.float64]
+
+
+class PaperBroker(Broker):
+    """Fills orders against books (live) or bars (backtests) under the market's rules."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        rules: MarketRules,
+        journal: TradingJournal | None = None,
+        *,
+        cash: Decimal = Decimal("1000000"),
+        market: MarketView | None = None,
+        ids: IdFactory | None = None,
+        fill_volume_share: float = 0.25,
+        slippage_ticks: int = 0,
+        sessions: bool = True,
+    ) -> None:
+        self.rules = rules
+        self.journal: TradingJournal = journal if journal is not None else MemoryJournal()
+        self.market = market if market is not None else MarketView(rules)
+        self._ids = ids or random_ids()
+        self.fill_volume_share = fill_volume_share
+        self.slippage_ticks = slippage_ticks
+        self.sessions = sessions
+        self._listeners: list[Listener] = []
+        self._open: dict[str, Order] = {}
+        self._by_symbol: dict[str, list[str]] = defaultdict(list)
+        self._order_day: dict[str, int] = {}
+        self._fill_count: dict[str, int] = defaultdict(int)
+        self._seen: dict[str, int] = {}
+        self._consumed: dict[str, tuple[int, list[float], list[float]]] = {}
+        self._bar_used: dict[str, tuple[int, float]] = {}
+        self._ref: dict[str, Decimal] = {}
+        self.now = 0
+        self._cost_key: tuple[int, Decimal, int] | None = None
+        self._cost = ZERO
+        self._recover(money(cash))
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        journal: TradingJournal | None = None,
+        *,
+        market: str | None = None,
+        **kwargs: Any,
+    ) -> PaperBroker:
+        """A paper broker with the market rules, volume share and slippage of ``settings``."""
+        rules = rules_for(market or settings.market, settings)
+        kwargs.setdefault("fill_volume_share", settings.fill_volume_share)
+        kwargs.setdefault("slippage_ticks", settings.slippage_ticks)
+        return cls(rules, journal, **kwargs)
+
+    # -- recovery -----------------------------------------------------------------
+
+    def _recover(self, cash: Decimal) -> None:
+        initial = self.journal.initial_cash(cash)
+        fills = self.journal.load_fills()
+        self.ledger = Ledger.rebuild(self.rules, initial, fills)
+        for f in fills:
+            self._fill_count[f.order_id] += 1
+            if f.time > self._seen.get(f.symbol, -1):
+                self._seen[f.symbol] = f.time
+            self.now = max(self.now, f.time)
+        for o in self.journal.load_orders(open_only=True):
+            self.now = max(self.now, o.updated)
+            if o.status is OrderStatus.NEW:
+                self._act(o, o.created, recovering=True)
+            else:
+                self._track(o, self.rules.day_of(o.created))
+                self._freeze(o)
+        if fills:
+            log.info(
+                "paper account rebuilt from %d fills: cash %s, %d open orders",
+                len(fills),
+                self.ledger.cash,
+                len(self._open),
+            )
+
+    # -- the broker interface -------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, updates: Sequence[BrokerUpdate]) -> None:
+        for u in updates:
+            for fn in self._listeners:
+                fn(u)
+
+    def account(self) -> Account:
+        return self.ledger.account(self.market.prices())
+
+    def positions(self, now: int | None = None) -> list[Position]:
+        day = self.rules.day_of(now if now is not None else max(self.now, 1))
+        return self.ledger.positions(self.market.prices(), day)
+
+    def orders(self, open_only: bool = False) -> list[Order]:
+        if open_only:
+            return sorted(self._open.values(), key=lambda o: (o.created, o.id))
+        return self.journal.load_orders()
+
+    def fills(self, since: int | None = None) -> list[Fill]:
+        return [f for f in self.journal.load_fills() if since is None or f.time >= since]
+
+    def quote(self, symbol: str) -> Quote | None:
+        return self.market.quote(symbol)
+
+    def open_order(self, order_id: str) -> Order | None:
+        return self._open.get(order_id)
+
+    def submit(self, request: OrderRequest, now: int) -> Order:
+        """Store the order, then accept (and maybe fill at once) or reject it."""
+        err = request.shape_error()
+        if err:
+            raise OrderRejected(err)
+        if request.client_order_id:
+            existing = self.journal.find_client_order(request.client_order_id)
+            if existing is not None:
+                return self._open.get(existing.id, existing)
+        self.now = max(self.now, now)
+        order = request.to_order(self._ids(), now)
+        self.journal.save_order(order)
+        return self._act(order, now)
+
+    def cancel(self, order_id: str, now: int, reason: str = "cancelled") -> Order:
+        order = self._open.get(order_id)
+        if order is None:
+            try:
+                stored = next(o for o in self.journal.load_orders() if o.id == order_id)
+            except StopIteration:
+                raise NotFoundError(f"no order {order_id!r}") from None
+            raise TradingError(f"order {order_id} is not open (it is {stored.status.value})")
+        done = self._close(order, OrderStatus.CANCELLED, reason, now)
+        self.journal.save_order(done)
+        self._emit([done])
+        return done
+
+    def on_book(self, snapshot: BookSnapshot) -> list[Fill]:
+        """Match the symbol's open orders against a book snapshot (walking its levels)."""
+        self.market.on_book(snapshot)
+        sym, ts = snapshot.symbol, snapshot.ts
+        self.now = max(self.now, ts)
+        ids = self._by_symbol.get(sym)
+        if not ids or ts <= self._seen.get(sym, -1):
+            return []
+        if self.sessions and not self.rules.in_session(ts):
+            return []
+        day = self.rules.day_of(ts)
+        fills: list[Fill] = []
+        changed: list[Order] = []
+        for oid in list(ids):
+            order = self._open[oid]
+            if order.side is Side.BUY and oid not in self._ref:
+                self._refreeze(order)
+            if order.created > ts:
+                continue
+            if self._expired(order, day):
+                changed.append(self._close(order, OrderStatus.CANCELLED, _EXPIRED, ts))
+                continue
+            new = self._match_book(order, snapshot, ts, day)
+            fills += new
+            order = self._open.get(oid) or self._last_closed
+            if order.time_in_force is TimeInForce.IOC and order.is_open:
+                order = self._close(order, OrderStatus.CANCELLED, _IOC, ts)
+            if new or not order.is_open:
+                changed.append(order)
+        self._commit(fills, changed, sym, ts)
+        return fills
+
+    def on_bar(self, bar: Bar) -> list[Fill]:
+        """Match the symbol's open orders against one bar (at its open)."""
+        if not bar.final:
+            return []
+        day = self.rules.day_of(bar.time)
+        self.market.on_price(bar.symbol, bar.time, bar.close, day)
+        self.now = max(self.now, bar.time)
+        ids = self._by_symbol.get(bar.symbol)
+        if not ids:
+            return []
+        return self._match_bar_orders(
+            bar.symbol, list(ids), bar.time, day, bar.open, bar.high, bar.low, bar.volume
+        )
+
+    def on_bars(
+        self,
+        t_ms: int,
+        day: int,
+        index: dict[str, int],
+        open_: F64,
+        high: F64,
+        low: F64,
+        volume: F64,
+    ) -> list[Fill]:
+        """One cross-section of bars (a backtest step): match every open order.
+
+        ``index`` maps a symbol to its position in the arrays; a NaN open means
+        the symbol has no bar at this step. Prices are *not* fed to the market
+        view here (the backtester does that once per step, vectorised).
+        """
+        self.now = max(self.now, t_ms)
+        if not self._open:
+            return []
+        # the whole cross-section is one market event: one transaction for its effects
+        fills: list[Fill] = []
+        changed: list[Order] = []
+        touched: list[str] = []
+        for sym in list(self._by_symbol):
+            i = index.get(sym)
+            if i is None or np.isnan(open_[i]):
+                for oid in list(self._by_symbol[sym]):
+                    o = self._open[oid]
+                    if self._expired(o, day):
+                        changed.append(self._close(o, OrderStatus.CANCELLED, _EXPIRED, t_ms))
+                continue
+            n = len(fills)
+            self._match_bar_orders(
+                sym,
+                list(self._by_symbol[sym]),
+                t_ms,
+                day,
+                float(open_[i]),
+                float(high[i]),
+                float(low[i]),
+                float(volume[i]),
+                sink=(fills, changed),
+            )
+            if len(fills) > n:
+                touched.append(sym)
+        if fills or changed:
+            self.journal.save_execution(fills, changed)
+            for sym in touched:
+                self._seen[sym] = max(self._seen.get(sym, -1), t_ms)
+            self._emit([*changed, *fills])
+        return fills
+
+    # -- acting on an order -------------------------------------------------------------
+
+    def _act(self, order: Order, now: int, *, recovering: bool = False) -> Order:
+        day = self.rules.day_of(now)
+        reason = self._check(order, day, recovering)
+        if reason is not None:
+            done = order.evolve(status=OrderStatus.REJECTED, reason=reason, updated=now)
+            self.journal.save_order(done)
+            self._emit([done])
+            return done
+        order = order.evolve(status=OrderStatus.ACCEPTED, updated=now)
+        self._track(order, day)
+        self._freeze(order)
+        fills: list[Fill] = []
+        book = self.market.books.get(order.symbol)
+        if book is not None and self.rules.day_of(book.ts) != day:
+            book = None  # a book of an earlier day is no market to trade against
+        if book is not None and (not self.sessions or self.rules.in_session(now)):
+            fills = self._match_book(order, book, now, day)
+        current = self._open.get(order.id) or self._last_closed
+        if current.time_in_force is TimeInForce.IOC and current.is_open and book is not None:
+            current = self._close(current, OrderStatus.CANCELLED, _IOC, now)
+        self.journal.save_execution(fills, [current])
+        self._emit([current, *fills])
+        return current
+
+    def _check(self, order: Order, day: int, recovering: bool) -> str | None:
+        sym = order.symbol
+        known = self.market.known(sym)
+        if not known and not recovering:
+            return f"unknown symbol {sym!r}: no price for it yet"
+        held = self.ledger.quantity(sym)
+        err = self.rules.quantity_error(order.side, order.quantity, held)
+        if err:
+            return err
+        band = self.market.band(sym, day)
+        if order.limit_price is not None:
+            if order.limit_price % self.rules.tick != 0:
+                return f"limit price {order.limit_price} is not on the tick {self.rules.tick}"
+            if band is not None and not band.contains(order.limit_price):
+                return (
+                    f"limit price {order.limit_price} outside the day's limits"
+                    f" [{band.low}, {band.high}]"
+                )
+        if order.side is Side.SELL:
+            sellable = self.ledger.sellable(sym, day)
+            if order.quantity > sellable:
+                return f"sell {order.quantity} {sym} exceeds the sellable quantity {sellable}"
+            return None
+        ref = self._reference_price(order)
+        if ref is None:
+            return None if recovering else f"unknown symbol {sym!r}: no price for it yet"
+        need = self._buy_cost(order.quantity, ref, day)
+        avail = self.ledger.available_cash
+        if need > avail:
+            return f"insufficient cash: the buy needs {need}, available {avail}"
+        return None
+
+    def _reference_price(self, order: Order) -> Decimal | None:
+        if order.limit_price is not None:
+            return order.limit_price
+        book = self.market.books.get(order.symbol)
+        if book is not None and book.asks:
+            return self.rules.round_price(book.asks[0][0])
+        last = self.market.last_price(order.symbol)
+        return None if last is None else self.rules.round_price(last)
+
+    def _buy_cost(self, quantity: int, price: Decimal, day: int) -> Decimal:
+        key = (quantity, price, day)
+        if key == self._cost_key:
+            return self._cost
+        self._cost_key = key
+        self._cost = self._buy_cost_now(quantity, price, day)
+        return self._cost
+
+    def _buy_cost_now(self, quantity: int, price: Decimal, day: int) -> Decimal:
+        value = price * quantity
+        date = self.rules.date_of_day(day)
+        fees = self.rules.costs.fill_fees(Side.BUY, quantity, price, date)
+        return money(value + fees.total)
+
+    def _track(self, order: Order, day: int) -> None:
+        self._open[order.id] = order
+        self._by_symbol[order.symbol].append(order.id)
+        self._order_day[order.id] = day
+        if order.side is Side.BUY:
+            ref = self._reference_price(order)
+            if ref is not None:
+                self._ref[order.id] = ref
+
+    def _freeze(self, order: Order) -> None:
+        if order.side is Side.SELL:
+            self.ledger.freeze_shares(order.id, order.symbol, order.remaining)
+            return
+        ref = self._ref.get(order.id)
+        if ref is None:
+            return
+        day = self._order_day[order.id]
+        self.ledger.freeze_cash(order.id, self._buy_cost(order.remaining, ref, day))
+
+    def _refreeze(self, order: Order) -> None:
+        """A buy recovered without a price to freeze cash at: freeze now that one is known."""
+        ref = self._reference_price(order)
+        if ref is not None:
+            self._ref[order.id] = ref
+            self._freeze(order)
+
+    def _close(self, order: Order, status: OrderStatus, reason: str, now: int) -> Order:
+        done = order.evolve(status=status, reason=reason, updated=max(now, order.updated))
+        self._untrack(done)
+        return done
+
+    def _untrack(self, order: Order) -> None:
+        self._open.pop(order.id, None)
+        ids = self._by_symbol.get(order.symbol)
+        if ids is not None and order.id in ids:
+            ids.remove(order.id)
+            if not ids:
+                del self._by_symbol[order.symbol]
+        self._order_day.pop(order.id, None)
+        self._ref.pop(order.id, None)
+        self.ledger.release(order.id)
+        self._last_closed = order
+
+    def _expired(self, order: Order, day: int) -> bool:
+        return order.time_in_force is TimeInForce.DAY and day > self._order_day[order.id]
+
+    # -- fills --------------------------------------------------------------------------
+
+    def _book_consumption(self, snapshot: BookSnapshot) -> tuple[list[float], list[float]]:
+        key = self._consumed.get(snapshot.symbol)
+        if key is None or key[0] != snapshot.ts:
+            key = (snapshot.ts, [0.0] * len(snapshot.asks), [0.0] * len(snapshot.bids))
+            self._consumed[snapshot.symbol] = key
+        return key[1], key[2]
+
+    def _match_book(self, order: Order, snapshot: BookSnapshot, now: int, day: int) -> list[Fill]:
+        asks_used, bids_used = self._book_consumption(snapshot)
+        buy = order.side is Side.BUY
+        used = asks_used if buy else bids_used
+        levels = book_levels(
+            order.side,
+            order.limit_price,
+            snapshot.asks if buy else snapshot.bids,
+            self.rules,
+            self.market.band(order.symbol, day),
+        )
+        fills = []
+        for i, px, size in levels:
+            if not order.is_open:
+                break
+            q = self._fill_quantity(order, px, size - used[i], day)
+            if q <= 0:
+                continue  # less than a lot here (or no cash): try the next level
+            used[i] += q
+            fill = self._book_fill(order, now, day, px, q)
+            fills.append(fill)
+            order = self._open.get(order.id) or self._last_closed
+        return fills
+
+    def _match_bar_orders(
+        self,
+        sym: str,
+        ids: list[str],
+        t: int,
+        day: int,
+        o: float,
+        h: float,
+        lo: float,
+        v: float,
+        sink: tuple[list[Fill], list[Order]] | None = None,
+    ) -> list[Fill]:
+        if t <= self._seen.get(sym, -1):
+            return []
+        fills: list[Fill] = sink[0] if sink is not None else []
+        changed: list[Order] = sink[1] if sink is not None else []
+        in_session = not self.sessions or self.rules.in_session(t)
+        band = self.market.band(sym, day)
+        for oid in ids:
+            order = self._open[oid]
+            if order.side is Side.BUY and oid not in self._ref:
+                self._refreeze(order)
+            if order.created > t:
+                continue
+            if self._expired(order, day):
+                changed.append(self._close(order, OrderStatus.CANCELLED, _EXPIRED, t))
+                continue
+            if not in_session:
+                continue
+            px = bar_price(
+                order.side,
+                order.type,
+                order.limit_price,
+                o,
+                h,
+                lo,
+                self.rules,
+                band,
+                self.slippage_ticks,
+            )
+            new: list[Fill] = []
+            if px is not None:
+                cap = self._bar_capacity(sym, t, v)
+                q = self._fill_quantity(order, px, cap, day)
+                if q > 0:
+                    self._bar_used[sym] = (t, self._bar_used[sym][1] + q)
+                    new.append(self._book_fill(order, t, day, px, q))
+            order = self._open.get(oid) or self._last_closed
+            if order.time_in_force is TimeInForce.IOC and order.is_open:
+                order = self._close(order, OrderStatus.CANCELLED, _IOC, t)
+            if new or not order.is_open:
+                changed.append(order)
+                fills += new
+        if sink is None:
+            self._commit(fills, changed, sym, t)
+        return fills
+
+    def _bar_capacity(self, sym: str, t: int, volume: float) -> float:
+        used = self._bar_used.get(sym)
+        if used is None or used[0] != t:
+            used = self._bar_used[sym] = (t, 0.0)
+        if not volume > 0:
+            return 0.0
+        return math.floor(self.fill_volume_share * volume) - used[1]
+
+    def _fill_quantity(self, order: Order, px: Decimal, available: float, day: int) -> int:
+        """Shares to fill now: at most ``available``, whole lots (a sell may end on its
+        odd lot), and for a buy no more than the cash allows."""
+        want = order.remaining
+        if available <= 0:
+            return 0
+        q = min(want, int(available))
+        lot = self.rules.lot_size
+        if q < want:
+            q = (q // lot) * lot
+        if order.side is Side.BUY and q > 0:
+            cash = self.ledger.cash - self.ledger.total_frozen_cash
+            cash += self.ledger.frozen_cash.get(order.id, ZERO)
+            while q > 0 and self._buy_cost(q, px, day) > cash:
+                # shrink to what the cash pays for, in lots
+                afford = int(cash / (px * Decimal("1.001"))) if px > 0 else 0
+                q = min(q - lot, (afford // lot) * lot)
+        return max(q, 0)
+
+    def _book_fill(self, order: Order, t: int, day: int, px: Decimal, q: int) -> Fill:
+        fees = self.rules.costs.fill_fees(
+            order.side, q, px, self.rules.date_of_day(day), order.filled_value
+        )
+        self._fill_count[order.id] += 1
+        fill = Fill(
+            id=f"{order.id}-{self._fill_count[order.id]}",
+            order_id=order.id,
+            time=t,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=q,
+            price=px,
+            commission=fees.commission,
+            stamp_duty=fees.stamp_duty,
+            transfer_fee=fees.transfer_fee,
+        )
+        self.ledger.apply(fill, day)
+        filled = order.filled_quantity + q
+        status = OrderStatus.FILLED if filled >= order.quantity else OrderStatus.PARTIALLY_FILLED
+        updated = order.evolve(
+            status=status,
+            filled_quantity=filled,
+            filled_value=order.filled_value + px * q,
+            commission=order.commission + fees.commission,
+            updated=max(t, order.updated),
+        )
+        if status is OrderStatus.FILLED:
+            self._untrack(updated)
+        else:
+            self._open[order.id] = updated
+            self._freeze(updated)
+        return fill
+
+    def _commit(self, fills: list[Fill], changed: list[Order], sym: str, t: int) -> None:
+        if not fills and not changed:
+            return
+        self.journal.save_execution(fills, changed)
+        if fills:
+            self._seen[sym] = max(self._seen.get(sym, -1), t)
+        self._emit([*changed, *fills])
+
+    _last_closed: Order
+
+
+_EXPIRED = "expired: a day order not filled by the close of its day"
+_IOC = "cancelled: immediate-or-cancel remainder"

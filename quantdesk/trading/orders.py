@@ -1,0 +1,79 @@
+"""What a strategy or a person asks for: :class:`OrderRequest`, and order ids."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from quantdesk.domain.trading import Order, OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = ["IdFactory", "OrderRequest", "counter_ids", "random_ids"]
+
+#: Makes a new order id.
+IdFactory = Callable[[], str]
+
+
+def random_ids() -> IdFactory:
+    """Random 16-hex-digit ids (live trading: unique across restarts and processes)."""
+    return lambda: uuid.uuid4().hex[:16]
+
+
+def counter_ids(prefix: str = "o") -> IdFactory:
+    """``o000001``, ``o000002`` ... (backtests: the same ids in every run)."""
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter):06d}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order to place. ``client_order_id`` makes a submit idempotent: submitting
+    the same client order id again returns the order already placed."""
+
+    symbol: str
+    side: Side
+    quantity: int
+    type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    client_order_id: str = ""
+
+    def to_order(self, order_id: str, now: int) -> Order:
+        return Order(
+            id=order_id,
+            client_order_id=self.client_order_id or order_id,
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            quantity=self.quantity,
+            limit_price=self.limit_price,
+            time_in_force=self.time_in_force,
+            status=OrderStatus.NEW,
+            created=now,
+            updated=now,
+        )
+
+    def shape_error(self) -> str | None:
+        """Why the request is malformed regardless of any market (None if it is fine)."""
+        if not isinstance(self.symbol, str) or not self.symbol.strip():
+            return "symbol must be a non-empty string"
+        if not isinstance(self.side, Side):
+            return f"side must be buy or sell (got {self.side!r})"
+        if not isinstance(self.type, OrderType):
+            return f"type must be market or limit (got {self.type!r})"
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int):
+            return f"quantity must be a whole number of shares (got {self.quantity!r})"
+        if self.quantity <= 0:
+            return f"quantity must be positive (got {self.quantity})"
+        if self.type is OrderType.LIMIT:
+            if self.limit_price is None:
+                return "a limit order needs a limit price"
+            if not isinstance(self.limit_price, Decimal) or not self.limit_price.is_finite():
+                return f"limit price must be a finite decimal (got {self.limit_price!r})"
+            if self.limit_price <= 0:
+                return f"limit price must be positive (got {self.limit_price})"
+        elif self.limit_price is not None:
+            return "a market order takes no limit price"
+        return None

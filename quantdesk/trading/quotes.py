@@ -1,0 +1,159 @@
+"""What the trading side knows of the market now: last prices, previous closes, books.
+
+One :class:`MarketView` serves live trading (a price at a time, per symbol)
+and the backtester (a whole cross-section per step, as NumPy arrays): the
+same object, so the paper broker and the risk engine read prices the same way
+in both. Per symbol it keeps the last price, the trading day of that price
+and the previous day's close, from which the day's price limits come
+(:meth:`band`). It never sees the future: a previous close is the last price
+of an earlier day, known when it is read.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from quantdesk.domain.messages import BookSnapshot
+from quantdesk.trading.brokers.base import Quote
+from quantdesk.trading.market import MarketRules, PriceBand
+
+__all__ = ["MarketView"]
+
+_MISSING = object()
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+class MarketView:
+    """Last price, its day and the previous close per symbol (arrays indexed by symbol)."""
+
+    def __init__(self, rules: MarketRules, symbols: list[str] | tuple[str, ...] = ()) -> None:
+        self.rules = rules
+        self.symbols: list[str] = []
+        self.index: dict[str, int] = {}
+        n = max(16, len(symbols))
+        self.last: F64 = np.full(n, np.nan)
+        self.prev_close: F64 = np.full(n, np.nan)
+        self.day: I64 = np.full(n, -1, dtype=np.int64)
+        self.time: I64 = np.zeros(n, dtype=np.int64)
+        self.books: dict[str, BookSnapshot] = {}
+        self._bands: dict[tuple[str, int, float], PriceBand | None] = {}
+        for s in symbols:
+            self.add(s)
+
+    def add(self, symbol: str) -> int:
+        """The index of ``symbol``, added if new."""
+        i = self.index.get(symbol)
+        if i is not None:
+            return i
+        i = len(self.symbols)
+        if i >= len(self.last):
+            grow = len(self.last)
+            self.last = np.r_[self.last, np.full(grow, np.nan)]
+            self.prev_close = np.r_[self.prev_close, np.full(grow, np.nan)]
+            self.day = np.r_[self.day, np.full(grow, -1, dtype=np.int64)]
+            self.time = np.r_[self.time, np.zeros(grow, dtype=np.int64)]
+        self.symbols.append(symbol)
+        self.index[symbol] = i
+        return i
+
+    # -- updates ----------------------------------------------------------------
+
+    def on_price(self, symbol: str, t_ms: int, price: float, day: int | None = None) -> None:
+        """A trade, bar close or mid price of ``symbol`` at ``t_ms``."""
+        i = self.add(symbol)
+        d = self.rules.day_of(t_ms) if day is None else day
+        old = int(self.day[i])
+        if d > old >= 0:
+            self.prev_close[i] = self.last[i]
+        if d >= old:
+            self.day[i] = d
+            self.last[i] = price
+            self.time[i] = t_ms
+
+    def on_book(self, snapshot: BookSnapshot) -> None:
+        self.books[snapshot.symbol] = snapshot
+        if snapshot.bids and snapshot.asks:
+            mid = (snapshot.bids[0][0] + snapshot.asks[0][0]) / 2
+            self.on_price(snapshot.symbol, snapshot.ts, mid)
+
+    def on_cross_section(self, idx: npt.NDArray[np.intp], t_ms: int, day: int, close: F64) -> None:
+        """Closes of the symbols at positions ``idx`` (one step of a backtest)."""
+        if len(idx) == 0:
+            return
+        old = self.day[idx]
+        roll = (old >= 0) & (old < day)
+        if roll.any():
+            ri = idx[roll]
+            self.prev_close[ri] = self.last[ri]
+        self.day[idx] = day
+        self.last[idx] = close
+        self.time[idx] = t_ms
+
+    def seed_close(self, symbol: str, close: float, day: int) -> None:
+        """Seed the close of trading day ``day`` (e.g. from stored bars at start)."""
+        i = self.add(symbol)
+        if self.day[i] < day:
+            self.last[i] = close
+            self.day[i] = day
+
+    # -- reads ------------------------------------------------------------------
+
+    def known(self, symbol: str) -> bool:
+        i = self.index.get(symbol)
+        return i is not None and not np.isnan(self.last[i])
+
+    def last_price(self, symbol: str) -> float | None:
+        i = self.index.get(symbol)
+        if i is None:
+            return None
+        v = float(self.last[i])
+        return None if v != v else v
+
+    def prices(self) -> dict[str, float]:
+        """Every known last price, by symbol."""
+        out = {}
+        for s, i in self.index.items():
+            v = float(self.last[i])
+            if v == v:
+                out[s] = v
+        return out
+
+    def prev_close_for(self, symbol: str, day: int) -> float | None:
+        """The close of the trading day before ``day`` (None if unknown)."""
+        i = self.index.get(symbol)
+        if i is None:
+            return None
+        d = int(self.day[i])
+        if d < 0:
+            return None
+        v = float(self.last[i]) if day > d else float(self.prev_close[i]) if day == d else None
+        if v is None or v != v:
+            return None
+        return v
+
+    def band(self, symbol: str, day: int) -> PriceBand | None:
+        """The day's price limits of ``symbol`` (None: no limits or previous close unknown)."""
+        pc = self.prev_close_for(symbol, day)
+        if pc is None:
+            return None
+        key = (symbol, day, pc)
+        band = self._bands.get(key, _MISSING)
+        if band is _MISSING:
+            if len(self._bands) > 50_000:
+                self._bands.clear()
+            band = self._bands[key] = self.rules.price_band(symbol, Decimal(repr(pc)))
+        return band  # type: ignore[return-value]
+
+    def quote(self, symbol: str) -> Quote | None:
+        i = self.index.get(symbol)
+        if i is None or np.isnan(self.last[i]):
+            return None
+        book = self.books.get(symbol)
+        bid = book.bids[0][0] if book and book.bids else None
+        ask = book.asks[0][0] if book and book.asks else None
+        return Quote(symbol, int(self.time[i]), float(self.last[i]), bid, ask)
