@@ -150,7 +150,12 @@ def serve(url: str, port: int) -> None:
     from quantdesk.storage import open_store
 
     store = open_store(url)
-    app = create_app(store, load_settings(), echo=lambda _m: None)
+    try:  # this release: create_app takes an ApiContext; the previous one (store, settings)
+        from quantdesk.api.context import ApiContext
+    except ImportError:
+        app = create_app(store, load_settings(), echo=lambda _m: None)
+    else:
+        app = create_app(ApiContext(store, load_settings()), echo=lambda _m: None)
     server = uvicorn.Server(api_config(app, "127.0.0.1", port))
     freeze_startup_objects()
     cpu_file = os.environ.get("QD_BENCH_CPU_FILE")

@@ -175,7 +175,13 @@ def answers(store: Any, data_dir: Path) -> dict[str, Any]:
 
     settings = load_settings(data_dir=data_dir)
     out = {}
-    with TestClient(create_app(store, settings, echo=lambda _m: None)) as client:
+    try:  # this release: create_app takes an ApiContext; the previous one (store, settings)
+        from quantdesk.api.context import ApiContext
+    except ImportError:
+        app = create_app(store, settings, echo=lambda _m: None)
+    else:
+        app = create_app(ApiContext(store, settings), echo=lambda _m: None)
+    with TestClient(app) as client:
         for request in REQUESTS:
             r = client.get("/api/klines", params=request)
             out[json.dumps(request, sort_keys=True)] = [r.status_code, r.text]

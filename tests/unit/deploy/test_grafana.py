@@ -92,7 +92,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
             tok = client.post(
                 "/api/auth/token", data={"username": "admin", "password": "admin-pw"}
             ).json()["access_token"]
-            with client.websocket_connect(f"/ws/enhanced?token={tok}") as ws:
+            auth = {"Authorization": f"Bearer {tok}"}
+            with client.websocket_connect("/ws/enhanced", headers=auth) as ws:
                 ws.receive_json()
                 page = client.get("/metrics").text
         for name, labels in _parse(page).items():
