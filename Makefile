@@ -6,22 +6,37 @@ ARGS   ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-test browser promtool run test lint typecheck unit e2e bench clean
+.PHONY: help install install-test install-ml browser promtool run test lint typecheck unit e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+# The last install, as a file: `make run` installs again only when one of these
+# changed since (the dependencies, or the pinned dashboard assets).
+STAMP        := $(VENV)/.quantdesk-installed
+INSTALL_DEPS := pyproject.toml quantdesk/web/assets.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+$(STAMP): $(INSTALL_DEPS) | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m quantdesk.web.assets
+	touch $@
+
 install: $(BIN)/python ## Install quantdesk into .venv (and the dashboard's chart library)
 	$(BIN)/pip install --quiet -e .
 	$(BIN)/python -m quantdesk.web.assets
+	touch $(STAMP)
 
 install-test: $(BIN)/python ## Install quantdesk and the test tools into .venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m quantdesk.web.assets
+	touch $(STAMP)
+
+install-ml: $(BIN)/python ## Install the ml extra: train the networks, tune, XGBoost, LightGBM
+	$(BIN)/pip install --quiet -e '.[ml]'
 
 browser: ## Install the OS's Chromium for the end-to-end tests (apt-get; skipped if present)
 	scripts/install-chromium
@@ -29,7 +44,7 @@ browser: ## Install the OS's Chromium for the end-to-end tests (apt-get; skipped
 promtool: ## Install promtool for the deployment checks (apt-get prometheus; skipped if present)
 	scripts/install-promtool
 
-run: install ## Install, then run the whole platform on its embedded defaults (ARGS="--port 8001")
+run: $(STAMP) ## Install (only if pyproject.toml or the assets changed), then run the platform (ARGS="--port 8001")
 	$(BIN)/quantdesk run $(ARGS)
 
 lint: ## ruff lint + format check

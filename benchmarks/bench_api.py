@@ -80,6 +80,9 @@ def _env(tmp: Path) -> dict[str, str]:
         "QUANTDESK_GUEST_PASSWORD": "bench-guest",
         "QUANTDESK_TEST_PASSWORD": "bench-test",
         "QUANTDESK_LOG_LEVEL": "WARNING",
+        # the request limiter on (its cost is measured) but never refusing 100 clients
+        "QUANTDESK_RATE_LIMIT_PER_MINUTE": "1000000000",
+        "QUANTDESK_RATE_LIMIT_BURST": "1000000",
     }
 
 
@@ -216,11 +219,13 @@ def _live_writer(store: Any) -> None:
         sink.write(bars, [])
 
 
-def _start(kind: str, tmp: Path, ws: str = "auto") -> tuple[subprocess.Popen[bytes], str]:
+def _start(
+    kind: str, tmp: Path, ws: str = "auto", env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_api", "--serve", kind, str(port)],
-        env={**_env(tmp), "QD_BENCH_WS": ws},
+        env={**_env(tmp), "QD_BENCH_WS": ws, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -290,9 +295,10 @@ async def _load(
     warmup: float = 1.0,
     path: Any = klines_path,
     check: Any = None,
+    headers: str = "",
 ) -> tuple[float, list[float]]:
     """100 workers, one keep-alive connection each, asking ``path(i)`` (default: the newest
-    200 1m bars of a rotating symbol).
+    200 1m bars of a rotating symbol; ``headers``: extra header lines, each ending in CRLF).
 
     Hand-written HTTP/1.1 on asyncio streams: the client shares the machine's
     two cores with the server, and httpx costs several times more CPU per
@@ -321,7 +327,7 @@ async def _load(
                     return
                 target = path(i)
                 i += 7
-                request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+                request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode()
                 status, body = await _get(reader, writer, request)
                 t1 = time.perf_counter()
                 if status != 200:

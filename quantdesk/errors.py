@@ -12,7 +12,8 @@ message is one line: what was wrong, with which value, and what to do::
     │   ├── BookError          an order-book snapshot cannot be used (``reason``)
     │   ├── TweetError         one tweet was rejected (``reason``)
     │   ├── CandleFormatError  a Finnhub ``/stock/candle`` answer of the wrong shape
-    │   └── CheckpointError    a stored checkpoint does not fit this run (ignored)
+    │   ├── CheckpointError    a stored checkpoint does not fit this run (ignored)
+    │   └── HistoryConflictError  a backfill would rewrite stored bars (names --clear)
     ├── StorageError           the store cannot be reached or migrated
     ├── CalendarError          unknown exchange calendar or out-of-range date
     ├── DependencyError        an optional dependency is missing (says what to install)
@@ -26,8 +27,10 @@ message is one line: what was wrong, with which value, and what to do::
     ├── ModelRejectedError     a trained model lost to its baseline: not saved, never served
     ├── TradingError           an invalid trading operation (impossible fill, bad request)
     │   └── OrderRejected      an order refused by the broker or the risk engine (``reason``)
-    └── JobSkipped             a scheduled job cannot do its work now (a service it needs is
-                               missing, nothing to act on): its run is recorded ``skipped``
+    ├── JobSkipped             a scheduled job cannot do its work now (a service it needs is
+    │                          missing, nothing to act on): its run is recorded ``skipped``
+    └── ModelError             a model cannot be trained, loaded or used (corrupt
+                               artifact, too little data, unsupported operation)
 
 Classes are importable from here and, where they were public before, from the
 module that raises them (``quantdesk.bus.BusError``, ``quantdesk.auth.TokenError``,
@@ -92,6 +95,10 @@ class CandleFormatError(DataError):
 class CheckpointError(DataError):
     """A stored checkpoint does not fit this run (another universe, seed or store state);
     the run starts without it."""
+
+
+class HistoryConflictError(DataError):
+    """A backfill would replace stored bars with a different history; nothing was written."""
 
 
 class StorageError(QuantdeskError):
@@ -182,3 +189,7 @@ class ModelRejectedError(QuantdeskError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class ModelError(QuantdeskError):
+    """A model cannot be trained, loaded or used: corrupt artifact, too little data, ..."""

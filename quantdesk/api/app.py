@@ -42,9 +42,17 @@ except the public health, metrics, docs and seed D's market-data endpoints
 (``/api/klines``, ``/api/symbols``: the public candlestick feed); state
 changes need admin: 401 without/with a bad token, 403 for a guest. The role
 is taken from the token (stateless). Failed logins are limited per username
-and client address (``QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE``, default 5; then
-429 with Retry-After). CORS origins: ``QUANTDESK_CORS_ORIGINS``
-(comma-separated; default none). Each change writes an ``audit`` line on the
+and client address (``QUANTDESK_LOGIN_ATTEMPTS_PER_MINUTE``, default 5) and
+per username over all addresses (``..._PER_USER_PER_MINUTE``, 20), checked
+and counted in one step; then 429 with Retry-After. The client address is
+the socket's, or ``X-Forwarded-For`` from a proxy named in
+``QUANTDESK_FORWARDED_ALLOW_IPS`` only. Request bodies over
+``QUANTDESK_MAX_BODY_BYTES`` (1 MiB) get 413 before anything reads them
+(:mod:`quantdesk.api.limits`). ``/docs`` and ``/redoc`` are served offline
+(:mod:`quantdesk.web.docs`). Symbol parameters are resolved by
+:func:`quantdesk.api.routers.symbols.resolve` (404 naming the nearest).
+CORS origins: ``QUANTDESK_CORS_ORIGINS`` (comma-separated; default none). Each
+change writes an ``audit`` line on the
 ``quantdesk.audit`` logger.
 
 WebSocket channels: ``/ws/enhanced`` (everything), ``/ws/stream-metrics``,
@@ -93,12 +101,17 @@ import quantdesk
 from quantdesk.api import fastpath
 from quantdesk.api.context import ApiContext
 from quantdesk.api.errors import install_error_handlers
+from quantdesk.api.gate import ApiGate
 from quantdesk.api.hub import Hub
+from quantdesk.api.limits import BodyLimitMiddleware
 from quantdesk.api.logbook import install as install_logbook
 from quantdesk.api.metrics import Metrics, MetricsMiddleware, live_figures
+from quantdesk.api.ratelimit import RequestLimiter
 from quantdesk.api.routers import (
+    audit,
     auth,
     health,
+    keys,
     klines,
     logs,
     rules,
@@ -111,7 +124,11 @@ from quantdesk.api.routers import (
 )
 from quantdesk.api.rules import RuleBook
 from quantdesk.auth import LoginLimiter, TokenService, ensure_default_users, make_hasher
+from quantdesk.auth.apikeys import ApiKeys
+from quantdesk.storage.apikeys import ApiKeyRepository
+from quantdesk.storage.audit import audit_log_of
 from quantdesk.web.dashboard import mount_dashboard
+from quantdesk.web.docs import mount_docs
 
 
 def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> FastAPI:
@@ -136,6 +153,8 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
         version=quantdesk.__version__,
         description="Real-time quantitative stock platform: bars, factors, signals.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by quantdesk.web.docs (no CDN)
+        redoc_url=None,
     )
     state = app.state
     state.store = store
@@ -147,8 +166,17 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
     state.hasher = make_hasher(settings)
     ensure_default_users(store, settings, state.hasher, echo)
     state.tokens = TokenService(settings.jwt_secret.get_secret_value(), settings.jwt_expire_minutes)
-    state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
-    state.rules = RuleBook(store, settings.signal_rules, context.bus)
+    state.login_limiter = LoginLimiter(
+        settings.login_attempts_per_minute, settings.login_attempts_per_user_per_minute
+    )
+    # API keys and the audit log: SQLAlchemy Core tables on the store's database
+    sql = store.engine
+    state.audit = audit_log_of(sql)
+    key_repo = ApiKeyRepository(sql)
+    key_repo.create_tables()
+    state.apikeys = ApiKeys(key_repo)
+    state.limiter = RequestLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    state.rules = RuleBook(store, settings.signal_rules, context.bus, audit_log=state.audit)
     state.hub = hub = Hub(settings.ws_queue_size, settings.ws_queue_bytes)
     hub.connect(context.bus)
     hub.metrics_source = lambda: live_figures(state)
@@ -156,13 +184,30 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
         hub.status_source = runtime.describe
     state.metrics = Metrics(state)
     install_error_handlers(app)
-    routers = (health, system, klines, symbols, auth, stocks, stream, rules, ws, sentiment, logs)
+    routers = (
+        health,
+        system,
+        klines,
+        symbols,
+        auth,
+        stocks,
+        stream,
+        rules,
+        ws,
+        sentiment,
+        logs,
+        keys,
+        audit,
+    )
     for module in routers:
         app.include_router(module.router)
     app.include_router(system.secured)
     mount_dashboard(app)
     route = next(r for r in klines.router.routes if getattr(r, "path", None) == fastpath.PATH)
     app.add_middleware(fastpath.NewestBarsFastPath, state=state, route=route)
+    mount_docs(app)
+    # who is calling and the request limit, inside the metrics (401s and 429s are counted)
+    app.add_middleware(ApiGate, keys=state.apikeys, tokens=state.tokens, limiter=state.limiter)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     origins = settings.cors_origin_list
     if origins:
@@ -170,6 +215,8 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
+    # outermost: an oversized body is refused before anything reads it
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

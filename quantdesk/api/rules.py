@@ -23,10 +23,10 @@ from typing import Any
 from quantdesk.bus import Bus
 from quantdesk.errors import NotFoundError
 from quantdesk.runtime.control import rule_control
+from quantdesk.storage.audit import audit
 from quantdesk.storage.base import Store
 from quantdesk.stream.signals import SignalRule, merge_rules
 
-audit = logging.getLogger("quantdesk.audit")
 log = logging.getLogger("quantdesk.api")
 
 
@@ -34,11 +34,18 @@ class RuleBook:
     """The rule CRUD behind ``/api/signal-rules``."""
 
     def __init__(
-        self, store: Store, config: Sequence[Mapping[str, Any]], bus: Bus | None = None
+        self,
+        store: Store,
+        config: Sequence[Mapping[str, Any]],
+        bus: Bus | None = None,
+        *,
+        audit_log: Any = None,
     ) -> None:
         self.store = store
         self.config = config
         self.bus = bus
+        #: where changes are audited (quantdesk.storage.audit.audit's target; default the store)
+        self.audit_log = audit_log if audit_log is not None else store
         merge_rules(config, store.load_signal_rules())  # a bad config fails here, at start
 
     def list(self) -> list[SignalRule]:
@@ -53,20 +60,26 @@ class RuleBook:
     def exists(self, rule_id: str) -> bool:
         return any(rule.id == rule_id for rule in self.list())
 
-    def add(self, rule: SignalRule, user: str) -> SignalRule:
+    def add(
+        self, rule: SignalRule, user: str, client: str = "", detail: Mapping[str, Any] | None = None
+    ) -> SignalRule:
         self._save(rule.id, rule, user)
-        audit.info("audit user=%s action=signal_rule.create id=%s rule=%s", user, rule.id, rule)
+        self._audit("signal_rule.create", user, client, rule.id, rule.to_dict(), detail)
         return rule
 
-    def update(self, rule: SignalRule, user: str) -> SignalRule:
+    def update(
+        self, rule: SignalRule, user: str, client: str = "", detail: Mapping[str, Any] | None = None
+    ) -> SignalRule:
         self._save(rule.id, rule, user)
-        audit.info("audit user=%s action=signal_rule.update id=%s rule=%s", user, rule.id, rule)
+        self._audit("signal_rule.update", user, client, rule.id, rule.to_dict(), detail)
         return rule
 
-    def remove(self, rule_id: str, user: str) -> SignalRule:
+    def remove(
+        self, rule_id: str, user: str, client: str = "", detail: Mapping[str, Any] | None = None
+    ) -> SignalRule:
         old = self.get(rule_id)
         self._save(rule_id, None, user)
-        audit.info("audit user=%s action=signal_rule.delete id=%s", user, rule_id)
+        self._audit("signal_rule.delete", user, client, rule_id, None, detail)
         return old
 
     def _save(self, rule_id: str, rule: SignalRule | None, user: str) -> None:
@@ -74,3 +87,17 @@ class RuleBook:
         if self.bus is not None:
             self.bus.send(rule_control(rule_id, rule, origin=user))
             self.bus.flush(5.0)  # on its way before the API answers
+
+    def _audit(
+        self,
+        action: str,
+        user: str,
+        client: str,
+        rule_id: str,
+        rule: dict[str, Any] | None,
+        detail: Mapping[str, Any] | None,
+    ) -> None:
+        what: dict[str, Any] = {"id": rule_id, **(detail or {})}
+        if rule is not None:
+            what["rule"] = rule
+        audit(self.audit_log, action, user=user, client=client, detail=what)

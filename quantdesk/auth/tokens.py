@@ -21,14 +21,30 @@ _ALGORITHM: Final = "HS256"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: from a verified token."""
+    """Who is calling: from a verified token or API key.
+
+    ``scope`` is ``read``, ``trade`` or ``admin`` (:mod:`quantdesk.auth.apikeys`);
+    empty for a token, whose role decides (admin: everything, guest: read).
+    ``key_id`` names the API key the request came with (None for a token).
+    """
 
     username: str
     role: str
+    scope: str = ""
+    key_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def can_trade(self) -> bool:
+        """May place orders: an admin token or key, or a key with scope trade."""
+        return self.is_admin or self.scope == "trade"
+
+    @property
+    def effective_scope(self) -> str:
+        return self.scope or ("admin" if self.is_admin else "read")
 
 
 @cache

@@ -10,7 +10,11 @@ module              commands
 ``ingest``          ``ingest finnhub``
 ``sentiment``       ``sentiment mock | train | score``
 ``jobs``            ``jobs list | run | history | set``
+``users``           ``users list | set-password``
+``keys``            ``keys create | list | revoke``
 ``backtest``        ``backtest``
+``model``           ``model train | evaluate | list | promote | rollback | predict |
+                    import-sample``
 ==================  ==================================================================
 
 Each command parses its options, then calls the packages; heavy libraries are
@@ -21,7 +25,22 @@ from __future__ import annotations
 
 import typer
 
-from quantdesk.commands import backtest, capture, data, db, ingest, jobs, platform, sentiment
+from quantdesk.commands import (
+    backtest,
+    capture,
+    data,
+    db,
+    ingest,
+    jobs,
+    keys,
+    model,
+    platform,
+    sentiment,
+    users,
+)
+from quantdesk.commands._help import hide_flag_types
+
+hide_flag_types()  # no "<bool>" after plain flags in --help
 
 app = typer.Typer(
     name="quantdesk",
@@ -36,10 +55,13 @@ db_app.command("status")(db.db_status)
 app.add_typer(db_app, name="db")
 app.add_typer(sentiment.app, name="sentiment", help="Tweet sentiment: mock, train, score.")
 app.add_typer(ingest.app, name="ingest", help="Live market data into the store (finnhub).")
+app.add_typer(users.app, name="users", help="API users: list, set-password.")
 for _sub in (platform.app, data.app, capture.app, backtest.app):
     app.add_typer(_sub)
 app.command()(db.config)
 app.add_typer(jobs.app, name="jobs", help="Scheduled jobs: list, run, history, set.")
+app.add_typer(keys.app, name="keys", help="API keys: create, list, revoke.")
+app.add_typer(model.app, name="model")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from quantdesk.commands._common import _settings
 from quantdesk.errors import DataError, QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -69,6 +70,20 @@ def replay(
     )
 
 
+def _stored_symbols(store: Any, wanted: list[str] | None) -> list[str]:
+    """``--symbol`` values as stored (``600036`` -> ``600036.SH``), or every stored one;
+    an unknown one is a NotFoundError naming the nearest (exit 2)."""
+    from quantdesk.domain.symbols import has_bars, resolve_symbol
+
+    known = [m.symbol for m in store.list_metadata()]
+    if not wanted:
+        return known
+    return [
+        resolve_symbol(s, known, hint="see quantdesk universe", exists=lambda c: has_bars(store, c))
+        for s in wanted
+    ]
+
+
 @app.command()
 def export(
     path: Annotated[Path, typer.Argument(help="Parquet file, or folder for CSV files")],
@@ -81,16 +96,24 @@ def export(
     end: Annotated[str | None, typer.Option(help="to, exclusive (ISO 8601)")] = None,
 ) -> None:
     """Export stored bars as Parquet (one file) or seed-E CSV files (data/raw layout)."""
-    from quantdesk.config import load_settings
+    from quantdesk.domain import INTERVALS, normalize_interval
     from quantdesk.export import export_bars
 
+    if format not in ("parquet", "csv"):
+        raise _fail(DataError(f"--format: use parquet or csv (got {format!r})"))
     try:
-        settings = load_settings()
+        normalize_interval(interval)
+    except DataError:
+        raise _fail(
+            DataError(f"--interval: use one of {', '.join(INTERVALS)} (got {interval!r})")
+        ) from None
+    try:
+        settings = _settings()
         from quantdesk.domain.time import parse_time
 
         t0, t1 = parse_time(start, "--start"), parse_time(end, "--end")
         with _open(settings) as store:
-            symbols = symbol or [m.symbol for m in store.list_metadata()]
+            symbols = _stored_symbols(store, symbol)
             report = export_bars(
                 store, path, symbols=symbols, interval=interval, start=t0, end=t1, fmt=format
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 
 from quantdesk.commands._common import _fail, _open, _safe_url, _settings
@@ -14,9 +17,30 @@ def config() -> None:
         settings = _settings()
     except QuantdeskError as exc:
         raise _fail(exc) from None
-    for name, value in settings.model_dump().items():
-        shown = _safe_url(str(value)) if name == "database_url" else value
-        typer.echo(f"QUANTDESK_{name.upper()}={shown}")
+    for name in type(settings).model_fields:
+        typer.echo(f"QUANTDESK_{name.upper()}={shown_value(name, getattr(settings, name))}")
+
+
+def shown_value(name: str, value: Any) -> str:
+    """A setting as ``quantdesk config`` prints it: the form the environment takes.
+
+    Unset is always empty (never ``None``); a secret that is set is ``***``;
+    booleans are ``true``/``false``; lists and tables are JSON; a database
+    URL hides its password.
+    """
+    from pydantic import SecretStr
+
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return "***" if value.get_secret_value() else ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    if name == "database_url":
+        return _safe_url(str(value))
+    return str(value)
 
 
 def db_migrate() -> None:

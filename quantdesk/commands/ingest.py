@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from quantdesk.commands._common import _fail, _safe_url
+from quantdesk.commands._common import _fail, _safe_url, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(help="Ingest live market data.", no_args_is_help=True)
@@ -36,24 +36,19 @@ def finnhub(
 ) -> None:
     """Stream Finnhub trades (token from FINNHUB_TOKEN) into bars until Ctrl-C."""
     import asyncio
-    import logging
 
-    from quantdesk.config import load_settings
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner
     from quantdesk.sources.finnhub.source import finnhub_token, parse_symbols
     from quantdesk.storage import open_store
 
     try:
-        settings = load_settings(finnhub_market_hours=market_hours, source="finnhub", tweets="none")
+        settings = _settings(finnhub_market_hours=market_hours, source="finnhub", tweets="none")
         finnhub_token()
         chosen = parse_symbols(symbols)
         store = open_store(settings.resolved_database_url)
     except QuantdeskError as exc:
         raise _fail(exc) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     url = _safe_url(settings.resolved_database_url)
     typer.echo(f"Finnhub: streaming {', '.join(chosen)} into {url} (Ctrl-C stops)")
     try:

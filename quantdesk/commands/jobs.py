@@ -104,6 +104,16 @@ def run_job(
                 row = scheduler.run_now(name, by="cli")
             finally:
                 scheduler.close()
+            from quantdesk.storage.audit import audit, cli_identity
+
+            who, where = cli_identity()
+            audit(
+                env.engine,
+                "job.run",
+                user=who,
+                client=where,
+                detail={"job": row.job, "run_id": row.id, "status": row.status},
+            )
             if row.status == "queued":
                 typer.echo(f"{row.job}: queued as run {row.id} for the running scheduler ...")
                 row = _wait(scheduler.repo, row.id, wait)
@@ -199,7 +209,9 @@ def set_schedule(
         env = _env(market)
         with env.store:
             from quantdesk.jobs.admin import change_schedule
+            from quantdesk.storage.audit import cli_identity
 
+            who, where = cli_identity()
             row = change_schedule(
                 _repo(env),
                 env,
@@ -207,7 +219,8 @@ def set_schedule(
                 spec=schedule,
                 enabled=enable,
                 trading_days=trading_days,
-                by="cli",
+                by=who,
+                client=where,
             )
     except QuantdeskError as exc:
         raise _fail(exc) from None

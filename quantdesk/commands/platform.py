@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
-from quantdesk.commands._common import MarketOpt, _fail, _open, _safe_url, _settings
+from quantdesk.commands._common import MarketOpt, _fail, _open, _require, _safe_url, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -60,11 +59,11 @@ def run(
     """Run the whole platform: a live source (simulated market by default), bars, factors,
     signals, tweets, storage and the API."""
     import asyncio
-    import logging
 
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner
 
+    _require(speed is None or speed > 0, "--speed", f"must be > 0 (got {speed})")
     try:
         settings = _settings(
             api_port=port,
@@ -74,9 +73,6 @@ def run(
             tweets=tweets,
             source=source,
             symbols=symbols,
-        )
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         store = _open(settings)
         typer.echo(f"quantdesk: store {_safe_url(settings.resolved_database_url)}")
@@ -108,15 +104,11 @@ def worker(
     ] = None,
 ) -> None:
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
-    import logging
-
     from quantdesk.runtime.worker import run_worker
 
+    _require(bool(group.strip()), "--group", "give the consumer group's name")
     try:
         settings = _settings(market=market, worker_metrics_port=metrics_port)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         run_worker(settings, group=group, market=market, test_mode=test, echo=typer.echo)
     except QuantdeskError as exc:
         raise _fail(exc) from None
@@ -144,9 +136,6 @@ def serve(
     try:
         overrides = {"api_port": port, "api_host": host, "api_workers": workers}
         settings = _settings(**overrides)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
         if settings.api_workers > 1:
             code = server.serve_workers(
                 settings,

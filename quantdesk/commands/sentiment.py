@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from quantdesk.commands._common import _require, _settings
 from quantdesk.errors import QuantdeskError
 
 app = typer.Typer(
@@ -35,9 +36,8 @@ def _fail(exc: Exception) -> typer.Exit:
 def _model_dir(model_dir: Path | None) -> Path:
     if model_dir is not None:
         return model_dir
-    from quantdesk.config import load_settings
 
-    return Path(load_settings().data_dir) / "models" / "sentiment"
+    return Path(_settings().data_dir) / "models" / "sentiment"
 
 
 def _universe(market: str | None) -> list[Any]:
@@ -64,6 +64,8 @@ def mock(
     from quantdesk.sentiment.mocker import TweetMocker
     from quantdesk.sources.tweets.readers import iter_mock
 
+    _require(rate > 0, "--rate", f"must be > 0 (got {rate})")
+    _require(market in (None, "cn", "us"), "--market", f"use cn or us (got {market!r})")
     try:
         mocker = TweetMocker(_universe(market), seed=seed, rate_per_s=rate, strength=strength)
     except (QuantdeskError, ValueError) as exc:

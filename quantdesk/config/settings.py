@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 ENV_PREFIX = "QUANTDESK_"
 
 #: Seed A's picture: buy when order book imbalance rises above 0.6, sell below -0.6;
-#: plus the classic RSI 30/70 on 5-minute bars.
+#: plus the classic RSI 30/70 on 5-minute bars. The simulator's book meets the OBI rule
+#: about 15 times an hour per stock (measured: tests/unit/sources/test_simulator_book.py),
+#: so markers appear within minutes of a start at 1x.
 DEFAULT_SIGNAL_RULES: tuple[dict[str, Any], ...] = (
     {"id": "obi", "factor": "obi", "buy_above": 0.6, "sell_below": -0.6, "cooldown_ms": 60_000},
     {"id": "rsi", "factor": "rsi_14", "interval": "5m", "buy_below": 30.0, "sell_above": 70.0},
@@ -431,6 +433,31 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a local time HH:MM (got {v!r})") from None
         return v.strip()
 
+    @field_validator("broker", "strategy")
+    @classmethod
+    def _plugin_name(cls, v: str) -> str:
+        name = v.strip().lower()
+        if not name:
+            raise ValueError("must be a non-empty name")
+        return name
+
+    sim_planted_beta: float = Field(
+        0.0,
+        description="Planted signal (control): next morning's return = beta x today's morning "
+        "return + noise; 0 = off.",
+    )
+    model_dir: Path | None = Field(
+        None, description="Where model artifacts live; empty = <data_dir>/models."
+    )
+    model_seq_len: int = Field(20, description="Trading days each sequence model (LSTM...) sees.")
+    model_epochs: int = Field(20, description="Epochs of a full neural-network training.")
+    model_retrain_days: int = Field(
+        20, description="Walk-forward evaluation: retrain every N trading days."
+    )
+    model_tune_trials: int = Field(
+        20, description="Optuna hyper-parameter search budget (trials per search)."
+    )
+
     # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
     jobs_schedules: dict[str, str] = Field(
         default_factory=dict,
@@ -475,6 +502,106 @@ class Settings(BaseSettings):
     symbols: str = Field(
         "", description="Symbols of `run` (comma-separated); empty = the source's default."
     )
+
+    # -- hardening (issue 16) --------------------------------------------------
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted; "
+        "empty = none (the client address is the socket's).",
+    )
+    login_attempts_per_user_per_minute: int = Field(
+        20, description="Failed logins allowed per username per minute, over all client addresses."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, description="Largest request body accepted (bytes); larger gets 413."
+    )
+
+    # -- API keys, request limit, log file (issue 15) ----------------------------------
+    rate_limit_per_minute: int = Field(
+        1200,
+        description="API requests allowed per API key, or per client address without a key, "
+        "per minute (0 = no limit); over it: 429 with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        100,
+        description="API requests a key or client address may send at once before the "
+        "per-minute rate applies.",
+    )
+    log_file: str = Field(
+        "logs/quantdesk.log",
+        description="Log file (relative paths are under data_dir); rotated by size; "
+        "empty = no file.",
+    )
+    log_file_max_bytes: int = Field(
+        10 * 1024 * 1024, description="Log file size at which it is rotated (bytes)."
+    )
+    log_file_backups: int = Field(5, description="Rotated log files kept (quantdesk.log.1 ...).")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log records as text lines or JSON lines (for log shippers)."
+    )
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _rate_non_negative(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be >= 0 (got {v})")
+        return v
+
+    @field_validator("rate_limit_burst", "log_file_backups")
+    @classmethod
+    def _issue15_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
+
+    @field_validator("log_file_max_bytes")
+    @classmethod
+    def _log_size(cls, v: int) -> int:
+        if v < 1024:
+            raise ValueError(f"must be >= 1024 bytes (got {v})")
+        return v
+
+    @property
+    def resolved_log_file(self) -> Path | None:
+        """The log file's path (``log_file`` under ``data_dir`` unless absolute), or None."""
+        if not self.log_file.strip():
+            return None
+        path = Path(self.log_file.strip())
+        return path if path.is_absolute() else self.data_dir / path
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret(cls, v: SecretStr) -> SecretStr:
+        size = len(v.get_secret_value().encode())
+        if 0 < size < 32:
+            raise ValueError(
+                f"must be at least 32 bytes (got {size}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return v
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        for item in (x.strip() for x in v.split(",")):
+            if not item or item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item[:40]!r} is not an IP address or network (e.g. 10.0.0.5,10.1.0.0/16)"
+                ) from None
+        return v.strip()
+
+    @field_validator("login_attempts_per_user_per_minute", "max_body_bytes")
+    @classmethod
+    def _hardening_positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError(f"must be >= 1 (got {v})")
+        return v
 
     @field_validator("argon2_memory_kib")
     @classmethod
@@ -534,6 +661,10 @@ class Settings(BaseSettings):
         "bus_partitions",
         "kafka_session_timeout_ms",
         "capture_batch_rows",
+        "model_seq_len",
+        "model_epochs",
+        "model_retrain_days",
+        "model_tune_trials",
     )
     @classmethod
     def _at_least_one(cls, v: int) -> int:
@@ -601,6 +732,11 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'quantdesk.db').as_posix()}"
 
+    @property
+    def resolved_model_dir(self) -> Path:
+        """Where model artifacts live: ``model_dir`` or ``<data_dir>/models``."""
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Load and validate settings; raise a one-line :class:`ConfigError` on a bad value."""
@@ -610,4 +746,7 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
+        field = str(err["loc"][0]) if err["loc"] else ""
+        if "(got" not in msg and field not in SECRET_FIELDS and "input" in err:
+            msg += f" (got {str(err['input'])[:60]!r})"  # never for a secret
         raise ConfigError(f"{name}: {msg}") from None

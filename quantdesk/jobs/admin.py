@@ -105,8 +105,10 @@ def change_schedule(
     trading_days: bool | None = None,
     by: str = "admin",
     registry: Registry[type[Job]] | None = None,
+    client: str = "",
 ) -> ScheduleRow:
-    """An admin's change of one job's schedule (kept across restarts), validated first."""
+    """An admin's change of one job's schedule (kept across restarts), validated first;
+    audited (``job.schedule`` by ``by`` from ``client``)."""
     key, cls = _job(_registry(registry), name)
     current = repo.schedule(key)
     td = trading_days
@@ -132,4 +134,14 @@ def change_schedule(
         trading_days=trading_days,
     )
     assert row is not None
+    from quantdesk.storage.audit import audit
+
+    change = {"spec": spec, "enabled": enabled, "trading_days": trading_days}
+    audit(
+        repo.engine,
+        "job.schedule",
+        user=by,
+        client=client,
+        detail={"job": key, **{k: v for k, v in change.items() if v is not None}},
+    )
     return row

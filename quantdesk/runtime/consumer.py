@@ -37,6 +37,7 @@ from quantdesk.runtime.control import ControlListener
 from quantdesk.runtime.outputs import publish_output
 from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.runtime.sink import StoreSink
+from quantdesk.stream.warmup import warm_up
 
 log = logging.getLogger("quantdesk.consumer")
 
@@ -96,6 +97,10 @@ class StreamConsumer:
             self._symbols[(p.topic, p.partition)] = set(state["symbols"])
             self._done[(p.topic, p.partition)] = offset
             log.info("restored %s[%d] at offset %d", p.topic, p.partition, offset)
+        if partitions:  # symbols without a checkpoint start warm, from stored bars
+            proc = self.processor
+            symbols = proc.validator.symbols or ()
+            warm_up(proc.indicators, proc.signals, self.sink.store, symbols)
 
     def _on_revoke(self, partitions: list[Partition]) -> None:
         if self.echo is not None and partitions:

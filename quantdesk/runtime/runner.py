@@ -80,6 +80,7 @@ from quantdesk.runtime.pipeline import Output, StreamProcessor
 from quantdesk.sources.base import SOURCES, LiveSource, SourceContext, parse_spec
 from quantdesk.storage.base import MarketStatus, Store
 from quantdesk.stream.signals import merge_rules
+from quantdesk.stream.warmup import warm_up
 
 if TYPE_CHECKING:
     from quantdesk.capture import TickCapture
@@ -311,6 +312,15 @@ class Runner:
         self.consumer.stored = {}
         if self.in_process and saved is None and src.clocked:
             self._seed_open_bars(position)  # a store from before run checkpoints
+        if saved is None:  # indicators and signal rules start warm, from the stored final bars
+            warm_up(
+                self.processor.indicators,
+                self.processor.signals,
+                self.store,
+                {m.symbol for m in self.universe},
+                until=position,
+                calendar=None if self.test_mode else self.calendar,
+            )
         # a restart from a checkpoint first makes again what the killed process stored
         # after it: until this event time only final bars are written
         self.catch_up_until = self._catch_up_point(position) if saved is not None else None

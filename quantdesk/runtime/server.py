@@ -10,6 +10,7 @@ here, so what is measured is what runs. Choices, each measured with
   Whatever uvicorn does log (WebSocket handshakes, errors) goes through
   :class:`RedactQuery`, which masks every query-string value, so a token a
   client put in a URL never reaches a log.
+* Forwarded headers only from named proxies (``QUANTDESK_FORWARDED_ALLOW_IPS``).
 * No WebSocket compression (``permessage-deflate``): the market channel
   fans one message out to every client, and deflate compresses it again per
   client, on the event loop (with 50 clients it was ~a quarter of the loop's
@@ -107,10 +108,20 @@ def api_config(
     lifespan: Literal["auto", "on", "off"] = "auto",
     ws: str = "auto",
     ws_max_size: int = DEFAULT_WS_MAX_SIZE,
+    forwarded_allow_ips: str | None = None,
 ) -> uvicorn.Config:
-    """The uvicorn configuration of quantdesk's API server."""
+    """The uvicorn configuration of quantdesk's API server.
+
+    ``X-Forwarded-For``/``-Proto`` are honoured only from the proxies named in
+    ``forwarded_allow_ips`` (default: the app's ``QUANTDESK_FORWARDED_ALLOW_IPS``;
+    empty: from nobody, not even loopback, so a local process cannot forge the
+    client address the login limiter and the audit log see).
+    """
     import uvicorn
 
+    if forwarded_allow_ips is None:
+        settings = getattr(getattr(app, "state", None), "settings", None)
+        forwarded_allow_ips = str(getattr(settings, "forwarded_allow_ips", "") or "")
     config = uvicorn.Config(
         app,
         host=host,
@@ -118,9 +129,12 @@ def api_config(
         log_level=log_level,
         access_log=False,
         lifespan=lifespan,
+        log_config=None,  # the command set logging up (quantdesk.config.logs): same format
         ws=ws,
         ws_per_message_deflate=False,
         ws_max_size=ws_max_size,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
     )
     install_redaction()  # after the Config: it (re)configures uvicorn's loggers
     sys.setswitchinterval(SWITCH_INTERVAL_S)

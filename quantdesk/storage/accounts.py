@@ -72,3 +72,9 @@ class Accounts:
         )
         with sql.read(self.engine) as conn:
             return [UserRow(r[0], r[1], r[2], int(r[3])) for r in conn.execute(stmt)]
+
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        """Replace a user's argon2 hash; False (and no change) when there is no such user."""
+        stmt = sa.update(USERS).where(_U.username == username).values(password_hash=password_hash)
+        with sql.write(self.engine) as conn:
+            return conn.execute(stmt).rowcount == 1

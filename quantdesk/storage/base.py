@@ -240,6 +240,10 @@ class Store:
     def list_users(self) -> list[UserRow]:
         return self.accounts.list_users()
 
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        """Replace a user's argon2 hash; False (and no change) when there is no such user."""
+        return self.accounts.set_password_hash(username, password_hash)
+
     # -- tweets -------------------------------------------------------------------------
 
     def upsert_tweets(self, tweets: Sequence[ScoredTweet]) -> int:

@@ -32,7 +32,10 @@ import sqlalchemy as sa
 
 from quantdesk.errors import StorageError
 from quantdesk.storage import sql
+from quantdesk.storage.apikeys import TABLES as APIKEY_TABLES
+from quantdesk.storage.audit import TABLES as AUDIT_TABLES
 from quantdesk.storage.jobs import TABLES as JOB_TABLES
+from quantdesk.storage.models import TABLES as MODEL_TABLES
 from quantdesk.storage.permissions import TABLES as PERMISSION_TABLES
 from quantdesk.storage.sql import TimestampMs
 from quantdesk.storage.trading import TRADING_TABLES
@@ -356,6 +359,8 @@ MIGRATIONS: list[Migration] = [
     Migration(
         6, "jobs: schedules, runs, lease; stock permissions", tables=JOB_TABLES + PERMISSION_TABLES
     ),
+    Migration(7, "API keys and the audit log", tables=APIKEY_TABLES + AUDIT_TABLES),
+    Migration(8, "models: versions, aliases, alias events, predictions", tables=MODEL_TABLES),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

@@ -102,6 +102,10 @@ class BarIndicators:
         self.day_of: Callable[[int], int] = day_of or (lambda t: t // DAY_MS)
         self._bundles: dict[tuple[str, str], _Bundle] = {}
 
+    def has_state(self, symbol: str, interval: str) -> bool:
+        """Whether the (symbol, interval) series has seen a bar (live, restored or warmed)."""
+        return (symbol, interval) in self._bundles
+
     def on_bar(self, bar: Bar) -> list[FactorValue]:
         if not bar.final:
             return []

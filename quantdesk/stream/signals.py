@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -55,7 +56,14 @@ from quantdesk.errors import ConfigError, NotFoundError
 
 log = logging.getLogger("quantdesk.signals")
 
-__all__ = ["RULE_KEYS", "SignalEngine", "SignalRule", "merge_rules", "rules_from_config"]
+__all__ = [
+    "RULE_ID_PATTERN",
+    "RULE_KEYS",
+    "SignalEngine",
+    "SignalRule",
+    "merge_rules",
+    "rules_from_config",
+]
 
 _THRESHOLDS: Final = ("buy_above", "sell_below", "buy_below", "sell_above")
 
@@ -95,10 +103,21 @@ class SignalRule:
 RULE_KEYS: Final = tuple(f.name for f in fields(SignalRule))
 
 
+#: A rule id: 1-64 ASCII letters, digits, ``_``, ``-`` and ``.``, starting with a letter,
+#: digit or ``_``, with no ``..``: safe in a URL path, a log line and a file name.
+#: (No look-ahead: the same pattern goes into the OpenAPI schema and pydantic.)
+RULE_ID_PATTERN: Final = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$"
+_RULE_ID = re.compile(RULE_ID_PATTERN)
+
+
 def _validate(rule: SignalRule) -> None:
     where = f"signal rule {rule.id!r}"
-    if not isinstance(rule.id, str) or not rule.id.strip():
-        raise ConfigError(f"signal rule id must be a non-empty string, got {rule.id!r}")
+    rid = rule.id
+    if not isinstance(rid, str) or len(rid) > 64 or not _RULE_ID.fullmatch(rid):
+        raise ConfigError(
+            "signal rule id must be 1-64 letters, digits, '_', '-' or '.' (no '..', not "
+            f"starting with '.' or '-', not ending with '.'), got {str(rid)[:80]!r}"
+        )
     if not isinstance(rule.factor, str) or not rule.factor:
         raise ConfigError(f"{where}: factor must be a non-empty name such as 'obi'")
     for key in ("symbol", "interval"):

@@ -2,11 +2,13 @@
 
 The dashboard is plain ES modules with no build step; its one third-party
 library is TradingView's lightweight-charts, used as its standalone
-production bundle. The set-up commands (``make install``, ``make
-install-test``) run ``python -m quantdesk.web.assets``, which downloads each
-pinned package tarball from the npm registry, checks it against the
-``integrity`` (SHA-512, the hash npm's lock files record) and extracts the one
-file the dashboard loads into ``quantdesk/web/static/vendor/``. The page is
+production bundle. The API docs (``/docs``: Swagger UI, ``/redoc``: ReDoc)
+are served from here too, never from a CDN (:mod:`quantdesk.web.docs`).
+The set-up commands (``make install``, ``make install-test``) run
+``python -m quantdesk.web.assets``, which downloads each pinned package
+tarball from the npm registry, checks it against the ``integrity``
+(SHA-512, the hash npm's lock files record) and extracts the files the
+pages load into ``quantdesk/web/static/vendor/``. The page is
 then served by quantdesk itself: no CDN, no internet at run time, and no
 Node.js needed on the machine.
 
@@ -19,7 +21,12 @@ mirror.
 package                        version    file served as /static/vendor/...
 =============================  =========  ===================================
 lightweight-charts             5.2.1      lightweight-charts.standalone.production.js
+swagger-ui-dist (Apache-2.0)   5.35.0     swagger-ui-bundle.js, swagger-ui.css,
+                                          swagger-favicon-32x32.png
+redoc (MIT)                    2.5.4      redoc.standalone.js
 =============================  =========  ===================================
+
+Several files of one package come from one download.
 """
 
 from __future__ import annotations
@@ -67,6 +74,31 @@ ASSETS: tuple[Asset, ...] = (
         member="package/dist/lightweight-charts.standalone.production.js",
         name="lightweight-charts.standalone.production.js",
     ),
+    *(
+        Asset(
+            package="swagger-ui-dist",
+            version="5.35.0",
+            integrity=(
+                "sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ=="
+            ),
+            member=f"package/{member}",
+            name=name,
+        )
+        for member, name in (
+            ("swagger-ui-bundle.js", "swagger-ui-bundle.js"),
+            ("swagger-ui.css", "swagger-ui.css"),
+            ("favicon-32x32.png", "swagger-favicon-32x32.png"),
+        )
+    ),
+    Asset(
+        package="redoc",
+        version="2.5.4",
+        integrity=(
+            "sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ=="
+        ),
+        member="package/bundles/redoc.standalone.js",
+        name="redoc.standalone.js",
+    ),
 )
 
 
@@ -89,16 +121,20 @@ def install(
     """Download, verify and extract into ``target`` every asset not there (all with ``force``)."""
     registry = registry or os.environ.get("NPM_CONFIG_REGISTRY") or DEFAULT_REGISTRY
     written = []
+    downloaded: dict[str, bytes] = {}  # one download per package tarball
     for asset in assets if force else missing(assets, target):
         url = asset.tarball_url(registry)
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-                data = response.read()
-        except OSError as exc:
-            raise DependencyError(
-                f"dashboard asset {asset.package}@{asset.version}: cannot download {url} ({exc});"
-                " set NPM_CONFIG_REGISTRY to a reachable npm registry mirror"
-            ) from None
+        if url in downloaded:
+            data = downloaded[url]
+        else:
+            try:
+                with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+                    data = downloaded[url] = response.read()
+            except OSError as exc:
+                raise DependencyError(
+                    f"dashboard asset {asset.package}@{asset.version}: cannot download {url} "
+                    f"({exc}); set NPM_CONFIG_REGISTRY to a reachable npm registry mirror"
+                ) from None
         got = _integrity(data)
         if got != asset.integrity:
             raise DependencyError(

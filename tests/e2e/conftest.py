@@ -4,7 +4,8 @@
 the virtual exchange clock, which skips closed periods: one event minute per
 wall second, so bars close every second) on a free port over a fresh data
 dir, with known passwords, and stops it with SIGTERM at the end of the
-module. ``browser`` drives the
+module. A test module sets ``SPEED = "1"`` to see what a new user sees at 1x
+(and ``ENV = {...}`` for settings of its own). ``browser`` drives the
 operating system's Chromium through Playwright for Python (``make test``
 installs Chromium: ``scripts/install-chromium``); tests never download a
 browser. Every test may save screenshots with ``shoot(page, name)`` into
@@ -82,7 +83,10 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Platform]:
+    speed = str(getattr(request.module, "SPEED", "60"))
     data_dir = tmp_path_factory.mktemp("e2e") / "data"
     port = _free_port()
     env = {
@@ -99,11 +103,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         # the sentiment page's newest-50 list for about a minute
         "QUANTDESK_SENTIMENT_RATE": "0.2",
     }
+    env.update(getattr(request.module, "ENV", {}))  # a module's own settings
     env.pop("QUANTDESK_DATABASE_URL", None)
     log_path = data_dir.parent / "run.log"
     log = log_path.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "quantdesk", "run", "--speed", "60", "--port", str(port)],
+        [sys.executable, "-m", "quantdesk", "run", "--speed", speed, "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

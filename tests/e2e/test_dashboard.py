@@ -208,3 +208,26 @@ def test_sentiment_panel_shows_tweets_as_text(platform: Platform, page: Any, sho
     newest = page.get_attribute("#tweets li.tweet", "data-id")
     _wait(page, "(id) => document.querySelector('#tweets li.tweet').dataset.id !== id", newest)
     shoot(page, "sentiment")
+
+
+def test_audit_log_on_the_logs_page_as_text(platform: Platform, page: Any, shoot: Any) -> None:
+    """Failed logins (markup as the name) and key changes appear in the audit table as text."""
+    payload = "<img src=x onerror=window.__xss_audit=1>"
+    r = httpx.post(f"{platform.base}/api/auth/token", data={"username": payload, "password": "x"})
+    assert r.status_code == 401
+    made = httpx.post(
+        f"{platform.base}/api/keys",
+        json={"user": "test", "scope": "read", "name": "e2e"},
+        headers={"Authorization": f"Bearer {platform.token()}"},
+    )
+    assert made.status_code == 201, made.text
+    login(page, platform.base)
+    page.goto(platform.base + "/#/logs")
+    page.wait_for_selector("#audit-rows td:has-text('key.create')")
+    page.fill("#audit-action", "login.failed")
+    page.click("#audit-search-button")
+    page.wait_for_selector(f"#audit-rows td:has-text('{payload}')")
+    assert page.locator("#audit-rows td:has-text('key.create')").count() == 0
+    assert page.locator("#audit-rows img").count() == 0
+    assert page.evaluate("() => window.__xss_audit") is None
+    shoot(page, "audit")

@@ -175,12 +175,12 @@ def answers(store: Any, data_dir: Path) -> dict[str, Any]:
 
     settings = load_settings(data_dir=data_dir)
     out = {}
-    try:  # this release: create_app takes an ApiContext; the previous one (store, settings)
+    try:  # this release: the app takes a typed context
         from quantdesk.api.context import ApiContext
-    except ImportError:
-        app = create_app(store, settings, echo=lambda _m: None)
-    else:
+
         app = create_app(ApiContext(store, settings), echo=lambda _m: None)
+    except ImportError:  # the previous release: the store and settings
+        app = create_app(store, settings, echo=lambda _m: None)
     with TestClient(app) as client:
         for request in REQUESTS:
             r = client.get("/api/klines", params=request)

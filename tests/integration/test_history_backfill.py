@@ -74,4 +74,24 @@ def test_cli_backfill_source_option(
     bad = runner.invoke(
         app, ["backfill", "--days", "1", "--symbol", "600036.SH", "--source", "nope"], env=env
     )
-    assert bad.exit_code == 2 and "unknown history source 'nope'" in bad.output
+    assert bad.exit_code == 2 and "--source: use one of simulator, auto, akshare" in bad.output
+
+
+def test_real_history_never_rewrites_stored_bars(server: ProviderServer, tmp_path: Path) -> None:
+    from quantdesk.errors import HistoryConflictError
+
+    server.route("/em/", eastmoney_by_dates)
+    settings = load_settings(data_dir=tmp_path, eastmoney_url=server.url + "/em")
+    store = open_store(settings.resolved_database_url)
+    first = run_backfill(store, settings, days=1, symbol="600036.SH", source="akshare", now=NOW)
+    assert first.bars_1m == 240
+    before = store.query_bars("600036.SH", "1m")
+    two = run_backfill(store, settings, days=2, symbol="600036.SH", source="akshare", now=NOW)
+    assert two.bars_1m == 240  # only the day that was missing
+    assert store.query_bars("600036.SH", "1m", before[0][2], None, None) == before
+    assert store.count_bars("600036.SH", "1d") == 2
+    # simulated bars in the window are never mixed with real ones
+    run_backfill(store, settings, days=1, symbol="600519.SH", now=NOW)
+    with pytest.raises(HistoryConflictError, match=r"holds simulator bars.*--clear"):
+        run_backfill(store, settings, days=1, symbol="600519.SH", source="akshare", now=NOW)
+    store.close()

@@ -42,6 +42,7 @@ def test_run_with_finnhub_source_serves_the_api(tmp_path: Path) -> None:
                 "FINNHUB_TOKEN": TOKEN,
                 "QUANTDESK_FINNHUB_WS_URL": fake.url,
                 "QUANTDESK_FINNHUB_REST_URL": rest.url,
+                "QUANTDESK_TWEETS": "none",  # the bars are under test, not sentiment
                 "QUANTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
                 "PYTHONPATH": str(ROOT),
             }
@@ -133,7 +134,8 @@ def test_finnhub_bars_reach_a_websocket_client_and_the_store_holds_the_trades(
                 login = {"username": "admin", "password": "admin-pw"}
                 tok = (await http.post("/api/auth/token", data=login)).json()["access_token"]
             bars: list[dict] = []
-            async with connect(f"ws://127.0.0.1:{port}/ws/market?token={tok}") as ws:
+            async with connect(f"ws://127.0.0.1:{port}/ws/market") as ws:
+                await ws.send(orjson.dumps({"token": tok}).decode())  # never in the URL
                 assert orjson.loads(await ws.recv())["type"] == "welcome"
                 await ws.send(orjson.dumps({"subscribe": {"symbols": ["AAPL"]}}).decode())
                 while not any(b["final"] and b["interval"] == "1m" for b in bars):

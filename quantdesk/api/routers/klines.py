@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Hashable, Sequence
 from typing import Annotated, Any
 
@@ -10,8 +11,9 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.domain import BAR_COLUMNS, normalize_interval
-from quantdesk.errors import DataError, NotFoundError
+from quantdesk.errors import DataError
 from quantdesk.storage.base import Store
 
 router = APIRouter(tags=["market"])
@@ -35,12 +37,19 @@ _MIN_MS = -62_135_596_800_000  # 0001-01-01
 _MAX_MS = 253_402_300_799_999  # 9999-12-31
 
 
+_EPOCH_MS = re.compile(r"-?[0-9]+")
+
+
 def parse_time(value: str | None, name: str) -> int | None:
-    """ISO 8601 (offset required or UTC assumed) or epoch milliseconds -> epoch ms."""
+    """ISO 8601 (offset required or UTC assumed) or epoch milliseconds -> epoch ms.
+
+    Total: any text either parses or raises a one-line :class:`DataError`
+    (``--5``, ``---1``, NUL bytes, 10,000 digits, years outside 1..9999).
+    """
     if value is None or value == "":
         return None
     text = value.strip()
-    if text.lstrip("-").isdigit() and text.isascii():
+    if _EPOCH_MS.fullmatch(text):
         ms = int(text) if len(text) < 20 else _MAX_MS + 1
     else:
         try:
@@ -48,7 +57,7 @@ def parse_time(value: str | None, name: str) -> int | None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.UTC)
             ms = int(parsed.timestamp() * 1000)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, OSError):
             raise DataError(f"{name}: not ISO 8601 or epoch ms (got {value[:40]!r})") from None
     if not _MIN_MS <= ms <= _MAX_MS:
         raise DataError(f"{name}: {value[:40]!r} is outside the years 1..9999")
@@ -57,14 +66,6 @@ def parse_time(value: str | None, name: str) -> int | None:
 
 def iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _known_symbol(store: Store, symbol: str, request: Request) -> bool:
-    known: set[str] | None = getattr(request.app.state, "symbols", None)
-    if known is None or symbol not in known:
-        known = {m.symbol for m in store.list_metadata()}
-        request.app.state.symbols = known
-    return symbol in known
 
 
 #: epoch ms -> "YYYY-MM-DDTHH:MM:SSZ": charts ask for the same recent bars again and
@@ -185,6 +186,7 @@ async def klines(
     answer comes from :class:`NewestBarsCache` while the store is unchanged.
     """
     store: Store = request.app.state.store
+    symbol = resolve(request, symbol)  # 600036, 600036.sh -> 600036.SH; unknown: 404
     canonical = normalize_interval(interval)
     start_ms, end_ms = parse_time(start, "start"), parse_time(end, "end")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
@@ -197,8 +199,6 @@ async def klines(
         if body is not None:
             return Response(body, media_type="application/json")
     rows = store.query_bars(symbol, canonical, start_ms, end_ms, limit)
-    if not rows and not _known_symbol(store, symbol, request):
-        raise NotFoundError(f"unknown symbol {symbol!r}: see /api/symbols")
     body = bars_json(rows)
     if version is not None and rows:
         cache.put(version, key, body)

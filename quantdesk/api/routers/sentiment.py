@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from quantdesk.api.hub import tweet_data
 from quantdesk.api.routers.stream import End, Limit, Start, time_range
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.security import current_user
 from quantdesk.storage.base import Store
 
@@ -53,5 +54,6 @@ def tweets(
 ) -> list[dict[str, Any]]:
     """Stored scored tweets, the newest ``limit`` in ``[start, end)``, oldest first."""
     store: Store = request.app.state.store
+    chosen = resolve(request, symbol) if symbol else None
     s, e = time_range(start, end)
-    return [tweet_data(t) for t in store.query_tweets(symbol or None, s, e, limit)]
+    return [tweet_data(t) for t in store.query_tweets(chosen, s, e, limit)]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from quantdesk.api.routers.klines import MAX_LIMIT, bars_json, iso
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.security import current_user
 from quantdesk.domain import normalize_interval
 from quantdesk.errors import DataError, NotFoundError
@@ -26,19 +27,6 @@ PERIODS: Final[dict[str, tuple[int, str]]] = {
 }
 
 
-def resolve_symbols(store: Store, wanted: list[str]) -> dict[str, str | None]:
-    """Each asked code -> a stored symbol: exact, or a bare code matching the prefix."""
-    known = [m.symbol for m in store.list_metadata()]
-    out: dict[str, str | None] = {}
-    for code in wanted:
-        if code in known:
-            out[code] = code
-            continue
-        matches = [s for s in known if s.split(".", 1)[0].upper() == code.upper()]
-        out[code] = matches[0] if len(matches) == 1 else None
-    return out
-
-
 def _codes(symbols: str) -> list[str]:
     codes = [c.strip() for c in symbols.split(",") if c.strip()]
     if not codes:
@@ -55,11 +43,13 @@ def quotes(
 ) -> dict[str, Any]:
     """Latest trade price per symbol from the real-time price table.
 
-    Bare codes (``600036``) match a stored symbol by prefix (``600036.SH``).
-    Codes with no symbol or no price yet are listed under ``unknown``.
+    Each code is resolved like every ``symbol`` parameter (bare ``600036`` is
+    ``600036.SH``, case does not matter); a code naming no known stock is a
+    404 with the nearest names. Known stocks with no price yet are listed
+    under ``unknown``.
     """
     store: Store = request.app.state.store
-    resolved = resolve_symbols(store, _codes(symbols))
+    resolved = {code: resolve(request, code) for code in _codes(symbols)}
     found = {s for s in resolved.values() if s}
     prices = {p.symbol: p for p in store.get_prices(sorted(found))} if found else {}
     out, unknown = [], []
@@ -96,9 +86,7 @@ def historical(
     if period not in PERIODS:
         raise DataError(f"period: unknown {period[:20]!r}; use one of {', '.join(PERIODS)}")
     store: Store = request.app.state.store
-    resolved = resolve_symbols(store, [symbol])[symbol]
-    if resolved is None:
-        raise NotFoundError(f"unknown symbol {symbol[:40]!r}: see /api/symbols")
+    resolved = resolve(request, symbol)
     days, default_interval = PERIODS[period]
     canonical = normalize_interval(interval or default_interval)
     last = store.last_bar_time(canonical, resolved)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from quantdesk.api.context import RuntimeInfo
 from quantdesk.api.routers.klines import MAX_LIMIT, iso, parse_time
+from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.security import current_user
 from quantdesk.domain import normalize_interval
 from quantdesk.errors import DataError
@@ -46,6 +47,7 @@ def factors(
 ) -> list[dict[str, Any]]:
     """Stored factor values, the newest ``limit`` in ``[start, end)``, oldest first."""
     store: Store = request.app.state.store
+    symbol = resolve(request, symbol)
     iv = normalize_interval(interval) if interval else interval
     s, e = time_range(start, end)
     rows = store.query_factors(symbol, name, iv, s, e, limit)
@@ -73,8 +75,9 @@ def signals(
 ) -> list[dict[str, Any]]:
     """Stored buy/sell signals, the newest ``limit`` in ``[start, end)``, oldest first."""
     store: Store = request.app.state.store
+    chosen = resolve(request, symbol) if symbol else None
     s, e = time_range(start, end)
-    rows = store.query_signals(symbol or None, rule_id or None, s, e, limit)
+    rows = store.query_signals(chosen, rule_id or None, s, e, limit)
     return [{**asdict(x), "ts": iso(x.ts), "ts_ms": x.ts, "value": _clean(x.value)} for x in rows]
 
 

@@ -2,10 +2,11 @@
 
 Limits that hold whoever the client is (issue 16, items 3 and 6):
 
-* the token comes in the first message ``{"token": "<jwt>"}`` (within
-  :data:`AUTH_TIMEOUT_S`) or an ``Authorization: Bearer`` header, never in the
-  URL: URLs end up in access logs (uvicorn's, a proxy's). A ``?token=`` is
-  refused with 4401 and a reason saying how to send it instead;
+* the token (or an API key in its place) comes in the first message
+  ``{"token": "<jwt>"}`` (within :data:`AUTH_TIMEOUT_S`) or an
+  ``Authorization: Bearer`` header, never in the URL: URLs end up in access
+  logs (uvicorn's, a proxy's). A ``?token=`` is refused with 4401 and a
+  reason saying how to send it instead;
 * a token whose user no longer exists is refused (4401); a socket closes
   with 4401 when its token expires, unless the client sent a fresher token
   meanwhile (``{"token": ...}`` again extends the session);
@@ -30,7 +31,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from quantdesk.api.fanout import Client
 from quantdesk.api.hub import CHANNELS, Hub
+from quantdesk.api.security import ws_principal
 from quantdesk.auth import Principal, TokenError, TokenService
+from quantdesk.auth.apikeys import PREFIX
 from quantdesk.domain import normalize_interval
 from quantdesk.storage.base import Store
 
@@ -44,6 +47,8 @@ CLOSE_TOO_BIG: Final = 1009
 MAX_SYMBOLS: Final = 200
 MAX_SYMBOL_LENGTH: Final = 32
 MAX_INTERVALS: Final = 16
+#: A socket opened with an API key (which does not expire) is not timed out.
+KEY_SESSION_S: Final = 10 * 365 * 86_400.0
 
 
 class _Refused(Exception):
@@ -67,16 +72,27 @@ def _expiry(token: str) -> float:
 
 
 async def _verify(ws: WebSocket, token: str) -> tuple[Principal, float]:
-    """A principal and its token's expiry; :class:`_Refused` otherwise."""
-    tokens: TokenService = ws.app.state.tokens
-    try:
-        user = tokens.verify(token)
-    except TokenError as exc:
-        raise _Refused(str(exc)) from None
+    """A principal and when its credential expires; :class:`_Refused` otherwise.
+
+    The credential is a token, or an API key given in the token's place (a key
+    does not expire; revoking it refuses new sockets).
+    """
+    if token.startswith(PREFIX):
+        user = await asyncio.to_thread(ws_principal, ws, token)
+        if user is None:
+            raise _Refused("invalid or revoked API key")
+        expires = time.time() + KEY_SESSION_S
+    else:
+        tokens: TokenService = ws.app.state.tokens
+        try:
+            user = tokens.verify(token)
+        except TokenError as exc:
+            raise _Refused(str(exc)) from None
+        expires = _expiry(token)
     store: Store = ws.app.state.store
     if await asyncio.to_thread(store.get_user, user.username) is None:
         raise _Refused(f"user {user.username!r} no longer exists")
-    return user, _expiry(token)
+    return user, expires
 
 
 async def _authenticate(ws: WebSocket, max_bytes: int) -> tuple[Principal, float]:

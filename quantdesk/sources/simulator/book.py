@@ -35,6 +35,42 @@ def split_lots(rng: np.random.Generator, lots: int, n: int) -> np.ndarray:
     return base + 1
 
 
+#: How strongly each book level leans with the imbalance (the top of the book most).
+_LEVEL_WEIGHT = np.array([1.0, 0.85, 0.7, 0.55, 0.45, 0.35, 0.3, 0.25, 0.2, 0.2])
+#: Imbalance dynamics per snapshot (3 s): persistence, noise scale, and how much
+#: the book leans towards the minute's move (order flow leads the price).
+IMBALANCE_PERSISTENCE = 0.9
+IMBALANCE_NOISE = 0.35
+IMBALANCE_FLOW = 0.4
+
+
+def book_imbalance(block: Block, m: int, n_snap: int, rng: np.random.Generator) -> np.ndarray:
+    """The lean of each stock's book at each snapshot of minute ``m``, in (-1, 1).
+
+    ``tanh(x)`` of a persistent AR(1) state (``IMBALANCE_PERSISTENCE`` per
+    snapshot, stationary scale ``IMBALANCE_NOISE``) plus the minute's
+    standardised move (close versus open over its diffusion), scaled by
+    ``IMBALANCE_FLOW``: books lean towards where the price is going, for
+    seconds to tens of seconds, as order book imbalance does in real markets
+    (it is the most used short-horizon predictor of the mid). Drawn from a
+    generator of its own (a child of the minute's), so the rest of the
+    minute's events are the same draws as without it.
+    """
+    ss = rng.bit_generator.seed_seq
+    assert isinstance(ss, np.random.SeedSequence)  # block_rng's generators have one
+    own = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 7)))
+    n_stocks = block.log_open.shape[1]
+    phi = IMBALANCE_PERSISTENCE
+    shocks = own.standard_normal((n_snap, n_stocks)) * np.sqrt(1 - phi * phi)
+    state = np.empty_like(shocks)
+    state[0] = own.standard_normal(n_stocks)
+    for k in range(1, n_snap):
+        state[k] = phi * state[k - 1] + shocks[k]
+    sd = np.maximum(block.sd[m], 1e-12)
+    move = (block.log_close[m] - block.log_open[m]) / sd
+    return np.tanh(IMBALANCE_NOISE * state + IMBALANCE_FLOW * move[None, :])
+
+
 def minute_events(
     stocks: Stocks,
     block: Block,
@@ -55,6 +91,7 @@ def minute_events(
     snap_off = np.arange(n_snap, dtype=np.int64) * step
     tpu = params.ticks_per_unit
     levels = np.arange(params.book_levels, dtype=np.int64)
+    imbalance = book_imbalance(block, m, n_snap, rng)
     keyed: list[tuple[int, int, int, int, Event]] = []
     for s, sym in enumerate(stocks.symbols):
         lot = int(stocks.lot[s])
@@ -82,8 +119,10 @@ def minute_events(
         bids = bid0[:, None] - width[:, None] * levels
         asks = ask0[:, None] + width[:, None] * levels
         depth = max(1.0, params.book_depth * stocks.base_volume[s] / lot) * (1 + 0.25 * levels)
-        bid_sz = np.maximum(1, np.rint(depth * rng.uniform(0.3, 1.7, bids.shape))) * lot
-        ask_sz = np.maximum(1, np.rint(depth * rng.uniform(0.3, 1.7, asks.shape))) * lot
+        lean = imbalance[:, s, None] * _LEVEL_WEIGHT[None, : params.book_levels]
+        bid_sz = np.maximum(1, np.rint(depth * rng.uniform(0.3, 1.7, bids.shape) * (1 + lean)))
+        ask_sz = np.maximum(1, np.rint(depth * rng.uniform(0.3, 1.7, asks.shape) * (1 - lean)))
+        bid_sz, ask_sz = bid_sz * lot, ask_sz * lot
         bid_px, ask_px = (bids / tpu).tolist(), (asks / tpu).tolist()
         bid_sl, ask_sl = bid_sz.tolist(), ask_sz.tolist()
         for k in range(n_snap):

@@ -230,6 +230,8 @@ def _start_json(start: Start) -> dict[str, list[Any]]:
         "countdown": start.countdown.tolist(),
         "has_prev": start.has_prev.tolist(),
         "last_volume": start.last_volume.tolist(),
+        "morning_open": start.morning_open.tolist(),
+        "morning_return": start.morning_return.tolist(),
     }
 
 
@@ -240,4 +242,11 @@ def _start_from_json(data: Mapping[str, Any]) -> Start:
         countdown=np.array(data["countdown"], dtype=np.int64),
         has_prev=np.array(data["has_prev"], dtype=bool),
         last_volume=np.array(data["last_volume"], dtype=np.float64),
+        # checkpoints from before the planted-signal control carry no morning state
+        morning_open=np.array(
+            data.get("morning_open", np.zeros(len(data["log_price"]))), dtype=np.float64
+        ),
+        morning_return=np.array(
+            data.get("morning_return", np.zeros(len(data["log_price"]))), dtype=np.float64
+        ),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -73,6 +73,10 @@ class Start:
     countdown: np.ndarray
     has_prev: np.ndarray
     last_volume: np.ndarray
+    #: planted signal: log open of the current day's first minute, and the log return of
+    #: the latest completed morning (first half of a day); zeros unless ``planted_beta``
+    morning_open: np.ndarray
+    morning_return: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +156,12 @@ class Block:
     vwap: np.ndarray
     volume: np.ndarray
     trades: np.ndarray
+    #: planted signal: index of the day's first minute / last morning minute in the block
+    #: (-1: not in it) and the morning open / return they set
+    open_idx: int = -1
+    am_idx: int = -1
+    morning_open: np.ndarray | None = None
+    morning_return: np.ndarray | None = None
 
     def state_after(self, m: int) -> Start:
         """The model state after minute ``m`` of the block (and its regime check)."""
@@ -165,6 +175,16 @@ class Block:
             countdown=pos[rows, ran] - m,
             has_prev=np.ones(pos.shape[0], dtype=bool),
             last_volume=self.volume[m].copy(),
+            morning_open=(
+                self.morning_open
+                if self.morning_open is not None and 0 <= self.open_idx <= m
+                else self.start.morning_open
+            ),
+            morning_return=(
+                self.morning_return
+                if self.morning_return is not None and 0 <= self.am_idx <= m
+                else self.start.morning_return
+            ),
         )
 
 
@@ -210,6 +230,9 @@ def simulate_block(
         if opens[0] == 0:
             hit[0] &= start.has_prev
         step[opens] += np.where(hit, size, 0.0)
+        if params.planted_beta:
+            # planted signal: the day opens beta x the last morning's return away
+            step[opens[0]] += params.planted_beta * start.morning_return
     log_close = start.log_price + np.cumsum(step, axis=0)
     log_open = log_close - r
     # intra-minute range: extremes of a Brownian bridge from open to close
@@ -242,7 +265,34 @@ def simulate_block(
     volume = lots * stocks.lot
     lam = params.trades_per_minute * volume / stocks.base_volume
     trades = np.clip(rng.poisson(lam), 1, lots.astype(np.int64))
-    return Block(minutes, start, sched, log_open, log_close, sd, o, h, lo, c, vwap, volume, trades)
+    block = Block(minutes, start, sched, log_open, log_close, sd, o, h, lo, c, vwap, volume, trades)
+    if params.planted_beta:
+        block = _planted(block)
+    return block
+
+
+def _planted(block: Block) -> Block:
+    """Where the block's day opens and its morning (first half of the day) ends.
+
+    A block holds at most one trading day (history: one day; live: the rest of
+    one), so each is found at most once. The morning return is the log return
+    from the day's first open to the close of its last minute in the first half.
+    """
+    minutes = block.minutes
+    opens = np.flatnonzero(minutes.day_open)
+    open_idx = int(opens[0]) if len(opens) else -1
+    morning_open = block.log_open[open_idx].copy() if open_idx >= 0 else block.start.morning_open
+    am = minutes.day_pos < 0.5
+    ends = np.flatnonzero(am[:-1] & ~am[1:])
+    am_idx = int(ends[0]) if len(ends) else -1
+    morning_return = block.log_close[am_idx] - morning_open if am_idx >= 0 else None
+    return replace(
+        block,
+        open_idx=open_idx,
+        am_idx=am_idx,
+        morning_open=morning_open,
+        morning_return=morning_return,
+    )
 
 
 def _round_tick(log_price: np.ndarray, tpu: int) -> np.ndarray:
@@ -273,6 +323,8 @@ def start_from_states(
         countdown=np.array([fresh_countdown(seed, sym, params) for sym in stocks.symbols]),
         has_prev=np.zeros(s, dtype=bool),
         last_volume=stocks.base_volume.copy(),
+        morning_open=np.zeros(s),
+        morning_return=np.zeros(s),
     )
     seq = np.zeros(s, dtype=np.int64)
     for i, sym in enumerate(stocks.symbols):
@@ -295,6 +347,8 @@ def start_from_states(
         start.has_prev[i] = True
         start.last_volume[i] = st.extra.get("last_volume", stocks.base_volume[i])
         seq[i] = int(st.extra.get("trade_seq", 0))
+        start.morning_open[i] = st.extra.get("morning_open", 0.0)
+        start.morning_return[i] = st.extra.get("morning_return", 0.0)
     return start, seq
 
 
@@ -312,6 +366,14 @@ def to_states(
         regime = int(start.regime[i])
         t = int(times[i])
         countdown = int(start.countdown[i])
+        extra = {
+            "regime_countdown": float(countdown),
+            "last_volume": float(start.last_volume[i]),
+            "trade_seq": float(seq[i]),
+        }
+        if params.planted_beta:
+            extra["morning_open"] = float(start.morning_open[i])
+            extra["morning_return"] = float(start.morning_return[i])
         out[sym] = StockState(
             symbol=sym,
             time=t,
@@ -320,10 +382,6 @@ def to_states(
             trend=float(params.regime_drift[regime]),
             regime=REGIMES[regime],
             next_regime_check=timeline.minute_after(t, countdown),
-            extra={
-                "regime_countdown": float(countdown),
-                "last_volume": float(start.last_volume[i]),
-                "trade_seq": float(seq[i]),
-            },
+            extra=extra,
         )
     return out

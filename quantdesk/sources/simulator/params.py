@@ -41,6 +41,7 @@ _FROM_SETTINGS: Final = {
     "sim_sector_correlation": "sector_correlation",
     "sim_gap_rate": "gap_rate",
     "sim_jump_rate": "jump_rate",
+    "sim_planted_beta": "planted_beta",
 }
 _SETTING_OF: Final = {v: "QUANTDESK_" + k.upper() for k, v in _FROM_SETTINGS.items()}
 
@@ -83,6 +84,9 @@ class SimulatorParams:
     spread_bps: float = 2.0
     book_depth: float = 0.2
     lot_sizes: dict[str, int] = field(default_factory=lambda: dict(LOT_SIZE))
+    #: control for the models: each day opens ``planted_beta`` x the previous morning's
+    #: log return away from the previous close (0 = off, the default)
+    planted_beta: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transitions", tuple(_tuple3(r) for r in self.transitions))
@@ -114,6 +118,8 @@ class SimulatorParams:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise self._fail(name, f"must be > 0 (got {v})")
+        if not (math.isfinite(self.planted_beta) and -1.0 <= self.planted_beta <= 1.0):
+            raise self._fail("planted_beta", f"must be between -1 and 1 (got {self.planted_beta})")
         if self.initial_regime not in REGIMES:
             got = self.initial_regime
             raise self._fail("initial_regime", f"must be one of {', '.join(REGIMES)} (got {got!r})")

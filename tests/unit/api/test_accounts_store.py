@@ -25,3 +25,12 @@ def test_signal_rules_and_tombstones(store: Store) -> None:
     store.save_signal_rule("obi", {"id": "obi", "factor": "obi", "buy_above": 1.0})
     loaded = store.load_signal_rules()
     assert loaded["r1"]["buy_above"] == 0.7 and loaded["obi"] is not None
+
+
+def test_set_password_hash(store: Store) -> None:
+    store.add_user("admin", "$argon2id$old", "admin")
+    assert store.set_password_hash("admin", "$argon2id$new") is True
+    user = store.get_user("admin")
+    assert user is not None and user.password_hash == "$argon2id$new" and user.role == "admin"
+    assert store.set_password_hash("nobody", "$argon2id$z") is False
+    assert store.get_user("nobody") is None

@@ -36,22 +36,25 @@ def test_crud_changes_live_engine_and_persists(tmp_path: Path) -> None:
         "obi",
         "rsi",
     }
-    body = {"factor": "obi", "symbol": "AAPL", "buy_above": 0.6, "sell_below": -0.6}
+    unknown = {"factor": "obi", "symbol": "AAPL", "buy_above": 0.6, "sell_below": -0.6}
+    r = client.post("/api/signal-rules", json=unknown, headers=admin)  # not in the cn store
+    assert r.status_code == 404 and "unknown symbol 'AAPL'" in r.json()["detail"]
+    body = {"factor": "obi", "symbol": "600036", "buy_above": 0.6, "sell_below": -0.6}
     r = client.post("/api/signal-rules", json=body, headers=admin)
     assert r.status_code == 201
     new_id = r.json()["id"]
     assert member.poll() == 1  # the control message, applied
-    assert engine.get_rule(new_id).symbol == "AAPL"
+    assert engine.get_rule(new_id).symbol == "600036.SH"  # the bare code, as stored
     assert (
         client.post("/api/signal-rules", json={**body, "id": new_id}, headers=admin).status_code
         == 409
     )
     # the live engine fires with the new threshold
-    engine.on_factor(FactorValue("AAPL", T0, "obi", 0.0, ""))
+    engine.on_factor(FactorValue("600036.SH", T0, "obi", 0.0, ""))
     r = client.put(f"/api/signal-rules/{new_id}", json={**body, "buy_above": 0.1}, headers=admin)
     member.poll()
     assert r.status_code == 200 and engine.get_rule(new_id).buy_above == 0.1
-    fired = engine.on_factor(FactorValue("AAPL", T0 + 1, "obi", 0.2, ""))
+    fired = engine.on_factor(FactorValue("600036.SH", T0 + 1, "obi", 0.2, ""))
     assert [s.rule_id for s in fired] == [new_id]
     assert client.delete("/api/signal-rules/obi", headers=admin).status_code == 204
     member.poll()

@@ -76,7 +76,10 @@ def test_rows_of_a_symbol_newest_oldest_first(api: Any) -> None:
     # every tweet, default limit 200
     all_rows = client.get("/api/tweets", headers=guest).json()
     assert len(all_rows) == 21 and all_rows[0]["time_ms"] == T0
-    assert client.get("/api/tweets?symbol=AAPL", headers=guest).json() == []
+    unknown = client.get("/api/tweets?symbol=AAPL", headers=guest)  # not a stock of this store
+    assert unknown.status_code == 404 and "unknown symbol 'AAPL'" in unknown.json()["detail"]
+    bare = client.get("/api/tweets?symbol=600036&limit=3", headers=guest).json()
+    assert [row["time_ms"] for row in bare] == [row["time_ms"] for row in rows]
 
 
 def test_ranges_and_paging(api: Any) -> None:

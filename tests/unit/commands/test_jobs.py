@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 from quantdesk.commands import app
 
 runner = CliRunner()
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z (DEBUG|INFO|WARNING|ERROR) ")
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def test_list_run_history_and_set(env: Path) -> None:
 
     ran = runner.invoke(app, ["jobs", "run", "init"])
     assert ran.exit_code == 0, ran.output
-    assert ran.output.startswith("init: ok (run 1, manual,")
+    assert ran.stdout.startswith("init: ok (run 1, manual,")  # log lines go to stderr
     assert '"backfill":{"source":"simulator","days":2' in ran.output
 
     skipped = runner.invoke(app, ["jobs", "run", "buy"])
@@ -50,9 +52,9 @@ def test_list_run_history_and_set(env: Path) -> None:
 
     changed = runner.invoke(app, ["jobs", "set", "sell", "--schedule", "cron:40 9 * * 1-5"])
     assert changed.exit_code == 0, changed.output
-    assert changed.output.strip() == "sell: cron:40 9 * * 1-5, trading days only, enabled"
+    assert changed.stdout.strip() == "sell: cron:40 9 * * 1-5, trading days only, enabled"
     off = runner.invoke(app, ["jobs", "set", "cleanup", "--disable"])
-    assert off.output.strip() == "cleanup: cron:0 20 1 * *, disabled"
+    assert off.stdout.strip() == "cleanup: cron:0 20 1 * *, disabled"
     after = runner.invoke(app, ["jobs", "list"]).output
     assert "cron:40 9 * * 1-5 td" in after
     (cleanup,) = [line for line in after.splitlines() if line.startswith("cleanup")]
@@ -80,5 +82,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert message in result.output
-    assert len(result.output.strip().splitlines()) == 1
+    # one line besides the log records (every command logs to stderr the same way)
+    said = [line for line in result.output.strip().splitlines() if not LOG_LINE.match(line)]
+    assert len(said) == 1
     assert runner.invoke(app, ["jobs", "list"]).output == before

@@ -19,7 +19,7 @@ def test_mock_is_deterministic() -> None:
     assert len(lines) == 5
     assert all(set(orjson.loads(x)) == {"data", "matching_rules"} for x in lines)
     bad = runner.invoke(app, ["mock", "--market", "eu"])
-    assert bad.exit_code == 2 and "unknown market" in bad.stderr
+    assert bad.exit_code == 2 and "--market: use cn or us" in bad.stderr
 
 
 def test_train_prints_metrics(tmp_path: Path) -> None:

@@ -338,7 +338,7 @@ def test_rules_from_config_builds_rules() -> None:
         ([{"id": "a", "factor": "obi", "buy_abov": 0.6}], "unknown key 'buy_abov'"),
         ([{"factor": "obi", "buy_above": 0.6}], "missing required key 'id'"),
         ([{"id": "a", "buy_above": 0.6}], "missing required key 'factor'"),
-        ([{"id": "", "factor": "obi", "buy_above": 0.6}], "id must be a non-empty"),
+        ([{"id": "", "factor": "obi", "buy_above": 0.6}], "id must be 1-64 letters"),
         ([{"id": "a", "factor": "", "buy_above": 0.6}], "factor must be"),
         ([{"id": "a", "factor": "obi"}], "at least one threshold"),
         ([{"id": "a", "factor": "obi", "buy_above": math.nan}], "finite"),

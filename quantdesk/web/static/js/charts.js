@@ -73,6 +73,39 @@ export function zoneOptions(zone, seconds = false) {
   };
 }
 
+/** Pixels kept free right of the newest point (half a "09:33:45" label and more). */
+export const RIGHT_ROOM_PX = 48;
+
+/**
+ * Where a chart draws a series, as data attributes of its element (read by the
+ * end-to-end tests, handy when debugging): the x of the first and last points,
+ * the plot width, and the height of each pane.
+ */
+export function describeGeometry(chart, el, points, prefix = "") {
+  const first = points[0];
+  const last = points[points.length - 1];
+  // the chart lays a change out on the next frame: measure after it
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      try {
+        const scale = chart.timeScale();
+        const x = (p) => (p ? scale.timeToCoordinate(p.time) : null);
+        const fx = x(first);
+        const lx = x(last);
+        el.dataset[`${prefix}firstX`] = fx === null ? "" : String(Math.round(fx));
+        el.dataset[`${prefix}lastX`] = lx === null ? "" : String(Math.round(lx));
+        el.dataset.plotWidth = String(Math.round(scale.width()));
+        el.dataset.paneHeights = chart
+          .panes()
+          .map((pane) => Math.round(pane.getHeight()))
+          .join(",");
+      } catch {
+        // the page was left meanwhile (the chart is gone): nothing to describe
+      }
+    }),
+  );
+}
+
 /** A chart in the dashboard's theme whose axes speak the exchange's time zone. */
 export function makeChart(el, zone, { seconds = false } = {}) {
   const chart = LWC.createChart(el, {
@@ -88,7 +121,8 @@ export function makeChart(el, zone, { seconds = false } = {}) {
       horzLines: { color: "#1b232d" },
     },
     rightPriceScale: { borderColor: "#2a3340" },
-    timeScale: { borderColor: "#2a3340", timeVisible: true },
+    // room right of the last point: a time label there is never cut by the price scale
+    timeScale: { borderColor: "#2a3340", timeVisible: true, rightOffsetPixels: RIGHT_ROOM_PX },
     crosshair: { mode: 0 },
   });
   chart.applyOptions(zoneOptions(zone, seconds));

@@ -84,7 +84,21 @@ function mount() {
     unmount = login.mount(root);
     return;
   }
-  const route = ROUTES.find((r) => r.path === path) || ROUTES[0];
+  const route = ROUTES.find((r) => r.path === path);
+  if (!route) {
+    // say so, never silently show another page
+    renderNav(null);
+    replace(
+      root,
+      h(
+        "section",
+        { id: "not-found", class: "card" },
+        h("h2", {}, "No such page"),
+        h("p", {}, `There is no page "#/${path}". `, h("a", { href: "#/market" }, "Go to Market"), "."),
+      ),
+    );
+    return;
+  }
   renderNav(route.path);
   replace(root);
   if (!window.LightweightCharts && route.page !== later) {

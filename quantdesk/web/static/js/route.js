@@ -7,6 +7,22 @@ export function currentRoute() {
   return { path: path || "market", params: new URLSearchParams(query) };
 }
 
+/**
+ * What a page makes of the route's symbol: the matching symbol (any case, a bare
+ * code), else the first one with a note saying the asked one is unknown.
+ * -> {symbol, note}
+ */
+export function routeSymbol(asked, symbols, find) {
+  if (!asked) return { symbol: symbols[0]?.symbol ?? null, note: "" };
+  const match = find(symbols, asked);
+  if (match) return { symbol: match.symbol, note: "" };
+  const first = symbols[0]?.symbol ?? null;
+  return {
+    symbol: first,
+    note: `Unknown symbol "${asked}" in the address: showing ${first ?? "nothing"} instead.`,
+  };
+}
+
 /** Update the hash's query without re-mounting the page (reload keeps the state). */
 export function setParams(values) {
   const { path, params } = currentRoute();

@@ -1,5 +1,7 @@
-// #/logs (admin): search the server's recent log records (GET /api/logs) and
-// tail new ones live (/ws/logs), seed B's log page.
+// #/logs (admin): search the log records (GET /api/logs: the log file of every
+// process, rotated copies too) and tail new ones live (/ws/logs), seed B's log
+// page; below, the audit log (GET /api/audit): who did what, when, from where.
+// Everything from the server is put in as text nodes (dom.js), never as HTML.
 
 import { api, channel, session } from "../api.js";
 import { h, replace, statusBadge } from "../dom.js";
@@ -23,6 +25,89 @@ function row(r) {
     h("td", {}, r.logger),
     h("td", { class: "message" }, r.message),
   );
+}
+
+function auditRow(r) {
+  const detail = r.detail && Object.keys(r.detail).length ? JSON.stringify(r.detail) : "";
+  return h(
+    "tr",
+    { class: r.action.endsWith(".failed") || r.action.endsWith(".limited") ? "level-warning" : "" },
+    h("td", { class: "nowrap" }, r.time.replace("T", " ").replace("Z", "")),
+    h("td", {}, r.user),
+    h("td", {}, r.action),
+    h("td", {}, r.client),
+    h("td", { class: "message" }, detail),
+  );
+}
+
+/** The audit log panel: filters by user, action (and the actions under it) and time. */
+function auditPanel() {
+  const user = h("input", { id: "audit-user", type: "search", placeholder: "user", maxlength: 64, "aria-label": "audit user" });
+  const action = h("input", {
+    id: "audit-action",
+    type: "search",
+    placeholder: "action: login, key, signal_rule…",
+    maxlength: 64,
+    "aria-label": "audit action",
+  });
+  const start = h("input", { id: "audit-start", type: "datetime-local", "aria-label": "from (local time)" });
+  const end = h("input", { id: "audit-end", type: "datetime-local", "aria-label": "until (local time)" });
+  const count = h("span", { id: "audit-count", class: "muted small" });
+  const body = h("tbody", { id: "audit-rows" });
+  const error = h("p", { class: "error", role: "alert", id: "audit-error" });
+  const form = h(
+    "form",
+    { class: "toolbar", id: "audit-form" },
+    h("h2", {}, "Audit log"),
+    user,
+    action,
+    start,
+    end,
+    h("button", { type: "submit", id: "audit-search-button" }, "Search"),
+    count,
+  );
+  const iso = (input) => (input.value ? new Date(input.value).toISOString() : undefined);
+
+  async function run() {
+    error.textContent = "";
+    try {
+      const rows = await api("/api/audit", {
+        query: {
+          user: user.value.trim() || undefined,
+          action: action.value.trim() || undefined,
+          start: iso(start),
+          end: iso(end),
+          limit: 500,
+        },
+      });
+      replace(body, rows.slice().reverse().map(auditRow));
+      count.textContent = `${rows.length} records`;
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    run();
+  });
+  const el = h(
+    "section",
+    { class: "logs audit" },
+    form,
+    error,
+    h(
+      "div",
+      { class: "card scroll" },
+      h(
+        "table",
+        { id: "audit-table", class: "grid logs-table" },
+        h("thead", {}, h("tr", {}, ["time (UTC)", "user", "action", "from", "detail"].map((c) => h("th", {}, c)))),
+        body,
+      ),
+    ),
+  );
+  return { el, run };
 }
 
 export function mount(root) {
@@ -55,6 +140,7 @@ export function mount(root) {
   const count = h("span", { id: "log-count", class: "muted small" });
   const body = h("tbody", { id: "log-rows" });
   const error = h("p", { class: "error", role: "alert" });
+  const audit = auditPanel();
   const form = h(
     "form",
     { class: "toolbar" },
@@ -84,6 +170,7 @@ export function mount(root) {
         ),
       ),
     ),
+    audit.el,
   );
 
   let filter = { q: "", level: "INFO" };
@@ -121,5 +208,6 @@ export function mount(root) {
     },
   });
   runSearch();
+  audit.run();
   return () => ws.close();
 }

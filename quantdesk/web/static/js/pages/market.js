@@ -6,6 +6,7 @@ import { api, channel, session } from "../api.js";
 import {
   LWC,
   candleColors,
+  describeGeometry,
   floorIndex,
   formatTime,
   lineData,
@@ -67,12 +68,20 @@ function applies(rule, factor, symbol) {
 
 export function mount(root, { params }) {
   const admin = session.isAdmin();
+  const asked = { interval: params.get("interval"), factor: params.get("factor") };
+  const notes = [];
+  if (asked.interval !== null && !INTERVALS.includes(asked.interval)) {
+    notes.push(`Unknown interval "${asked.interval}" in the address: showing 1m (use ${INTERVALS.join(", ")}).`);
+  }
+  if (asked.factor !== null && !PANEL_FACTORS.includes(asked.factor)) {
+    notes.push(`Unknown factor "${asked.factor}" in the address: showing obi.`);
+  }
   const state = {
     symbols: [],
     meta: null,
     symbol: params.get("symbol"),
-    interval: INTERVALS.includes(params.get("interval")) ? params.get("interval") : "1m",
-    factor: PANEL_FACTORS.includes(params.get("factor")) ? params.get("factor") : "obi",
+    interval: INTERVALS.includes(asked.interval) ? asked.interval : "1m",
+    factor: PANEL_FACTORS.includes(asked.factor) ? asked.factor : "obi",
     bars: [],
     signals: [],
     rules: [],
@@ -111,6 +120,7 @@ export function mount(root, { params }) {
   const rulesEl = h("div", { id: "thresholds", class: "thresholds" });
   const signalsBody = h("tbody");
   const error = h("p", { class: "error", id: "market-error", role: "alert" });
+  const notice = h("p", { class: "notice", id: "route-notice", role: "status" }, notes.join(" "));
 
   replace(
     root,
@@ -124,6 +134,7 @@ export function mount(root, { params }) {
         h("div", { class: "segmented", role: "group", "aria-label": "interval" }, intervalButtons),
         status.el,
       ),
+      notice,
       error,
       legend,
       priceEl,
@@ -307,6 +318,7 @@ export function mount(root, { params }) {
       `${state.factor} ${fmt(last(p.main), 3)} · microprice ${fmt(last(p.micro), 4)} · mid ${fmt(last(p.mid), 4)}`,
     );
     factorEl.dataset.points = String(p.main.length);
+    describeGeometry(factorChart, factorEl, p.main);
   }
 
   function drawRules() {
@@ -448,7 +460,8 @@ export function mount(root, { params }) {
     mainLine.setData(state.factorPoints.main);
     microLine.setData(state.factorPoints.micro);
     midLine.setData(state.factorPoints.mid);
-    factorChart.timeScale().scrollToRealTime();
+    // the stored points fill the pane (a fresh start has only a few), newest at the right
+    factorChart.timeScale().fitContent();
     showFactorLegend();
   }
 
@@ -544,12 +557,14 @@ export function mount(root, { params }) {
 
   // -- selection ----------------------------------------------------------------
   function selectSymbol(symbol) {
+    notice.textContent = "";
     if (symbol === state.symbol) return;
     state.symbol = symbol;
     load();
   }
 
   function selectInterval(iv) {
+    notice.textContent = "";
     if (iv === state.interval) return;
     state.interval = iv;
     load();
@@ -561,8 +576,9 @@ export function mount(root, { params }) {
   }
 
   pickInitial(picker, state.symbol)
-    .then(({ symbols, symbol }) => {
+    .then(({ symbols, symbol, note }) => {
       Object.assign(state, { symbols, symbol });
+      if (note) notice.textContent = [note, ...notes].join(" ");
       if (!state.symbol) {
         error.textContent = "No symbols in the store yet.";
         return;

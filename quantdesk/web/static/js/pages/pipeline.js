@@ -2,7 +2,7 @@
 // messages, live from /ws/stream-metrics and /ws/pipeline-status (each once a second).
 
 import { api, channel } from "../api.js";
-import { LWC, makeChart } from "../charts.js";
+import { LWC, describeGeometry, makeChart } from "../charts.js";
 import { fmt, h, replace, statusBadge } from "../dom.js";
 
 const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -87,6 +87,9 @@ export function mount(root) {
         if (list.length > HISTORY) list.shift();
         series.update({ time: t, value });
       }
+      // the whole history across the whole width (it starts with one point a second)
+      if (points.trades.length <= HISTORY) chart.timeScale().fitContent();
+      describeGeometry(chart, chartEl, points.trades);
     }
     previous = { at: now, trades: m.trades, bars_written: m.bars_written };
     cards.trades.sub.textContent = `${fmt(m.trades, 0)} in total`;

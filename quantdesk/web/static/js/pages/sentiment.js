@@ -3,7 +3,17 @@
 // Tweets are untrusted text: shown through text nodes only.
 
 import { api, channel } from "../api.js";
-import { LWC, formatTime, lineData, makeChart, mergePoint, toTime, zoneOf, zoneOptions } from "../charts.js";
+import {
+  LWC,
+  describeGeometry,
+  formatTime,
+  lineData,
+  makeChart,
+  mergePoint,
+  toTime,
+  zoneOf,
+  zoneOptions,
+} from "../charts.js";
 import { fmt, h, replace, statusBadge } from "../dom.js";
 import { setParams } from "../route.js";
 import { pickInitial, symbolPicker } from "./symbols.js";
@@ -31,6 +41,7 @@ function tweetItem(t, zone) {
 export function mount(root, { params }) {
   const state = { symbols: [], meta: null, symbol: params.get("symbol"), tweets: [], gen: 0 };
   const picker = symbolPicker((s) => {
+    notice.textContent = "";
     state.symbol = s;
     load();
   });
@@ -39,12 +50,14 @@ export function mount(root, { params }) {
   const chartEl = h("div", { id: "sentiment-chart", class: "chart price" });
   const list = h("ol", { id: "tweets", class: "tweets" });
   const error = h("p", { class: "error", role: "alert" });
+  const notice = h("p", { class: "notice", id: "route-notice", role: "status" });
   replace(
     root,
     h(
       "section",
       { class: "sentiment" },
       h("div", { class: "toolbar" }, h("h2", {}, "Sentiment"), picker.element, status.el),
+      notice,
       error,
       legend,
       chartEl,
@@ -70,7 +83,9 @@ export function mount(root, { params }) {
     { color: "#58a6ff", lineWidth: 1, lineStyle: 2, title: "mean (15 min)", priceLineVisible: false },
     1,
   );
-  chart.panes()[1]?.setStretchFactor(0.6);
+  // the sentiment pane gets 40% of the height (never a sliver under the price)
+  chart.panes()[0]?.setStretchFactor(3);
+  chart.panes()[1]?.setStretchFactor(2);
   ewma.createPriceLine({ price: 0, color: "#4b5563", lineStyle: 1, lineWidth: 1, title: "" });
   const data = { price: [], ewma: [], mean: [] };
 
@@ -85,6 +100,25 @@ export function mount(root, { params }) {
       ` · 15-min mean ${fmt(last(data.mean), 3)}`,
     );
     chartEl.dataset.points = String(data.ewma.length);
+    describeGeometry(chart, chartEl, data.ewma);
+  }
+
+  /**
+   * Show the stretch of time the sentiment covers (with the price over it): at a
+   * fresh start it is minutes long, and fitting days of price would squeeze it
+   * against the right edge. Without sentiment yet, the price's own range.
+   */
+  function fitSentiment() {
+    const scale = chart.timeScale();
+    const e = data.ewma;
+    if (e.length < 2) {
+      scale.fitContent();
+      return;
+    }
+    const lastPrice = data.price[data.price.length - 1]?.time ?? 0;
+    const to = Math.max(e[e.length - 1].time, lastPrice);
+    const from = e[0].time;
+    scale.setVisibleRange({ from: from - Math.max(30, (to - from) * 0.03), to });
   }
 
   function showTweets() {
@@ -140,7 +174,7 @@ export function mount(root, { params }) {
       price.setData(data.price);
       ewma.setData(data.ewma);
       mean.setData(data.mean);
-      chart.timeScale().fitContent();
+      fitSentiment();
       showLegend();
     } catch (err) {
       if (gen === state.gen) error.textContent = err.message;
@@ -169,6 +203,7 @@ export function mount(root, { params }) {
     if (!series) return;
     if (mergePoint(target, point) === "insert") series.setData(target);
     else series.update(point);
+    if (series === ewma && data.ewma.length < 50) fitSentiment(); // still short: keep it filling
     showLegend();
   }
 
@@ -182,8 +217,9 @@ export function mount(root, { params }) {
   });
 
   pickInitial(picker, state.symbol)
-    .then(({ symbols, symbol }) => {
+    .then(({ symbols, symbol, note }) => {
       Object.assign(state, { symbols, symbol });
+      notice.textContent = note;
       if (state.symbol) load();
     })
     .catch((err) => {

@@ -2,6 +2,7 @@
 
 import { api } from "../api.js";
 import { h, replace } from "../dom.js";
+import { routeSymbol } from "../route.js";
 
 let cached = null;
 
@@ -10,12 +11,24 @@ export async function loadSymbols() {
   return cached;
 }
 
-/** Load the universe into a picker: {symbols, symbol} with the wanted symbol if known, else the first. */
+/**
+ * Load the universe into a picker: {symbols, symbol, note} with the wanted symbol
+ * (any case, a bare code) if known, else the first and a note saying so.
+ */
 export async function pickInitial(picker, wanted) {
   const symbols = await loadSymbols();
   picker.setOptions(symbols);
-  const symbol = symbols.some((m) => m.symbol === wanted) ? wanted : symbols[0]?.symbol;
-  return { symbols, symbol };
+  const { symbol, note } = routeSymbol(wanted, symbols, findExact);
+  return { symbols, symbol, note };
+}
+
+/** A symbol the address names: exact, any case, or a bare code ("600036" -> 600036.SH). */
+export function findExact(symbols, text) {
+  const q = text.trim().toLowerCase();
+  if (!q) return null;
+  const code = (m) => m.symbol.toLowerCase().split(".")[0];
+  const bare = symbols.filter((m) => code(m) === q);
+  return symbols.find((m) => m.symbol.toLowerCase() === q) || (bare.length === 1 ? bare[0] : null);
 }
 
 /** Exact symbol, then a symbol prefix ("600036"), then a name substring, case-insensitive. */
