@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from quantdesk.api.app import create_app
+from quantdesk.api.context import ApiContext
 from quantdesk.auth import LoginLimiter
 from quantdesk.config import load_settings
 from quantdesk.runtime.server import api_config
@@ -78,7 +79,7 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             monkeypatch.setenv(name, value)
         settings = load_settings()
         store = open_store(settings.resolved_database_url)
-        app = create_app(store, settings, echo=lambda _m: None)
+        app = create_app(ApiContext(store, settings), echo=lambda _m: None)
         port = _free_port()
         server = uvicorn.Server(api_config(app, "127.0.0.1", port, lifespan="off"))
         thread = threading.Thread(target=server.run, daemon=True)
