@@ -40,14 +40,13 @@ def replay(
     """
     import asyncio
 
-    from quantdesk.config import load_settings
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner
 
     if speed < 0:
         raise _fail(DataError(f"--speed: must be >= 0 (got {speed})"))
     try:
-        settings = load_settings(market=market, source=f"replay:{path}", tweets="none")
+        settings = _settings(market=market, source=f"replay:{path}", tweets="none")
         store = _open(settings)
         try:
             runner = Runner(

@@ -44,8 +44,8 @@ def finnhub(
 
     try:
         settings = _settings(finnhub_market_hours=market_hours, source="finnhub", tweets="none")
+        chosen = parse_symbols(symbols)  # the option first, then the environment
         finnhub_token()
-        chosen = parse_symbols(symbols)
         store = open_store(settings.resolved_database_url)
     except QuantdeskError as exc:
         raise _fail(exc) from None

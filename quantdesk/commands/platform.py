@@ -63,7 +63,8 @@ def run(
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner
 
-    _require(speed is None or speed > 0, "--speed", f"must be > 0 (got {speed})")
+    _require(speed is None or speed >= 0, "--speed", f"must be >= 0 (got {speed})")
+    _require(clock in ("virtual", "wall"), "--clock", f"use virtual or wall (got {clock!r})")
     try:
         settings = _settings(
             api_port=port,

@@ -213,7 +213,7 @@ def rotating_file_handler(path: Path, max_bytes: int, backups: int) -> logging.H
     handler = ConcurrentRotatingFileHandler(
         os.fspath(path), mode="a", maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
     )
-    vars(handler)["_QUANTDESK"] = True  # replaced by the next set-up (typed: no such attribute)
+    setattr(handler, "_QUANTDESK", True)  # noqa: B010 - replaced by the next set-up
     return handler
 
 

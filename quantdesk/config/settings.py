@@ -747,6 +747,8 @@ def load_settings(**overrides: Any) -> Settings:
         name = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
         field = str(err["loc"][0]) if err["loc"] else ""
-        if "(got" not in msg and field not in SECRET_FIELDS and "input" in err:
+        # pydantic's own messages ("Input should be 'cn' or 'us'") do not say what was
+        # given; quantdesk's validators do, in their own words
+        if err["type"] != "value_error" and field not in SECRET_FIELDS and "input" in err:
             msg += f" (got {str(err['input'])[:60]!r})"  # never for a secret
         raise ConfigError(f"{name}: {msg}") from None

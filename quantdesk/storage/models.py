@@ -96,7 +96,7 @@ TABLES = (model_versions, model_aliases, model_alias_events, predictions)
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create the tables of this family where missing. A store's migration 7 creates them;
+    """Create the tables of this family where missing. A store's migration 8 creates them;
     this serves an engine without a migrated store (tests, a bare model database)."""
     METADATA.create_all(engine, tables=list(TABLES), checkfirst=True)
 

@@ -2,11 +2,10 @@
 
 Limits that hold whoever the client is (issue 16, items 3 and 6):
 
-* the token (or an API key in its place) comes in the first message
-  ``{"token": "<jwt>"}`` (within :data:`AUTH_TIMEOUT_S`) or an
-  ``Authorization: Bearer`` header, never in the URL: URLs end up in access
-  logs (uvicorn's, a proxy's). A ``?token=`` is refused with 4401 and a
-  reason saying how to send it instead;
+* the token comes in the first message ``{"token": "<jwt>"}`` (within
+  :data:`AUTH_TIMEOUT_S`) or an ``Authorization: Bearer`` header, never in the
+  URL: URLs end up in access logs (uvicorn's, a proxy's). A ``?token=`` is
+  refused with 4401 and a reason saying how to send it instead;
 * a token whose user no longer exists is refused (4401); a socket closes
   with 4401 when its token expires, unless the client sent a fresher token
   meanwhile (``{"token": ...}`` again extends the session);
@@ -21,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from typing import Any, Final
 
@@ -31,9 +31,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from quantdesk.api.fanout import Client
 from quantdesk.api.hub import CHANNELS, Hub
-from quantdesk.api.security import ws_principal
 from quantdesk.auth import Principal, TokenError, TokenService
-from quantdesk.auth.apikeys import PREFIX
+from quantdesk.auth.apikeys import PREFIX, ApiKeys, principal_of
 from quantdesk.domain import normalize_interval
 from quantdesk.storage.base import Store
 
@@ -47,8 +46,6 @@ CLOSE_TOO_BIG: Final = 1009
 MAX_SYMBOLS: Final = 200
 MAX_SYMBOL_LENGTH: Final = 32
 MAX_INTERVALS: Final = 16
-#: A socket opened with an API key (which does not expire) is not timed out.
-KEY_SESSION_S: Final = 10 * 365 * 86_400.0
 
 
 class _Refused(Exception):
@@ -72,27 +69,26 @@ def _expiry(token: str) -> float:
 
 
 async def _verify(ws: WebSocket, token: str) -> tuple[Principal, float]:
-    """A principal and when its credential expires; :class:`_Refused` otherwise.
+    """A principal and its token's expiry; :class:`_Refused` otherwise.
 
-    The credential is a token, or an API key given in the token's place (a key
-    does not expire; revoking it refuses new sockets).
+    An API key (``qdk_...``) works in a token's place; it does not expire (revoking it
+    refuses the next connection).
     """
     if token.startswith(PREFIX):
-        user = await asyncio.to_thread(ws_principal, ws, token)
-        if user is None:
-            raise _Refused("invalid or revoked API key")
-        expires = time.time() + KEY_SESSION_S
-    else:
-        tokens: TokenService = ws.app.state.tokens
-        try:
-            user = tokens.verify(token)
-        except TokenError as exc:
-            raise _Refused(str(exc)) from None
-        expires = _expiry(token)
+        keys: ApiKeys = ws.app.state.apikeys
+        row = await asyncio.to_thread(keys.lookup, token)
+        if row is None:
+            raise _Refused("unknown or revoked API key")
+        return principal_of(row), math.inf
+    tokens: TokenService = ws.app.state.tokens
+    try:
+        user = tokens.verify(token)
+    except TokenError as exc:
+        raise _Refused(str(exc)) from None
     store: Store = ws.app.state.store
     if await asyncio.to_thread(store.get_user, user.username) is None:
         raise _Refused(f"user {user.username!r} no longer exists")
-    return user, expires
+    return user, _expiry(token)
 
 
 async def _authenticate(ws: WebSocket, max_bytes: int) -> tuple[Principal, float]:
@@ -102,6 +98,9 @@ async def _authenticate(ws: WebSocket, max_bytes: int) -> tuple[Principal, float
             'tokens in the URL are refused (URLs are logged): send {"token": "<jwt>"} as the '
             "first message"
         )
+    api_key = ws.headers.get("x-api-key", "")
+    if api_key:
+        return await _verify(ws, api_key.strip())
     header = ws.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials:

@@ -102,6 +102,8 @@ def _trades(cal: ExchangeCalendar, first: dt.date, last: dt.date, seed: int) -> 
             frames.append(
                 pd.DataFrame({"symbol": symbol, "ts": ts, "price": price, "volume": size})
             )
+    if not frames:  # every day skipped (or no trading day in the range)
+        return pd.DataFrame({"symbol": [], "ts": [], "price": [], "volume": []})
     return pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable")
 
 

@@ -208,12 +208,12 @@ def test_backfilled_aggregates_equal_the_rollup_of_their_1m_bars(env: Path) -> N
     [
         (
             ["--tweets", "twitter"],
-            "QUANTDESK_TWEETS: unknown tweet source 'twitter'; known: file, http, mock, none",
+            "--tweets: unknown tweet source 'twitter'; known: file, http, mock, none",
         ),
         (["--tweets", "file:nope.jsonl"], "tweet file nope.jsonl does not exist"),
         (
             ["--source", "kafka"],
-            "QUANTDESK_SOURCE: unknown source 'kafka'; known: finnhub, replay, simulator",
+            "--source: unknown source 'kafka'; known: finnhub, replay, simulator",
         ),
         (["--source", "replay"], "replay:PATH needs the capture folder"),
         (["--source", "replay:nope"], "replay:nope: no such capture folder"),
