@@ -225,14 +225,15 @@ def _reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _child(overrides: dict[str, Any], log_level: str) -> None:
+def _child(overrides: dict[str, Any]) -> None:
     """One API process of ``serve --workers N`` (a fresh interpreter: spawn)."""
     import uvicorn
 
     from quantdesk.config import load_settings
+    from quantdesk.config.logs import configure_logging
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(**overrides)
+    configure_logging(settings)  # as every command: stderr and the shared log file
     app, close = build_app(settings, echo=lambda _m: None)
     sock = _reuseport_socket(settings.api_host, settings.api_port)
     config = api_config(
@@ -279,7 +280,7 @@ def serve_workers(
     kids = [
         ctx.Process(
             target=_child,
-            args=(overrides or {}, settings.log_level),
+            args=(overrides or {},),
             name=f"quantdesk-api-{k}",
             daemon=False,
         )

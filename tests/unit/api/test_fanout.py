@@ -109,10 +109,11 @@ def test_senders_use_at_most_their_share_of_the_loop_and_yield_it_in_slices() ->
         return sent * cost / elapsed, longest, sent
 
     busy_share, longest_run, sent = asyncio.run(main())
-    assert sent > 100  # it does send
-    assert busy_share < 0.3 + 0.1  # the share (plus a slice of slack per refill)
+    figures = (busy_share, longest_run, sent)
+    assert sent > 100, figures  # it does send
+    assert busy_share < 0.3 + 0.15, figures  # the share (plus a slice of slack per refill)
     # never more than about one slice (4 ms = 20 sends) plus its refill without yielding
-    assert longest_run <= 40, longest_run
+    assert longest_run <= 40, figures
 
 
 def test_a_cancelled_waiter_passes_its_turn_on() -> None:
