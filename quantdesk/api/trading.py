@@ -27,13 +27,12 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from quantdesk.bus.codec import alert_body, fill_body, order_body
 from quantdesk.domain.trading import (
     Account,
-    Fill,
     Order,
     OrderStatus,
     Position,
-    RiskAlert,
     TradingState,
 )
 from quantdesk.errors import ConfigError, OrderRejected, TradingError, TradingUnavailable
@@ -73,51 +72,15 @@ def order_json(o: Order) -> dict[str, Any]:
     """An order as the bus carries it, plus ``type`` (the POST body's name) and the
     average fill price."""
     return {
-        "id": o.id,
-        "client_order_id": o.client_order_id,
-        "symbol": o.symbol,
-        "side": o.side.value,
-        "order_type": o.type.value,
+        **order_body(o),
         "type": o.type.value,
-        "quantity": o.quantity,
-        "limit_price": _num(o.limit_price),
-        "time_in_force": o.time_in_force.value,
-        "status": o.status.value,
-        "reason": o.reason,
-        "created": o.created,
-        "updated": o.updated,
-        "filled_quantity": o.filled_quantity,
-        "filled_value": float(o.filled_value),
-        "commission": float(o.commission),
         "average_price": _num(o.average_price),
     }
 
 
-def fill_json(f: Fill) -> dict[str, Any]:
-    return {
-        "id": f.id,
-        "order_id": f.order_id,
-        "time": f.time,
-        "symbol": f.symbol,
-        "side": f.side.value,
-        "quantity": f.quantity,
-        "price": float(f.price),
-        "commission": float(f.commission),
-        "stamp_duty": float(f.stamp_duty),
-        "transfer_fee": float(f.transfer_fee),
-    }
-
-
-def alert_json(a: RiskAlert) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "time": a.time,
-        "kind": a.kind.value,
-        "message": a.message,
-        "symbol": a.symbol,
-        "order_id": a.order_id,
-        "state": a.state.value,
-    }
+#: Fills and alerts: the same fields as on the bus.
+fill_json = fill_body
+alert_json = alert_body
 
 
 def position_json(p: Position) -> dict[str, Any]:

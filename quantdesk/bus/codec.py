@@ -354,19 +354,11 @@ def encode(obj: Encodable) -> bytes:
             "rule_id": obj.rule_id,
         }
     elif isinstance(obj, Order):
-        body = _order_body(obj)
+        body = order_body(obj)
     elif isinstance(obj, Fill):
-        body = _fill_body(obj)
+        body = fill_body(obj)
     elif isinstance(obj, RiskAlert):
-        body = {
-            "id": obj.id,
-            "time": obj.time,
-            "kind": obj.kind.value,
-            "message": obj.message,
-            "symbol": obj.symbol,
-            "order_id": obj.order_id,
-            "state": obj.state.value,
-        }
+        body = alert_body(obj)
     else:
         assert isinstance(obj, DeadLetter)
         try:
@@ -383,7 +375,8 @@ def encode(obj: Encodable) -> bytes:
     return orjson.dumps({"v": SCHEMA_VERSION, "type": kind, **body})
 
 
-def _order_body(o: Order) -> dict[str, Any]:
+def order_body(o: Order) -> dict[str, Any]:
+    """An order's wire body (also what the REST API answers, see quantdesk.api.trading)."""
     return {
         "id": o.id,
         "client_order_id": o.client_order_id,
@@ -403,7 +396,8 @@ def _order_body(o: Order) -> dict[str, Any]:
     }
 
 
-def _fill_body(f: Fill) -> dict[str, Any]:
+def fill_body(f: Fill) -> dict[str, Any]:
+    """A fill's wire body (also the REST rows)."""
     return {
         "id": f.id,
         "order_id": f.order_id,
@@ -415,6 +409,19 @@ def _fill_body(f: Fill) -> dict[str, Any]:
         "commission": float(f.commission),
         "stamp_duty": float(f.stamp_duty),
         "transfer_fee": float(f.transfer_fee),
+    }
+
+
+def alert_body(a: RiskAlert) -> dict[str, Any]:
+    """A risk alert's wire body (also the REST rows)."""
+    return {
+        "id": a.id,
+        "time": a.time,
+        "kind": a.kind.value,
+        "message": a.message,
+        "symbol": a.symbol,
+        "order_id": a.order_id,
+        "state": a.state.value,
     }
 
 
