@@ -31,8 +31,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from quantdesk.domain.trading import (
     AlertKind,
@@ -46,6 +44,7 @@ from quantdesk.domain.trading import (
     TradingState,
 )
 from quantdesk.errors import NotFoundError
+from quantdesk.storage import sql
 from quantdesk.storage.sql import METADATA, Millis, insert_new
 
 __all__ = [
@@ -230,30 +229,14 @@ TRADING_TABLES = (TRADING_ACCOUNTS, ORDERS, FILLS, RISK_ALERTS, BACKTEST_RUNS, B
 LIVE_ACCOUNT_TABLES = (ACCOUNT_EQUITY, RISK_SETTINGS)
 
 
-_STATEMENTS: dict[tuple[str, str, bool], Any] = {}
-
-
 def _write(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], replace: bool) -> None:
     """Insert ``rows`` by primary key: replace existing rows, or (``replace`` False) keep
-    them. The statement is built once per dialect and table (building an upsert costs more
-    than running it on SQLite, and the paper broker writes on its order-to-fill path)."""
-    if not rows:
-        return
-    key = (conn.dialect.name, table.name, replace)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        pk = [c.name for c in table.primary_key.columns]
-        insert = pg_insert if key[0] == "postgresql" else sqlite_insert
-        if replace:
-            ins = insert(table)
-            cols = [c.name for c in table.columns if c.name not in pk]
-            stmt = ins.on_conflict_do_update(
-                index_elements=pk, set_={c: ins.excluded[c] for c in cols}
-            )
-        else:
-            stmt = insert(table).on_conflict_do_nothing(index_elements=pk)
-        _STATEMENTS[key] = stmt
-    conn.execute(stmt, rows)
+    them (:mod:`quantdesk.storage.sql` compiles each statement once per dialect and table)."""
+    pk = [c.name for c in table.primary_key.columns]
+    if replace:
+        sql.upsert(conn, table, rows, pk)
+    else:
+        sql.insert_new(conn, table, rows, pk)
 
 
 def create_tables(engine: sa.Engine) -> None:
