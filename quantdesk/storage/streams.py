@@ -233,7 +233,9 @@ class Streams:
     def delete_checkpoints(self, group: str) -> int:
         """Forget every checkpoint of consumer ``group`` (its next start begins afresh)."""
         with sql.write(self.engine) as conn:
-            result = conn.execute(sa.delete(STREAM_CHECKPOINTS).where(STREAM_CHECKPOINTS.c.grp == group))
+            result = conn.execute(
+                sa.delete(STREAM_CHECKPOINTS).where(STREAM_CHECKPOINTS.c.grp == group)
+            )
         return int(result.rowcount or 0)
 
     def load_checkpoint(self, group: str, topic: str, partition: int) -> tuple[int, Any] | None:
