@@ -66,7 +66,9 @@ from quantdesk.domain.trading import (
 from quantdesk.errors import ConfigError, OrderRejected
 from quantdesk.risk.engine import RiskEngine
 from quantdesk.risk.limits import RiskLimits
+from quantdesk.trading.brokers import BROKERS
 from quantdesk.trading.brokers.paper import PaperBroker
+from quantdesk.trading.brokers.routed import RoutedAccount
 from quantdesk.trading.market import MarketRules, rules_for
 from quantdesk.trading.orders import OrderRequest, random_ids
 from quantdesk.trading.permissions import PermissionView
@@ -123,12 +125,13 @@ class TradingDesk:
         self.market = market
         self.fills = fills
         self.strategy_name = strategy_name or session.trader.strategy.name
-        self.broker: PaperBroker = session.broker
+        self.broker: PaperBroker | RoutedAccount = session.broker
         self.risk: RiskEngine = session.risk
         self.rules: MarketRules = session.rules
         self.interval = session.interval
         self._clock = clock
-        self.lock = threading.RLock()
+        #: a routed account applies its broker's updates under the same lock
+        self.lock: threading.RLock = getattr(self.broker, "lock", None) or threading.RLock()
         self.now = self.broker.now
         self._bars: dict[int, dict[str, Bar]] = {}
         self._decisions: dict[int, int] = {}
@@ -189,6 +192,9 @@ class TradingDesk:
             except ConfigError as exc:
                 log.warning("stored risk limits ignored: %s", exc)
         ids = random_ids()
+        remote = None
+        if settings.broker != "paper":  # orders go to that broker (QUANTDESK_BROKER)
+            remote = BROKERS.get(settings.broker).from_settings(settings)  # type: ignore[attr-defined]
         session = TradingSession.create(
             strat,
             rules,
@@ -203,6 +209,7 @@ class TradingDesk:
             fill_volume_share=settings.fill_volume_share,
             slippage_ticks=settings.slippage_ticks,
             match_bars=fills == "bars",
+            remote=remote,
         )
         if permissions is not None:
             permissions.attach_cache(session.broker.market._bands)
