@@ -30,6 +30,13 @@ the backtester gives the same fills (tested). ``books``: orders walk the live
 order book (at once when a book of the day is known, else at the next one);
 more like a real broker, but not reproducible by the bar backtester.
 
+**Broker.** ``QUANTDESK_BROKER=paper`` (default): the platform's paper broker,
+as above. Any other registered broker (``alpaca``): the desk trades through a
+:class:`~quantdesk.trading.brokers.routed.RoutedAccount`, the same strategy and
+risk engine with every order stored, then sent to that broker, which fills it;
+its fills are stored once and booked in the desk's ledger (``QUANTDESK_PAPER_FILLS``
+does not apply).
+
 **Time.** Decisions and manual orders take the time of the market the runner
 plays (``clock``: the runtime's event time, virtual or wall), never the host's
 clock, so a simulated day trades on its own calendar.
