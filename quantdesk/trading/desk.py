@@ -30,6 +30,13 @@ the backtester gives the same fills (tested). ``books``: orders walk the live
 order book (at once when a book of the day is known, else at the next one);
 more like a real broker, but not reproducible by the bar backtester.
 
+**Broker.** ``QUANTDESK_BROKER=paper`` (default): the platform's paper broker,
+as above. Any other registered broker (``alpaca``): the desk trades through a
+:class:`~quantdesk.trading.brokers.routed.RoutedAccount`, the same strategy and
+risk engine with every order stored, then sent to that broker, which fills it;
+its fills are stored once and booked in the desk's ledger (``QUANTDESK_PAPER_FILLS``
+does not apply).
+
 **Time.** Decisions and manual orders take the time of the market the runner
 plays (``clock``: the runtime's event time, virtual or wall), never the host's
 clock, so a simulated day trades on its own calendar.
@@ -66,7 +73,9 @@ from quantdesk.domain.trading import (
 from quantdesk.errors import ConfigError, OrderRejected
 from quantdesk.risk.engine import RiskEngine
 from quantdesk.risk.limits import RiskLimits
+from quantdesk.trading.brokers import BROKERS
 from quantdesk.trading.brokers.paper import PaperBroker
+from quantdesk.trading.brokers.routed import RoutedAccount
 from quantdesk.trading.market import MarketRules, rules_for
 from quantdesk.trading.orders import OrderRequest, random_ids
 from quantdesk.trading.permissions import PermissionView
@@ -123,12 +132,13 @@ class TradingDesk:
         self.market = market
         self.fills = fills
         self.strategy_name = strategy_name or session.trader.strategy.name
-        self.broker: PaperBroker = session.broker
+        self.broker: PaperBroker | RoutedAccount = session.broker
         self.risk: RiskEngine = session.risk
         self.rules: MarketRules = session.rules
         self.interval = session.interval
         self._clock = clock
-        self.lock = threading.RLock()
+        #: a routed account applies its broker's updates under the same lock
+        self.lock: threading.RLock = getattr(self.broker, "lock", None) or threading.RLock()
         self.now = self.broker.now
         self._bars: dict[int, dict[str, Bar]] = {}
         self._decisions: dict[int, int] = {}
@@ -189,6 +199,9 @@ class TradingDesk:
             except ConfigError as exc:
                 log.warning("stored risk limits ignored: %s", exc)
         ids = random_ids()
+        remote = None
+        if settings.broker != "paper":  # orders go to that broker (QUANTDESK_BROKER)
+            remote = BROKERS.get(settings.broker).from_settings(settings)  # type: ignore[attr-defined]
         session = TradingSession.create(
             strat,
             rules,
@@ -203,6 +216,7 @@ class TradingDesk:
             fill_volume_share=settings.fill_volume_share,
             slippage_ticks=settings.slippage_ticks,
             match_bars=fills == "bars",
+            remote=remote,
         )
         if permissions is not None:
             permissions.attach_cache(session.broker.market._bands)

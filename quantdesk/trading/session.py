@@ -22,7 +22,9 @@ from quantdesk.domain.messages import Bar, Signal
 from quantdesk.domain.trading import Order
 from quantdesk.risk.engine import RiskEngine
 from quantdesk.risk.limits import RiskLimits
+from quantdesk.trading.brokers.base import Broker
 from quantdesk.trading.brokers.paper import PaperBroker
+from quantdesk.trading.brokers.routed import RoutedAccount
 from quantdesk.trading.history import FIELDS, BarHistory
 from quantdesk.trading.journal import TradingJournal
 from quantdesk.trading.market import MarketRules
@@ -69,18 +71,26 @@ class TradingSession:
         fill_volume_share: float = 0.25,
         slippage_ticks: int = 0,
         match_bars: bool = True,
+        remote: Broker | None = None,
     ) -> TradingSession:
-        """Wire a paper broker, a risk engine and a trader for ``symbols``."""
+        """Wire a paper broker, a risk engine and a trader for ``symbols``; with ``remote``
+        (another broker) a :class:`RoutedAccount` routes the orders to it instead."""
         history = BarHistory(list(symbols))
-        broker = PaperBroker(
-            rules,
-            journal,
-            cash=cash,
-            market=MarketView(rules, history.symbols),
-            ids=ids,
-            fill_volume_share=fill_volume_share,
-            slippage_ticks=slippage_ticks,
-        )
+        broker: PaperBroker | RoutedAccount
+        if remote is not None:
+            broker = RoutedAccount(
+                remote, rules, journal, market=MarketView(rules, history.symbols), ids=ids
+            )
+        else:
+            broker = PaperBroker(
+                rules,
+                journal,
+                cash=cash,
+                market=MarketView(rules, history.symbols),
+                ids=ids,
+                fill_volume_share=fill_volume_share,
+                slippage_ticks=slippage_ticks,
+            )
         risk = RiskEngine(rules, broker, journal, limits, ids=ids, alert_ids=alert_ids)
         trader = Trader(
             strategy, risk, broker, history, predictions=predictions, signals=SignalList([])

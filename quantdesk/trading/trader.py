@@ -19,6 +19,7 @@ from quantdesk.calendars import ExchangeCalendar
 from quantdesk.domain.trading import Order
 from quantdesk.risk.engine import RiskEngine
 from quantdesk.trading.brokers.paper import PaperBroker
+from quantdesk.trading.brokers.routed import RoutedAccount
 from quantdesk.trading.history import BarHistory
 from quantdesk.trading.signal_feed import SignalList
 from quantdesk.trading.strategies.base import Portfolio, StepContext, Strategy
@@ -45,7 +46,7 @@ class Trader:
         self,
         strategy: Strategy,
         risk: RiskEngine,
-        broker: PaperBroker,
+        broker: PaperBroker | RoutedAccount,
         history: BarHistory,
         *,
         predictions: PredictionSource | None = None,

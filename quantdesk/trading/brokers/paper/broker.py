@@ -585,7 +585,7 @@ class PaperBroker(Broker):
         changed: list[Order] = sink[1] if sink is not None else []
         if in_session is None:
             in_session = not self.sessions or self.rules.in_session(t)
-        band = self.market.band(sym, day)
+        band = self.market.band_for_bar(sym, day, lo, h)
         open_orders = self._open
         bar_used = self._bar_used
         share = self.fill_volume_share
