@@ -25,7 +25,8 @@ rows)``                            keeps the history before ``rows`` for sequenc
                                    parent's state (default False: refused)
 ``default_features``     no        dataset name -> feature names the model uses there
                                    (default: all of the dataset's)
-``kind``                 no        ``baseline``, ``tabular``, ``sequence`` or ``ensemble``
+``kind``                 no        ``baseline``, ``tabular``, ``sequence``, ``ensemble`` or
+                                   ``agent`` (a trading agent: :mod:`quantdesk.models.rl`)
 ``for_jobs(ctx)``        no        what the scheduled jobs call (predict, train, prune); the
                                    default serves every model (:mod:`quantdesk.models.jobs`)
 =======================  ========  ===========================================================
@@ -307,6 +308,8 @@ for _name, _where in {
     "voting": "quantdesk.models.zoo.ensembles:Voting",
     "stacking": "quantdesk.models.zoo.ensembles:Stacking",
     "bma": "quantdesk.models.zoo.ensembles:BMA",
+    "ppo": "quantdesk.models.rl.agents:PPOAgent",
+    "dqn": "quantdesk.models.rl.agents:DQNAgent",
 }.items():
     MODELS.register(_name, _where)
 
@@ -323,5 +326,6 @@ def model_class(name: str) -> type[Model]:
 
 
 def trainable_names() -> list[str]:
-    """Every registered model except the baselines, in registry order."""
-    return [n for n in MODELS.names() if n not in BASELINES]
+    """Every registered forecasting model (not the baselines, not the trading agents of
+    kind ``agent``, which :mod:`quantdesk.models.rl.evaluation` scores), in registry order."""
+    return [n for n in MODELS.names() if n not in BASELINES and model_class(n).kind != "agent"]
