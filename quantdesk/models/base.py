@@ -58,7 +58,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from quantdesk.errors import ConfigError, ModelError
+from quantdesk.errors import ConfigError, DependencyError, ModelError
 from quantdesk.models.datasets.base import F64, I64, Dataset
 from quantdesk.plugins import Registry
 
@@ -272,7 +272,7 @@ def model_from_bytes(blob: bytes, where: str = "<bytes>") -> Model:
     model.targets = tuple(header.get("targets", ()))
     try:
         model._restore(state)
-    except ModelError:
+    except (ModelError, DependencyError):  # a missing extra is not a corrupt file
         raise
     except Exception as exc:  # a payload that does not parse
         raise _corrupt(where, f"{type(exc).__name__}: {exc}") from None

@@ -66,12 +66,16 @@ def test_agents_are_not_forecasters(walk: Dataset, small_morning: Dataset) -> No
 def test_without_the_ml_extra_one_line_names_the_install(
     walk: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from quantdesk.models.base import model_from_bytes
+
+    trained = model_class("ppo")(TINY["ppo"]).fit(walk).to_bytes()
     monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # as if not installed
     with pytest.raises(DependencyError) as err:
         model_class("ppo")(TINY["ppo"]).fit(walk)
-    assert str(err.value) == (
-        "reinforcement-learning agents need stable_baselines3: pip install 'quantdesk[ml]'"
-    )
+    line = "reinforcement-learning agents need stable_baselines3: pip install 'quantdesk[ml]'"
+    assert str(err.value) == line
+    with pytest.raises(DependencyError, match=r"pip install 'quantdesk\[ml\]'"):
+        model_from_bytes(trained)  # loading a stored agent (the rl strategy) says the same
 
 
 def test_rl_strategy_trades_the_agents_decisions_through_the_paper_broker(
