@@ -180,7 +180,10 @@ def train_cmd(
     if result.tuned:
         typer.echo(f"tuned parameters: {json.dumps(result.tuned, sort_keys=True)}")
     hold = row.metrics
-    if row.name in hold:
+    if row.name in hold and "total_return" in hold[row.name]:  # a trading agent
+        for name in (row.name, "buy_and_hold", "random", "t1"):
+            typer.echo(f"  holdout {name:<12} return {_pct(hold[name]['total_return'])}")
+    elif row.name in hold:
         for name in (row.name, "naive", "mean", "up"):
             m = hold[name]
             typer.echo(
@@ -284,6 +287,68 @@ def evaluate_cmd(
                 err=True,
             )
         raise typer.Exit(code=1)
+
+
+@app.command("evaluate-agents")
+def evaluate_agents_cmd(
+    model: Annotated[str, typer.Option("--model", help="ppo, dqn or both (ppo,dqn)")] = "ppo,dqn",
+    control: Annotated[
+        str | None,
+        typer.Option("--control", help="random (random walk) or planted (planted signal)"),
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the table here")] = None,
+    symbols: SymbolsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    test_fraction: Annotated[float, typer.Option(help="last share of the days traded")] = 0.3,
+    stocks: Annotated[int, typer.Option(help="controls: simulated stocks")] = 10,
+    days: Annotated[int, typer.Option(help="controls: simulated trading days")] = 250,
+    seed: Annotated[int, typer.Option(help="random seed (agents and controls)")] = 0,
+    param: ParamOpt = None,
+) -> None:
+    """Trading agents out of sample beside buy-and-hold, a random agent and t1 (daily data)."""
+    from quantdesk.models.rl.evaluation import evaluate_agents, format_agent_table
+
+    try:
+        settings = _settings()
+        names = _symbols(model) or []
+        params = {n: _params(param, n) for n in names}
+        if control is not None:
+            from quantdesk.models.datasets.controls import control_dataset
+
+            data = control_dataset(control, "daily", n_stocks=stocks, n_days=days, seed=seed + 7)
+        else:
+            from quantdesk.models.datasets import load_dataset
+            from quantdesk.storage import open_store
+
+            with open_store(settings.resolved_database_url) as store:
+                data = load_dataset(
+                    store,
+                    "daily",
+                    symbols=_symbols(symbols),
+                    start=_date(start, "--start"),
+                    end=_date(end, "--end"),
+                    market=settings.market,
+                )
+        with _progress("training agents") as bar:
+            report = evaluate_agents(
+                data,
+                names,
+                params=params,
+                seed=seed,
+                test_fraction=test_fraction,
+                market=settings.market,
+                control=control,
+                progress=bar,
+            )
+    except QuantdeskError as exc:
+        raise _fail(exc) from None
+    typer.echo(format_agent_table(report))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        doc = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+        json_path.write_text(doc, encoding="utf-8")
+        typer.echo(f"wrote {json_path}")
 
 
 def _print_report(report: Any) -> None:

@@ -25,7 +25,8 @@ rows)``                            keeps the history before ``rows`` for sequenc
                                    parent's state (default False: refused)
 ``default_features``     no        dataset name -> feature names the model uses there
                                    (default: all of the dataset's)
-``kind``                 no        ``baseline``, ``tabular``, ``sequence`` or ``ensemble``
+``kind``                 no        ``baseline``, ``tabular``, ``sequence``, ``ensemble`` or
+                                   ``agent`` (a trading agent: :mod:`quantdesk.models.rl`)
 ``for_jobs(ctx)``        no        what the scheduled jobs call (predict, train, prune); the
                                    default serves every model (:mod:`quantdesk.models.jobs`)
 =======================  ========  ===========================================================
@@ -57,7 +58,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from quantdesk.errors import ConfigError, ModelError
+from quantdesk.errors import ConfigError, DependencyError, ModelError
 from quantdesk.models.datasets.base import F64, I64, Dataset
 from quantdesk.plugins import Registry
 
@@ -271,7 +272,7 @@ def model_from_bytes(blob: bytes, where: str = "<bytes>") -> Model:
     model.targets = tuple(header.get("targets", ()))
     try:
         model._restore(state)
-    except ModelError:
+    except (ModelError, DependencyError):  # a missing extra is not a corrupt file
         raise
     except Exception as exc:  # a payload that does not parse
         raise _corrupt(where, f"{type(exc).__name__}: {exc}") from None
@@ -307,6 +308,8 @@ for _name, _where in {
     "voting": "quantdesk.models.zoo.ensembles:Voting",
     "stacking": "quantdesk.models.zoo.ensembles:Stacking",
     "bma": "quantdesk.models.zoo.ensembles:BMA",
+    "ppo": "quantdesk.models.rl.agents:PPOAgent",
+    "dqn": "quantdesk.models.rl.agents:DQNAgent",
 }.items():
     MODELS.register(_name, _where)
 
@@ -323,5 +326,6 @@ def model_class(name: str) -> type[Model]:
 
 
 def trainable_names() -> list[str]:
-    """Every registered model except the baselines, in registry order."""
-    return [n for n in MODELS.names() if n not in BASELINES]
+    """Every registered forecasting model (not the baselines, not the trading agents of
+    kind ``agent``, which :mod:`quantdesk.models.rl.evaluation` scores), in registry order."""
+    return [n for n in MODELS.names() if n not in BASELINES and model_class(n).kind != "agent"]

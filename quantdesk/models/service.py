@@ -148,7 +148,14 @@ def train(
             progress=(lambda d, t: progress("tune", d, t)) if progress else None,
         )
         params = tuned = result.params
-    doc = holdout_metrics(name, params, data, holdout_days, seed, parent)
+    agent = cls.kind == "agent"
+    if agent:  # a trading agent: scored by trading its holdout beside the comparison policies
+        from quantdesk.models.rl.evaluation import agent_holdout
+
+        params = {"market": market, **params}
+        doc = agent_holdout(name, params, data, holdout_days, seed)
+    else:
+        doc = holdout_metrics(name, params, data, holdout_days, seed, parent)
     model = cls(params, seed=seed)
     model.fit(
         data,
@@ -164,7 +171,12 @@ def train(
     registry.versions.set_alias(name, "challenger", row.version)
     promoted, note = False, "challenger"
     if promote:
-        ok, why = beats_baselines(doc, name)
+        if agent:
+            from quantdesk.models.rl.evaluation import beats_policies
+
+            ok, why = beats_policies(doc, name)
+        else:
+            ok, why = beats_baselines(doc, name)
         if ok:
             registry.versions.set_alias(name, "champion", row.version)
             promoted, note = True, f"champion ({why})"

@@ -9,6 +9,8 @@ name              strategy
 ``buy_and_hold``  the benchmark: equal weights once, then hold
 ``ma_cross``      a moving-average cross per symbol
 ``momentum``      daily cross-sectional: hold the top-k by past return
+``rl``            a trained reinforcement-learning agent (``ppo``, ``dqn``) per
+                  symbol: hold, buy or sell at each daily close
 ================  ============================================================
 """
 
@@ -44,6 +46,7 @@ STRATEGIES.register("signals", "quantdesk.trading.strategies.signals:SignalStrat
 STRATEGIES.register("buy_and_hold", "quantdesk.trading.strategies.buy_and_hold:BuyAndHold")
 STRATEGIES.register("ma_cross", "quantdesk.trading.strategies.ma_cross:MovingAverageCross")
 STRATEGIES.register("momentum", "quantdesk.trading.strategies.momentum:Momentum")
+STRATEGIES.register("rl", "quantdesk.trading.strategies.rl:RLStrategy")
 
 
 def make_strategy(name: str, settings: Settings | None = None, **params: Any) -> Strategy:

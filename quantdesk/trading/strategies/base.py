@@ -64,6 +64,11 @@ class Portfolio:
     def sellable(self, symbol: str, day: int) -> int:
         return self._ledger.sellable(symbol, day)
 
+    def cost(self, symbol: str) -> float:
+        """What the symbol's shares cost, fees included (0 when none are held)."""
+        h = self._ledger.holdings.get(symbol)
+        return float(h.cost) if h is not None and h.quantity else 0.0
+
     def holdings(self) -> dict[str, int]:
         """Symbols held (quantity > 0) and their quantities."""
         return {s: h.quantity for s, h in self._ledger.holdings.items() if h.quantity > 0}

@@ -22,7 +22,16 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    ["train", "evaluate", "list", "promote", "rollback", "predict", "import-sample"],
+    [
+        "train",
+        "evaluate",
+        "evaluate-agents",
+        "list",
+        "promote",
+        "rollback",
+        "predict",
+        "import-sample",
+    ],
 )
 def test_every_model_command_has_help(command: str) -> None:
     result = runner.invoke(app, ["model", command, "--help"])

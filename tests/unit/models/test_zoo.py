@@ -32,7 +32,8 @@ def _split(data: Dataset) -> tuple[Dataset, Dataset]:
     return data.select(data.days < cut), data.select(data.days >= cut)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+# the trading agents (kind "agent", daily only) have their round trip in tests/unit/models/rl
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if model_class(n).kind != "agent"])
 @pytest.mark.parametrize("dataset", ["morning", "daily"])
 def test_save_load_round_trip(
     name: str, dataset: str, small_morning: Dataset, small_daily: Dataset, tmp_path: Path
