@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from quantdesk.domain import Prediction
-from quantdesk.errors import ModelError, NotFoundError, QuantdeskError
+from quantdesk.errors import DataError, ModelError, NotFoundError, QuantdeskError
 from quantdesk.models import service
 from quantdesk.models.registry import ModelRegistry, Predictor
 from quantdesk.storage.models import (
@@ -138,6 +138,8 @@ class ModelServer:
         self.market = market
         self.published = 0
         self.publish_errors = 0
+        #: why the challenger did not predict in the last :meth:`predict` (None: it did)
+        self.challenger_error: str | None = None
         self._predictors: dict[tuple[str, str], Predictor] = {}
         self._lock = threading.Lock()
 
@@ -178,8 +180,14 @@ class ModelServer:
         champion = self.served(name, "champion")
         assert champion is not None
         pairs: list[tuple[str, tuple[Model, VersionRow]]] = []
+        self.challenger_error = None
         if ab:
-            challenger = self.served(name, "challenger")
+            try:
+                challenger = self.served(name, "challenger")
+            except ModelError as exc:  # a broken challenger never stops the champion
+                self.challenger_error = str(exc)
+                log.warning("model %s: the challenger does not predict: %s", name, exc)
+                challenger = None
             if challenger is not None and challenger[1].version != champion[1].version:
                 pairs.append(("challenger", challenger))
         pairs.append(("champion", champion))
@@ -345,5 +353,5 @@ def checked_alias(alias: str) -> str:
     from quantdesk.models.registry import ALIASES
 
     if alias not in ALIASES:
-        raise ModelError(f"alias: use one of {', '.join(ALIASES)} (got {alias[:32]!r})")
+        raise DataError(f"alias: use one of {', '.join(ALIASES)} (got {alias[:32]!r})")
     return alias

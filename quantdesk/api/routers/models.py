@@ -290,4 +290,5 @@ def predict_now(
         "outcomes_scored": scored,
         **{alias: [_row_json(r) for r in rows] for alias, rows in made.items()},
         "version": champion[0].version if champion else None,
+        "challenger_error": srv.challenger_error,
     }
