@@ -26,7 +26,6 @@ from quantdesk.storage import open_store
 from quantdesk.storage.models import EvaluationRepository
 from tests.unit.api._app import bearer, token
 
-
 END = dt.date(2020, 3, 20)
 
 
