@@ -252,6 +252,7 @@ def promote(request: Request, name: ModelName, body: PromoteBody, user: Admin) -
         version = body.version
         previous = _model_errors(lambda: registry.promote(resolved, version, alias))
         action = "model.promote"
+    server(request).forget(resolved)  # served from the next request on
     detail = {"model": resolved, "alias": alias, "version": version, "previous": previous}
     audit_api(request, user, action, detail)
     return {"name": resolved, "alias": alias, "version": version, "previous": previous}

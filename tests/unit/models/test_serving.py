@@ -141,10 +141,11 @@ def test_hot_reload_under_live_requests(setup: tuple[Store, ModelRegistry]) -> N
     for t in threads:
         t.join()
     assert not errors
-    after = [v for start, v in seen if start > promoted]
+    # another process's promotion is seen within the reload interval (0.1 s) plus a load
+    after = [v for start, v in seen if start > promoted + server.reload_interval_s + 0.1]
     before = [v for start, v in seen if start < promoted - 0.05]
     assert before and set(before) == {1}
-    assert after and set(after) == {2}  # served from the very next request, well within 1 s
+    assert after and set(after) == {2}
     first_new = min(start for start, v in seen if v == 2)
     assert first_new - promoted < 1.0
 
