@@ -67,6 +67,7 @@ from quantdesk.config import Settings
 from quantdesk.domain import BAR_COLUMNS, SESSION_INTERVALS, StockMeta, StockState
 from quantdesk.domain.symbols import resolve_symbol, spellings
 from quantdesk.errors import DataError, HistoryConflictError, NotFoundError
+from quantdesk.runtime.checkpoint import GROUP as RUN_GROUP
 from quantdesk.sources.simulator import SimulatorParams, generate_history
 from quantdesk.storage.base import Store
 from quantdesk.universe import universe_for
@@ -213,6 +214,7 @@ def run_backfill(
     if clear:
         for meta in universe:
             store.delete_bars(meta.symbol)
+        store.delete_checkpoints(RUN_GROUP)  # the run's resume point was in the old bars
     bars_1m = bars_total = 0
     params = SimulatorParams.from_settings(settings)
     for group in groups:
@@ -547,6 +549,8 @@ def _backfill_from_history(
                     "replace them"
                 )
     names = None if source == "auto" else [source]
+    if clear:
+        store.delete_checkpoints(RUN_GROUP)  # the run's resume point was in the old bars
     bars_1m = bars_total = 0
     providers: dict[str, str] = {}
     failures: list[str] = []

@@ -81,6 +81,8 @@ BUILTIN_PLUGINS: dict[str, frozenset[str]] = {
     "broker": frozenset({"paper", "alpaca"}),
     "strategy": frozenset({"t1", "signals", "buy_and_hold", "ma_cross", "momentum"}),
 }
+#: Database URL schemes of the built-in storage backends (``BACKENDS`` registers them).
+BUILTIN_DATABASE_SCHEMES: frozenset[str] = frozenset({"sqlite", "postgresql", "postgres"})
 #: The value that turns an optional plug point off.
 OFF = "none"
 #: Plug points that may be off.
@@ -661,8 +663,19 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, v: str) -> str:
-        if v and not v.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise ValueError(f"must start with sqlite:// or postgresql:// (got {v.split(':')[0]}:)")
+        """The URL's scheme names a storage backend (:data:`quantdesk.storage.base.BACKENDS`,
+        which a user's package can extend); the built-in ones are known without importing it."""
+        if not v:
+            return v
+        scheme, sep, _ = v.partition("://")
+        scheme = scheme.lower()
+        if sep and scheme in BUILTIN_DATABASE_SCHEMES:
+            return v
+        from quantdesk.storage.base import BACKENDS
+
+        if not sep or scheme not in BACKENDS:
+            known = ", ".join(f"{s}://" for s in sorted(BACKENDS.names()))
+            raise ValueError(f"must start with one of {known} (got {v.split(':')[0]}:)")
         return v
 
     @field_validator(

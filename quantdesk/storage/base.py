@@ -216,6 +216,10 @@ class Store:
         """A stream consumer's operator state (plain data) with the offset it covers."""
         self.streams.save_checkpoint(group, topic, partition, offset, state)
 
+    def delete_checkpoints(self, group: str) -> int:
+        """Forget every checkpoint of consumer ``group``; the number deleted."""
+        return self.streams.delete_checkpoints(group)
+
     def load_checkpoint(self, group: str, topic: str, partition: int) -> tuple[int, Any] | None:
         """``(offset, state)``, or None (also for a state an earlier release pickled)."""
         return self.streams.load_checkpoint(group, topic, partition)

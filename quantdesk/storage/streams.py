@@ -230,6 +230,14 @@ class Streams:
         with sql.write(self.engine) as conn:
             sql.upsert(conn, STREAM_CHECKPOINTS, [row], ["grp", "topic", "partition"])
 
+    def delete_checkpoints(self, group: str) -> int:
+        """Forget every checkpoint of consumer ``group`` (its next start begins afresh)."""
+        with sql.write(self.engine) as conn:
+            result = conn.execute(
+                sa.delete(STREAM_CHECKPOINTS).where(STREAM_CHECKPOINTS.c.grp == group)
+            )
+        return int(result.rowcount or 0)
+
     def load_checkpoint(self, group: str, topic: str, partition: int) -> tuple[int, Any] | None:
         """``(offset, state)`` stored for the partition, or None.
 

@@ -20,6 +20,7 @@ from quantdesk.calendars import get_calendar
 from quantdesk.config import Settings, load_settings
 from quantdesk.domain import BAR_COLUMNS, Trade
 from quantdesk.errors import HistoryConflictError
+from quantdesk.runtime import checkpoint
 from quantdesk.sources.simulator import MarketSimulator, SimulatorParams, default_universe
 from quantdesk.storage import Store
 
@@ -77,8 +78,10 @@ def test_days_before_the_stored_history_are_refused(store: Store, settings: Sett
     assert "stored bars start on 2026-11-19" in message and "--clear" in message
     assert "\n" not in message
     pd.testing.assert_frame_equal(_all(store), before)
+    checkpoint.save(store, "simulator", 1, {"position": 1})  # a run's resume point
     cleared = run_backfill(store, settings, days=4, now=NOW, clear=True)  # --clear replaces
     assert cleared.bars_1m == 4 * 240 * 10
+    assert checkpoint.load(store, "simulator") is None  # a run restarts from the new bars
 
 
 def test_later_days_continue_the_stored_path(store: Store, settings: Settings) -> None:

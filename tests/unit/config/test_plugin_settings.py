@@ -113,3 +113,18 @@ def test_an_entry_point_bus_is_selectable_by_quantdesk_bus(tmp_path: Path) -> No
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert "QUANTDESK_BUS: unknown bus 'nope'; known: kafka, loopback, memory" in out.stderr
+
+
+def test_database_url_schemes_are_the_storage_backends() -> None:
+    from quantdesk.config.settings import BUILTIN_DATABASE_SCHEMES
+    from quantdesk.storage.base import BACKENDS
+
+    assert set(BACKENDS.names()) >= BUILTIN_DATABASE_SCHEMES
+    with pytest.raises(ConfigError) as err:
+        load_settings(database_url="mysql://u@h/db")
+    assert "\n" not in str(err.value) and "postgresql://" in str(err.value)
+    BACKENDS.register("memdb", "quantdesk.storage.sqlite:SQLiteStore")
+    try:  # a backend registered by a user's package is selectable by the setting
+        assert load_settings(database_url="memdb://x").database_url == "memdb://x"
+    finally:
+        BACKENDS.unregister("memdb")
