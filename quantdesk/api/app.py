@@ -16,7 +16,9 @@ auth     method and path                              what
 ``T``    GET /api/v2/system/health|status|metrics     checks, status, live counters
 ``T``    GET /api/v2/stocks/quotes?symbols=a,b        latest prices (bare codes ok)
 ``T``    GET /api/v2/stocks/{symbol}/historical       bars over period 1d..1y
-``T``    GET /api/v2/ai/predictions, .../models/{m}   404 until models exist
+``T``    GET /api/v2/ai/predictions[/history]         stored predictions (default ensemble)
+``T``    GET /api/v2/ai/models[/{m}/status]           versions, metrics, A/B figures
+``A``    POST /api/v2/ai/models/{m}/promote|predict   promote / roll back; predict now
 ``T``    GET /api/factors?symbol&name&interval...     stored factor values
 ``T``    GET /api/signals?symbol&rule_id...           stored signals
 ``T``    GET /api/rejects                             rejected messages by reason
@@ -115,6 +117,7 @@ from quantdesk.api.routers import (
     keys,
     klines,
     logs,
+    models,
     risk,
     rules,
     sentiment,
@@ -200,6 +203,7 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
         symbols,
         auth,
         stocks,
+        models,
         stream,
         rules,
         ws,

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from quantdesk.errors import ConfigError, DataError, NotFoundError, QuantdeskError
+from quantdesk.errors import ConfigError, DataError, ModelError, NotFoundError, QuantdeskError
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -35,6 +35,8 @@ def install_error_handlers(app: FastAPI) -> None:
             status = 404
         elif isinstance(exc, DataError | ConfigError):
             status = 400
+        elif isinstance(exc, ModelError):  # a model that cannot train or serve this input
+            status = 422
         else:
             status = 503
         return JSONResponse({"detail": str(exc)}, status_code=status)

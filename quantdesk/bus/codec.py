@@ -46,6 +46,11 @@ type                    topic       fields (besides ``v`` and ``type``)
 ``tweet``               tweets      ``id``, ``version_id``, ``time``, ``text``,
                                     ``symbols`` [string], ``score``, ``label``,
                                     ``source``, ``author_id`` (string or null)
+``prediction``          predictions ``symbol``, ``target_day`` ("YYYY-MM-DD"), ``model``,
+                                    ``version``, ``alias`` ("champion", "challenger"
+                                    or ""), ``made_at``, ``predicted_open`` (number
+                                    or null), ``predicted_close`` (number or null),
+                                    ``predicted_return``, ``reference``
 ``control``             control     ``target`` (e.g. "signal_rule"), ``id``,
                                     ``action`` ("upsert"/"delete"), ``body``
                                     (object or null), ``ts`` (when it was issued),
@@ -105,7 +110,15 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from quantdesk.domain.messages import Bar, BookSnapshot, FactorValue, ScoredTweet, Signal, Trade
+from quantdesk.domain.messages import (
+    Bar,
+    BookSnapshot,
+    FactorValue,
+    Prediction,
+    ScoredTweet,
+    Signal,
+    Trade,
+)
 from quantdesk.domain.trading import (
     PRICE_QUANTUM,
     AlertKind,
@@ -259,6 +272,7 @@ Encodable: TypeAlias = (
     | RiskAlert
     | ScoredTweet
     | Control
+    | Prediction
 )
 
 #: Message ``type`` -> attribute of :class:`~quantdesk.bus.base.Topics` it travels on.
@@ -895,3 +909,41 @@ register_message(
     key=lambda t: t.symbols[0] if t.symbols else None,
 )
 register_message("control", Control, "control", _control_body, _decode_control, key=lambda c: c.key)
+
+
+def _prediction_body(p: Prediction) -> dict[str, Any]:
+    return {
+        "symbol": p.symbol,
+        "target_day": p.target_day,
+        "model": p.model,
+        "version": p.version,
+        "alias": p.alias,
+        "made_at": p.made_at,
+        "predicted_open": p.predicted_open,
+        "predicted_close": p.predicted_close,
+        "predicted_return": p.predicted_return,
+        "reference": p.reference,
+    }
+
+
+def _optional_float(doc: dict[str, Any], name: str) -> float | None:
+    value = doc.get(name)
+    return None if value is None else _num(value, name)
+
+
+def _decode_prediction(doc: dict[str, Any]) -> Prediction:
+    return Prediction(
+        symbol=_str(doc, "symbol"),
+        target_day=_str(doc, "target_day"),
+        model=_str(doc, "model"),
+        version=_int(doc, "version"),
+        alias=_optional_str(doc, "alias") or "",
+        made_at=_int(doc, "made_at"),
+        predicted_open=_optional_float(doc, "predicted_open"),
+        predicted_close=_optional_float(doc, "predicted_close"),
+        predicted_return=_float(doc, "predicted_return"),
+        reference=_float(doc, "reference"),
+    )
+
+
+register_message("prediction", Prediction, "predictions", _prediction_body, _decode_prediction)

@@ -224,6 +224,12 @@ def evaluate_cmd(
     beta: Annotated[float, typer.Option(help="planted control: signal strength")] = 0.5,
     seed: Annotated[int, typer.Option(help="random seed (models and controls)")] = 0,
     param: ParamOpt = None,
+    store_report: Annotated[
+        bool,
+        typer.Option(
+            "--store/--no-store", help="keep the report in the database (the dashboard's Models)"
+        ),
+    ] = True,
 ) -> None:
     """Walk-forward evaluation of models beside the naive baselines (naive, mean, up)."""
     from quantdesk.models.base import BASELINES, trainable_names
@@ -269,6 +275,14 @@ def evaluate_cmd(
         raise _fail(exc) from None
     _print_report(report)
     doc = report.to_json()
+    if store_report:
+        try:
+            from quantdesk.storage.models import EvaluationRepository
+
+            with _registry(settings) as (_store, registry):
+                EvaluationRepository(registry.engine).add(doc)
+        except QuantdeskError as exc:
+            raise _fail(exc) from None
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -424,27 +438,55 @@ def predict_cmd(
         str | None, typer.Option(help="version or alias; default champion, else newest")
     ] = None,
 ) -> None:
-    """Predict each stock's next trading day and store the predictions."""
+    """Predict each stock's next trading day and store the predictions.
+
+    Without ``--version`` the champion and the challenger (A/B) predict, the outcomes
+    of earlier predictions are scored first, and with ``QUANTDESK_BUS=kafka`` the
+    predictions are published for the running platform's ``/ws/ai-predictions``."""
     from quantdesk.models import service
+    from quantdesk.models.serving import ModelServer
 
     try:
         settings = _settings()
         with _registry(settings) as (store, registry):
-            rows = service.predict(
-                store,
-                registry,
-                model,
-                symbols=_symbols(symbols),
-                ref=version,
-                market=settings.market,
-            )
+            if version is not None:
+                rows = service.predict(
+                    store,
+                    registry,
+                    model,
+                    symbols=_symbols(symbols),
+                    ref=version,
+                    market=settings.market,
+                )
+                made = {version: rows}
+            else:
+                bus = None
+                if settings.bus == "kafka":
+                    from quantdesk.bus import bus_from_settings
+
+                    bus = bus_from_settings(settings)
+                    bus.start()
+                server = ModelServer(store, registry, bus=bus, market=settings.market)
+                try:
+                    scored = server.track_outcomes(model)
+                    made = server.predict(model, symbols=_symbols(symbols))
+                finally:
+                    if bus is not None:
+                        bus.close()
+                if scored:
+                    typer.echo(f"scored {scored} earlier predictions against their outcomes")
     except QuantdeskError as exc:
         raise _fail(exc) from None
+    for alias, rows in made.items():
+        _print_predictions(alias, rows)
+
+
+def _print_predictions(alias: str, rows: list[Any]) -> None:
     for r in rows:
         opn = f" open {r.predicted_open:.4f}" if r.predicted_open is not None else ""
         typer.echo(
             f"{r.symbol} {r.target_day}:{opn} close {r.predicted_close:.4f}"
-            f" return {100 * r.predicted_return:+.3f}% ({r.model} v{r.version})"
+            f" return {100 * r.predicted_return:+.3f}% ({r.model} v{r.version} {alias})"
         )
 
 

@@ -154,3 +154,25 @@ class ScoredTweet:
     source: str
     author_id: str | None = None
     version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One served prediction, as published on the bus (topic ``predictions``) and
+    ``/ws/ai-predictions``: for ``symbol``, the ``target_day`` (ISO date) predicted by
+    ``model`` version ``version`` (served as ``alias``: champion, challenger, or "" for
+    an explicit version) at ``made_at`` (epoch ms UTC). ``predicted_open`` /
+    ``predicted_close`` are prices (open None where the model does not predict it),
+    ``predicted_return`` the ratio to ``reference`` (the price the model's ratios are
+    relative to)."""
+
+    symbol: str
+    target_day: str
+    model: str
+    version: int
+    alias: str
+    made_at: int
+    predicted_open: float | None
+    predicted_close: float | None
+    predicted_return: float
+    reference: float

@@ -179,8 +179,24 @@ class Predictor:
         assert pair is not None
         return pair
 
+    def wanted_version(self) -> int | None:
+        """The version the alias points at now (one indexed read; the champion falls back
+        to the newest version); None when there is none."""
+        versions = self.registry.versions
+        v = versions.alias(self.name, self.alias) if self.alias is not None else None
+        if v is None and self.alias in (None, "champion"):
+            newest = versions.next_version(self.name) - 1
+            v = newest if newest > 0 else None
+        return v
+
     def refresh(self) -> bool:
-        """Load the alias's version if it changed; True when the served model was swapped."""
+        """Load the alias's version if it changed; True when the served model was swapped.
+
+        Cheap when nothing changed (one read of the alias row), so a server may call it
+        before every prediction: a promotion is served from the next call on."""
+        current = self._current
+        if current is not None and self.wanted_version() == current[1].version:
+            return False
         with self._lock:
             row = self._wanted()
             current = self._current

@@ -206,12 +206,17 @@ def predict(
     market: str = "cn",
     save: bool = True,
     as_of_ms: int | None = None,
+    served: tuple[Model, VersionRow] | None = None,
+    made_at: int | None = None,
 ) -> list[PredictionRow]:
     """Predict each stock's next day with the champion (else the newest version); store it.
 
     With ``as_of_ms`` (a job's decision time) only rows decided by then are used.
+    ``served`` is an already loaded (model, version row) (a serving
+    :class:`~quantdesk.models.registry.Predictor`'s) used instead of loading ``ref``;
+    ``made_at`` (epoch ms) the time stamped on the rows (default now).
     """
-    model, row = registry.load(name, ref)
+    model, row = served if served is not None else registry.load(name, ref)
     if as_of_ms is not None:
         last: int | None = as_of_ms
     else:
@@ -231,7 +236,7 @@ def predict(
     data = data.latest()
     out = model.predict(data)
     metas = {m.symbol: m for m in store.list_metadata()}
-    made_at = int(time.time() * 1000)
+    made_at = made_at if made_at is not None else int(time.time() * 1000)
     rows = data.rows()
     result = []
     for k, i in enumerate(rows):

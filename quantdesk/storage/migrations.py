@@ -35,6 +35,7 @@ from quantdesk.storage import sql
 from quantdesk.storage.apikeys import TABLES as APIKEY_TABLES
 from quantdesk.storage.audit import TABLES as AUDIT_TABLES
 from quantdesk.storage.jobs import TABLES as JOB_TABLES
+from quantdesk.storage.models import OUTCOME_TABLES
 from quantdesk.storage.models import TABLES as MODEL_TABLES
 from quantdesk.storage.permissions import TABLES as PERMISSION_TABLES
 from quantdesk.storage.sql import TimestampMs
@@ -362,6 +363,7 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "API keys and the audit log", tables=APIKEY_TABLES + AUDIT_TABLES),
     Migration(8, "models: versions, aliases, alias events, predictions", tables=MODEL_TABLES),
     Migration(9, "trading: the live account's equity, risk settings", tables=LIVE_ACCOUNT_TABLES),
+    Migration(10, "models: realised outcomes of predictions (A/B)", tables=OUTCOME_TABLES),
 ]
 
 #: Serialises concurrent migrators on one PostgreSQL database (pg_advisory_xact_lock key).

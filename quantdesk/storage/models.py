@@ -14,6 +14,12 @@ table                    rows
 ``model_alias_events``   every alias change (previous and new version): roll back walks it
 ``predictions``          one per symbol, target day, model and version: made at, predicted
                          next open / close (prices), predicted return, the reference price
+``model_evaluations``    every ``quantdesk model evaluate`` report (JSON), by control
+                         ("" for stored bars, ``random``, ``planted``): the dashboard's
+                         models beside the baselines and its leak warnings
+``prediction_outcomes``  one per stored prediction whose target day's bars arrived: the
+                         realised return and close, whether the direction was right, the
+                         absolute error (written once: never rewritten, never counted twice)
 =======================  ==================================================================
 
 The T+1 strategy reads :meth:`PredictionRepository.latest`: per symbol the
@@ -33,7 +39,7 @@ import orjson
 import sqlalchemy as sa
 
 from quantdesk.errors import NotFoundError, StorageError
-from quantdesk.storage.sql import METADATA, Millis, upsert
+from quantdesk.storage.sql import METADATA, Millis, insert_new, upsert
 
 model_versions = sa.Table(
     "model_versions",
@@ -92,13 +98,41 @@ predictions = sa.Table(
     sa.Index("ix_predictions_model_symbol_day", "model", "symbol", "target_day"),
 )
 
+prediction_outcomes = sa.Table(
+    "prediction_outcomes",
+    METADATA,
+    sa.Column("symbol", sa.String(32), primary_key=True),
+    sa.Column("target_day", sa.Date, primary_key=True),
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("predicted_return", sa.Float, nullable=False),
+    sa.Column("actual_return", sa.Float, nullable=False),
+    sa.Column("actual_close", sa.Float, nullable=False),
+    sa.Column("hit", sa.Boolean, nullable=False),
+    sa.Column("abs_error", sa.Float, nullable=False),
+    sa.Column("recorded_at", Millis, nullable=False),
+)
+
+model_evaluations = sa.Table(
+    "model_evaluations",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", Millis, nullable=False),
+    sa.Column("dataset", sa.String(32), nullable=False),
+    sa.Column("control", sa.String(16), nullable=False),  # "" = stored bars
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Index("ix_model_evaluations_control", "control", "id"),
+)
+
 TABLES = (model_versions, model_aliases, model_alias_events, predictions)
+#: Migration 10 (A/B tracking, stored evaluation reports) creates these.
+OUTCOME_TABLES = (prediction_outcomes, model_evaluations)
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create the tables of this family where missing. A store's migration 8 creates them;
-    this serves an engine without a migrated store (tests, a bare model database)."""
-    METADATA.create_all(engine, tables=list(TABLES), checkfirst=True)
+    """Create the tables of this family where missing. A store's migrations 8 and 10 create
+    them; this serves an engine without a migrated store (tests, a bare model database)."""
+    METADATA.create_all(engine, tables=[*TABLES, *OUTCOME_TABLES], checkfirst=True)
 
 
 def _now_ms() -> int:
@@ -348,14 +382,18 @@ class PredictionRepository:
         model: str | None = None,
         symbols: Sequence[str] | None = None,
         target_day: dt.date | None = None,
+        version: int | None = None,
     ) -> list[PredictionRow]:
         """Per symbol, the prediction for ``target_day`` (default: the newest day stored)
         or, where there is none, the newest one before it (``stale=True``). Among several
-        versions for the same day the most recently made wins."""
+        versions for the same day the most recently made wins (serving writes the
+        champion's after the challenger's); ``version`` keeps one version's rows."""
         p = predictions.c
         cond = []
         if model is not None:
             cond.append(p.model == model)
+        if version is not None:
+            cond.append(p.version == version)
         if symbols:
             cond.append(p.symbol.in_(list(symbols)))
         if target_day is not None:
@@ -393,3 +431,210 @@ class PredictionRepository:
             )
             for r in best.values()
         ]
+
+    def history(
+        self, model: str, symbol: str, *, version: int | None = None, limit: int = 200
+    ) -> list[PredictionRow]:
+        """The newest ``limit`` predictions of ``model`` for ``symbol`` (one per target day:
+        the most recently made), oldest first: the market chart's markers."""
+        p = predictions.c
+        cond = [p.model == model, p.symbol == symbol]
+        if version is not None:
+            cond.append(p.version == version)
+        q = sa.select(predictions).where(*cond).order_by(p.target_day.desc(), p.made_at.desc())
+        best: dict[dt.date, Any] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(q.limit(4 * limit)):
+                if r.target_day not in best:
+                    best[r.target_day] = r
+                if len(best) >= limit:
+                    break
+        return [_prediction_row(r) for r in sorted(best.values(), key=lambda r: r.target_day)]
+
+    def unscored(self, model: str, until: dt.date) -> list[PredictionRow]:
+        """Predictions of ``model`` for target days up to ``until`` without an outcome."""
+        p, o = predictions.c, prediction_outcomes.c
+        joined = predictions.outerjoin(
+            prediction_outcomes,
+            sa.and_(
+                o.symbol == p.symbol,
+                o.target_day == p.target_day,
+                o.model == p.model,
+                o.version == p.version,
+            ),
+        )
+        q = (
+            sa.select(predictions)
+            .select_from(joined)
+            .where(p.model == model, p.target_day <= until, o.symbol.is_(None))
+            .order_by(p.target_day, p.symbol, p.version)
+        )
+        with self.engine.connect() as conn:
+            return [_prediction_row(r) for r in conn.execute(q)]
+
+
+def _prediction_row(r: Any) -> PredictionRow:
+    return PredictionRow(
+        symbol=r.symbol,
+        target_day=r.target_day,
+        model=r.model,
+        version=int(r.version),
+        made_at=int(r.made_at),
+        predicted_open=r.predicted_open,
+        predicted_close=r.predicted_close,
+        predicted_return=float(r.predicted_return),
+        reference=float(r.reference),
+    )
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """How one stored prediction turned out once its target day's bars arrived."""
+
+    symbol: str
+    target_day: dt.date
+    model: str
+    version: int
+    predicted_return: float
+    actual_return: float
+    actual_close: float
+    hit: bool
+    abs_error: float
+    recorded_at: int
+
+
+@dataclass(frozen=True)
+class OutcomeSummary:
+    """Realised figures of one version: ``rows`` scored predictions, of which ``count``
+    moved (a realised return of exactly 0 has no direction: as in the evaluation, it is
+    left out of the accuracy), ``hits`` of those in the predicted direction, mean error."""
+
+    version: int
+    rows: int
+    count: int
+    hits: int
+    mae: float | None
+    first_day: dt.date | None
+    last_day: dt.date | None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.hits / self.count if self.count else None
+
+
+class OutcomeRepository:
+    """Realised outcomes of stored predictions (the A/B figures); written once per key."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def add(self, rows: Sequence[OutcomeRow]) -> int:
+        """Store outcomes not stored yet (a rerun after a crash adds nothing twice)."""
+        values = [
+            {
+                "symbol": r.symbol,
+                "target_day": r.target_day,
+                "model": r.model,
+                "version": r.version,
+                "predicted_return": r.predicted_return,
+                "actual_return": r.actual_return,
+                "actual_close": r.actual_close,
+                "hit": r.hit,
+                "abs_error": r.abs_error,
+                "recorded_at": r.recorded_at,
+            }
+            for r in rows
+        ]
+        if not values:
+            return 0
+        with self.engine.begin() as conn:
+            return insert_new(
+                conn, prediction_outcomes, values, ("symbol", "target_day", "model", "version")
+            )
+
+    def of_symbol(self, model: str, symbol: str) -> dict[tuple[dt.date, int], tuple[float, bool]]:
+        """(target day, version) -> (realised return, direction right) for one stock."""
+        o = prediction_outcomes.c
+        q = sa.select(o.target_day, o.version, o.actual_return, o.hit).where(
+            o.model == model, o.symbol == symbol
+        )
+        with self.engine.connect() as conn:
+            return {
+                (_day(r.target_day) or dt.date.min, int(r.version)): (
+                    float(r.actual_return),
+                    bool(r.hit),
+                )
+                for r in conn.execute(q)
+            }
+
+    def summary(self, model: str) -> dict[int, OutcomeSummary]:
+        """Per version of ``model``: how many predictions were scored, hits, mean error."""
+        o = prediction_outcomes.c
+        q = (
+            sa.select(
+                o.version,
+                sa.func.count().label("rows"),
+                sa.func.sum(sa.case((o.actual_return != 0, 1), else_=0)).label("n"),
+                sa.func.sum(sa.case((sa.and_(o.hit, o.actual_return != 0), 1), else_=0)).label(
+                    "hits"
+                ),
+                sa.func.avg(o.abs_error).label("mae"),
+                sa.func.min(o.target_day).label("first"),
+                sa.func.max(o.target_day).label("last"),
+            )
+            .where(o.model == model)
+            .group_by(o.version)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return {
+            int(r.version): OutcomeSummary(
+                version=int(r.version),
+                rows=int(r.rows),
+                count=int(r.n or 0),
+                hits=int(r.hits or 0),
+                mae=None if r.mae is None else float(r.mae),
+                first_day=_day(r.first),
+                last_day=_day(r.last),
+            )
+            for r in rows
+        }
+
+
+def _day(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+class EvaluationRepository:
+    """Stored evaluation reports (append only)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def add(self, report: dict[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                model_evaluations.insert().values(
+                    created_at=_now_ms(),
+                    dataset=str(report.get("dataset") or ""),
+                    control=str(report.get("control") or ""),
+                    report=_dumps(report),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """The newest report per control ("" = stored bars), each with its ``id`` and
+        ``created_at``."""
+        e = model_evaluations.c
+        newest = sa.select(sa.func.max(e.id)).group_by(e.control).scalar_subquery()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(model_evaluations).where(e.id.in_(newest))).all()
+        return {
+            r.control: {"id": int(r.id), "created_at": int(r.created_at), **orjson.loads(r.report)}
+            for r in rows
+        }

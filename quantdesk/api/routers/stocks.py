@@ -1,4 +1,4 @@
-"""Seed C's ``/api/v2/stocks`` and ``/api/v2/ai`` endpoints."""
+"""Seed C's ``/api/v2/stocks`` endpoints (``/api/v2/ai``: :mod:`quantdesk.api.routers.models`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from quantdesk.api.routers.klines import MAX_LIMIT, bars_json, iso
 from quantdesk.api.routers.symbols import resolve
 from quantdesk.api.security import current_user
 from quantdesk.domain import normalize_interval
-from quantdesk.errors import DataError, NotFoundError
+from quantdesk.errors import DataError
 from quantdesk.storage.base import Store
 
 router = APIRouter(tags=["market"], dependencies=[Depends(current_user)])
@@ -94,24 +94,3 @@ def historical(
         return Response(b"[]", media_type="application/json")
     rows = store.query_bars(resolved, canonical, last - days * DAY_MS + 1, last + 1, limit)
     return Response(bars_json(rows), media_type="application/json")
-
-
-_NO_MODELS = (
-    "no prediction models are trained yet: predictions appear here once the models "
-    "step runs (nothing is invented meanwhile)"
-)
-
-
-@router.get("/api/v2/ai/predictions", tags=["ai"])
-def predictions(
-    symbols: Annotated[str | None, Query(max_length=4000)] = None,
-    model: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, Any]:
-    """404 until models exist."""
-    raise NotFoundError(_NO_MODELS)
-
-
-@router.get("/api/v2/ai/models/{model_name}/status", tags=["ai"])
-def model_status(model_name: str) -> dict[str, Any]:
-    """404 until models exist."""
-    raise NotFoundError(f"model {model_name[:64]!r} not found: {_NO_MODELS}")

@@ -52,7 +52,14 @@ def test_train_list_promote_predict(env: Path) -> None:
     predicted = runner.invoke(app, ["model", "predict", "--model", "linear"])
     assert predicted.exit_code == 0, predicted.output
     assert len(predicted.output.strip().splitlines()) == 10
-    assert "(linear v1)" in predicted.output
+    assert "(linear v1 champion)" in predicted.output
+    # a second version is the challenger: both predict (A/B), the champion's last
+    assert runner.invoke(app, ["model", "train", "--model", "linear"]).exit_code == 0
+    both = runner.invoke(app, ["model", "predict", "--model", "linear"])
+    assert both.exit_code == 0, both.output
+    lines = both.output.strip().splitlines()
+    assert len(lines) == 20 and lines[0].endswith("(linear v2 challenger)")
+    assert lines[-1].endswith("(linear v1 champion)")
 
 
 @pytest.mark.parametrize(

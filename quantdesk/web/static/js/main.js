@@ -6,6 +6,7 @@ import * as backtests from "./pages/backtests.js";
 import * as login from "./pages/login.js";
 import * as logs from "./pages/logs.js";
 import * as market from "./pages/market.js";
+import * as models from "./pages/models.js";
 import * as orders from "./pages/orders.js";
 import * as pipeline from "./pages/pipeline.js";
 import * as sentiment from "./pages/sentiment.js";
@@ -21,7 +22,7 @@ const ROUTES = [
   { path: "jobs", title: "Jobs", page: later, later: "the scheduler" },
   { path: "orders", title: "Orders & positions", page: orders },
   { path: "backtests", title: "Backtests", page: backtests },
-  { path: "models", title: "Models", page: later, later: "model training and predictions" },
+  { path: "models", title: "Models", page: models },
 ];
 
 const nav = document.getElementById("nav");

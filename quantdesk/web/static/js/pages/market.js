@@ -18,6 +18,7 @@ import {
 } from "../charts.js";
 import { fmt, h, replace, statusBadge } from "../dom.js";
 import { setParams } from "../route.js";
+import { predictionMarkers } from "./models.js";
 import { pickInitial, symbolPicker } from "./symbols.js";
 
 export const INTERVALS = ["1m", "5m", "15m", "30m", "60m", "120m", "1d", "1w", "1M"];
@@ -84,6 +85,7 @@ export function mount(root, { params }) {
     factor: PANEL_FACTORS.includes(asked.factor) ? asked.factor : "obi",
     bars: [],
     signals: [],
+    predictionMarkers: [],
     rules: [],
     factorPoints: { main: [], micro: [], mid: [] },
     updates: 0,
@@ -284,9 +286,11 @@ export function mount(root, { params }) {
         });
       }
     }
+    list.push(...state.predictionMarkers);
     list.sort((a, b) => a.time - b.time);
     onLine.sort((a, b) => a.time - b.time);
     priceMarkers.setMarkers(list);
+    priceEl.dataset.predictionMarkers = String(state.predictionMarkers.length);
     factorMarkers.setMarkers(onLine);
     priceEl.dataset.markers = String(list.length);
     priceEl.dataset.signals = String(state.signals.length);
@@ -497,8 +501,21 @@ export function mount(root, { params }) {
       if (gen !== state.gen) return;
       drawMarkers();
       drawRules();
+      loadPredictionMarkers(gen);
     } catch (err) {
       if (gen === state.gen) error.textContent = err.message;
+    }
+  }
+
+  /** The stored predictions of this stock as markers (models.js); none without a model. */
+  async function loadPredictionMarkers(gen) {
+    try {
+      const markers = await predictionMarkers(state.symbol, state.bars);
+      if (gen !== state.gen) return;
+      state.predictionMarkers = markers;
+      drawMarkers();
+    } catch {
+      // no trained model or no prediction: the chart has no prediction markers
     }
   }
 
