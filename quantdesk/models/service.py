@@ -219,7 +219,9 @@ def predict(
     data = data.latest()
     out = model.predict(data)
     metas = {m.symbol: m for m in store.list_metadata()}
-    made_at = int(time.time() * 1000)
+    # a job's prediction is made at its decision time, on the exchange clock it runs on
+    # (virtual or wall), so a strategy on that clock sees it from then on
+    made_at = as_of_ms if as_of_ms is not None else int(time.time() * 1000)
     rows = data.rows()
     result = []
     for k, i in enumerate(rows):

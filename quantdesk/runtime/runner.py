@@ -201,6 +201,8 @@ class Runner:
         self.restored = False
         self.catch_up_until: int | None = None
         self._stop = asyncio.Event()
+        #: event time at which :meth:`run` ends on its own (a clocked source; None: never)
+        self.stop_at: int | None = None
         self._last_checkpoint = time.monotonic()
         #: called with each processed Output (bars, factors, signals, dead letters, tweets)
         self.output_listeners: list[Callable[[Output], None]] = []
@@ -512,9 +514,13 @@ class Runner:
                     until = self.jobs.limit(start, until)
             else:
                 until = self.clock.now()
+            if self.stop_at is not None:
+                until = min(until, self.stop_at)
             await asyncio.to_thread(self.step, until)
             if self.jobs is not None and self.jobs.synchronous:
                 await asyncio.to_thread(self.jobs.step)
+            if self.stop_at is not None and (self.sim_time or 0) >= self.stop_at:
+                return
             if self.source.finished:
                 self.echo("Source finished: nothing more to replay")
                 return
