@@ -85,8 +85,8 @@ from quantdesk.stream.warmup import warm_up
 
 if TYPE_CHECKING:
     from quantdesk.capture import TickCapture
-    from quantdesk.runtime.sink import StoreSink
     from quantdesk.runtime.jobs import JobsLink
+    from quantdesk.runtime.sink import StoreSink
     from quantdesk.runtime.trading import TradingLink
     from quantdesk.sentiment.tweets import Tweet
     from quantdesk.sources.tweets.base import TweetFeed

@@ -123,11 +123,7 @@ def test_a_trading_week_of_jobs_through_the_runtime(
     store.migrate()
     # history until Thursday 09-26's close; the model's first version on it
     run_backfill(
-        store,
-        settings,
-        days=45,
-        market="cn",
-        now=dt.datetime(2024, 9, 27, 8, 0, tzinfo=CN.tz)
+        store, settings, days=45, market="cn", now=dt.datetime(2024, 9, 27, 8, 0, tzinfo=CN.tz)
     )
     registry = ModelRegistry(store.engine, settings.resolved_model_dir)
     first = train(store, registry, "flaky", end=dt.date(2024, 9, 25), market="cn").row
@@ -138,9 +134,9 @@ def test_a_trading_week_of_jobs_through_the_runtime(
     # an admin moves the morning half to 9:40 through the API
     app = create_app(ApiContext(store, settings), echo=lambda _m: None)
     client = TestClient(app)
-    tok = client.post(
-        "/api/auth/token", data={"username": "admin", "password": "admin-pw"}
-    ).json()["access_token"]
+    tok = client.post("/api/auth/token", data={"username": "admin", "password": "admin-pw"}).json()[
+        "access_token"
+    ]
     r = client.put(
         "/api/v2/jobs/sell",
         json={"schedule": "cron:40 9 * * *"},

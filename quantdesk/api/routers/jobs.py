@@ -1,4 +1,4 @@
-"""``/api/v2/jobs``: seed B's scheduled jobs, their runs, an admin's schedule changes and manual runs.
+"""``/api/v2/jobs``: the scheduled jobs, their runs, an admin's schedule changes and manual runs.
 
 The API changes the *store*, never a scheduler object: a schedule change is
 stored (:func:`quantdesk.jobs.admin.change_schedule`, audited) and the
@@ -55,7 +55,7 @@ def _jobs(request: Request) -> tuple[JobRepository, JobEnvironment]:
         repo = JobRepository(env.engine)
         repo.create_tables()
         cached = state.jobs = (repo, env)
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _iso(ms: int | None) -> str | None:

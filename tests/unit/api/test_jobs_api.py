@@ -112,9 +112,7 @@ def test_a_manual_run_is_queued_for_the_scheduler_and_shows_in_the_runs(
     sched.start()
     done = sched.step()
     sched.close()
-    assert [(d.id, d.job) for d in done if d.trigger == "manual"] == [
-        (queued["id"], "price_sync")
-    ]
+    assert [(d.id, d.job) for d in done if d.trigger == "manual"] == [(queued["id"], "price_sync")]
     runs = c.get("/api/v2/jobs/price_sync/runs", headers=api.guest).json()
     assert runs[0]["id"] == queued["id"]
     assert runs[0]["status"] in ("ok", "skipped", "failed")
