@@ -114,6 +114,7 @@ from quantdesk.api.routers import (
     auth,
     backtests,
     health,
+    jobs,
     keys,
     klines,
     logs,
@@ -217,6 +218,7 @@ def create_app(context: ApiContext, *, echo: Callable[[str], None] = print) -> F
     app.include_router(trading.router)
     app.include_router(risk.router)
     app.include_router(backtests.router)
+    app.include_router(jobs.router)
     app.include_router(system.secured)
     mount_dashboard(app)
     route = next(r for r in klines.router.routes if getattr(r, "path", None) == fastpath.PATH)

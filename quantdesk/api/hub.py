@@ -29,7 +29,8 @@ enhanced          bar, factor, signal, tweet, dead_letter, stream_metrics,
                   pipeline_status, prediction, risk_alert, order, fill, job,
                   and any type registered on the bus later
 stream-metrics    stream_metrics (every second)
-pipeline-status   pipeline_status (every second)
+pipeline-status   pipeline_status (every second), job (each scheduled run as it starts
+                  and ends: :mod:`quantdesk.jobs.events`)
 ai-predictions    prediction
 risk-alerts       risk_alert (the paper account's risk engine)
 orders            order (every change of an order), fill
@@ -81,7 +82,7 @@ CHANNELS: Final[dict[str, frozenset[str]]] = {
         }
     ),
     "stream-metrics": frozenset({"stream_metrics"}),
-    "pipeline-status": frozenset({"pipeline_status"}),
+    "pipeline-status": frozenset({"pipeline_status", "job"}),
     "ai-predictions": frozenset({"prediction"}),
     "risk-alerts": frozenset({"risk_alert"}),
     "orders": frozenset({"order", "fill"}),

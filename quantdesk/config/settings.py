@@ -485,6 +485,12 @@ class Settings(BaseSettings):
     )
 
     # -- jobs (quantdesk.jobs): seed B's trading day on the exchange clock ----------
+    jobs: bool = Field(
+        True, description="`run` starts the job scheduler (seed B's trading day); off = none."
+    )
+    model: str = Field(
+        "lstm", description="Model of the predict/train jobs (a name of `quantdesk models`)."
+    )
     jobs_schedules: dict[str, str] = Field(
         default_factory=dict,
         description='Job schedules replacing the defaults (JSON: {"sell": "cron:40 9 * * *"}).',

@@ -214,7 +214,8 @@ def predict(
     With ``as_of_ms`` (a job's decision time) only rows decided by then are used.
     ``served`` is an already loaded (model, version row) (a serving
     :class:`~quantdesk.models.registry.Predictor`'s) used instead of loading ``ref``;
-    ``made_at`` (epoch ms) the time stamped on the rows (default now).
+    ``made_at`` (epoch ms) the time stamped on the rows (default: ``as_of_ms`` when
+    given, else now).
     """
     model, row = served if served is not None else registry.load(name, ref)
     if as_of_ms is not None:
@@ -236,7 +237,10 @@ def predict(
     data = data.latest()
     out = model.predict(data)
     metas = {m.symbol: m for m in store.list_metadata()}
-    made_at = made_at if made_at is not None else int(time.time() * 1000)
+    # a job's prediction is made at its decision time, on the exchange clock it runs on
+    # (virtual or wall), so a strategy on that clock sees it from then on
+    if made_at is None:
+        made_at = as_of_ms if as_of_ms is not None else int(time.time() * 1000)
     rows = data.rows()
     result = []
     for k, i in enumerate(rows):

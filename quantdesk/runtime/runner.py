@@ -71,6 +71,7 @@ from quantdesk.config import Settings
 from quantdesk.domain import INTERVALS, Bar, BookSnapshot, Trade
 from quantdesk.domain.time import iso, local_minute, now_ms
 from quantdesk.errors import CheckpointError, ConfigError
+from quantdesk.jobs.clock import SharedClock
 from quantdesk.plugins import Registry
 from quantdesk.runtime import checkpoint, trading
 from quantdesk.runtime.clock import VirtualClock, WallClock
@@ -84,6 +85,7 @@ from quantdesk.stream.warmup import warm_up
 
 if TYPE_CHECKING:
     from quantdesk.capture import TickCapture
+    from quantdesk.runtime.jobs import JobsLink
     from quantdesk.runtime.sink import StoreSink
     from quantdesk.runtime.trading import TradingLink
     from quantdesk.sentiment.tweets import Tweet
@@ -199,15 +201,20 @@ class Runner:
         self.restored = False
         self.catch_up_until: int | None = None
         self._stop = asyncio.Event()
+        #: event time at which :meth:`run` ends on its own (a clocked source; None: never)
+        self.stop_at: int | None = None
         self._last_checkpoint = time.monotonic()
         #: called with each processed Output (bars, factors, signals, dead letters, tweets)
         self.output_listeners: list[Callable[[Output], None]] = []
         self.tweets: TweetFeed | None = None
         self.capture: TickCapture | None = None
-        self.clock: VirtualClock | WallClock = WallClock()
+        #: the exchange clock; wrapped in a SharedClock when the job scheduler reads it too
+        self.clock: VirtualClock | WallClock | SharedClock = WallClock()
         #: the paper account (quantdesk.runtime.trading); None when run does not trade
         self.trading: TradingDesk | None = None
         self._trading: TradingLink | None = None
+        #: the job scheduler (quantdesk.runtime.jobs); None when QUANTDESK_JOBS is off
+        self.jobs: JobsLink | None = None
 
     # -- set-up ------------------------------------------------------------------
 
@@ -334,6 +341,9 @@ class Runner:
         self._trading = trading.attach(self, position)
         self.trading = self._trading.desk if self._trading is not None else None
         self.checkpoint()  # a kill before the first step restarts from here
+        from quantdesk.runtime import jobs
+
+        self.jobs = jobs.attach(self)
 
     def _make_clock(self, resume: int | None) -> int:
         if self.clock_kind == "wall":
@@ -498,10 +508,19 @@ class Runner:
     async def _run_clocked(self) -> None:
         while not self._stop.is_set():
             if self.fast:
-                until = (self.sim_time or self.clock.start) + FAST_STEP_MS
+                start = self.sim_time or self.clock.start
+                until = start + FAST_STEP_MS
+                if self.jobs is not None:  # stop at the next fire time
+                    until = self.jobs.limit(start, until)
             else:
                 until = self.clock.now()
+            if self.stop_at is not None:
+                until = min(until, self.stop_at)
             await asyncio.to_thread(self.step, until)
+            if self.jobs is not None and self.jobs.synchronous:
+                await asyncio.to_thread(self.jobs.step)
+            if self.stop_at is not None and (self.sim_time or 0) >= self.stop_at:
+                return
             if self.source.finished:
                 self.echo("Source finished: nothing more to replay")
                 return
@@ -525,6 +544,8 @@ class Runner:
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
+        if self.jobs is not None:  # a job in progress ends before the store closes
+            self.jobs.close()
         if self.tweets is not None:
             self.tweets.close()
             more = self.processor.sentiment.rejects if self.processor.sentiment else None

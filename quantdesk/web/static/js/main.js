@@ -3,6 +3,7 @@
 import { hooks, session } from "./api.js";
 import { h, replace } from "./dom.js";
 import * as backtests from "./pages/backtests.js";
+import * as jobs from "./pages/jobs.js";
 import * as login from "./pages/login.js";
 import * as logs from "./pages/logs.js";
 import * as market from "./pages/market.js";
@@ -19,7 +20,7 @@ const ROUTES = [
   { path: "sentiment", title: "Sentiment", page: sentiment },
   { path: "pipeline", title: "Pipeline", page: pipeline },
   { path: "logs", title: "Logs", page: logs, admin: true },
-  { path: "jobs", title: "Jobs", page: later, later: "the scheduler" },
+  { path: "jobs", title: "Jobs", page: jobs },
   { path: "orders", title: "Orders & positions", page: orders },
   { path: "backtests", title: "Backtests", page: backtests },
   { path: "models", title: "Models", page: models },
