@@ -216,7 +216,8 @@ class ModelServer:
             if challenger is not None and challenger[1].version != champion[1].version:
                 pairs.append(("challenger", challenger))
         pairs.append(("champion", champion))
-        made_at = int(time.time() * 1000)
+        # a job's prediction is stamped at its decision time (the clock it runs on)
+        made_at = as_of_ms if as_of_ms is not None else int(time.time() * 1000)
         out: dict[str, list[PredictionRow]] = {}
         for k, (alias, pair) in enumerate(pairs):
             rows = service.predict(

@@ -114,6 +114,7 @@ def attach(runner: Runner) -> JobsLink | None:
     if desk is not None:
         services.update(desk.services())
     env.services.update(services)
+    env.services["bus"] = runner.bus  # predictions published live (topic predictions)
     synchronous = runner.fast
     clock: Any
     if synchronous:

@@ -150,6 +150,37 @@ def test_enhanced_and_metrics_channels(app_rt) -> None:
             assert ws.receive_json()["data"]["channel"] == channel
 
 
+def test_job_events_reach_pipeline_status_as_each_run_starts_and_ends(app_rt) -> None:
+    from quantdesk.jobs.events import publisher
+    from quantdesk.storage.jobs import RunRow
+
+    client, rt = app_rt
+    tok = token(client, "guest")
+    send = publisher(rt.bus)  # the scheduler's listener in quantdesk run
+    error = "<b>ModelError</b>: no rows"
+    started = RunRow(
+        3, "predict", "schedule", T0, 1, "started", T0 + 5, None, None, None, {}, {}, "", "me"
+    )
+    failed = RunRow(
+        3, "predict", "schedule", T0, 1, "failed", T0 + 5, T0 + 9, None, None, {}, {}, error, "me"
+    )
+    with client.websocket_connect("/ws/pipeline-status", headers=_auth(tok)) as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        send(started)
+        send(failed)
+        got = []
+        while len(got) < 2:  # the once-a-second status frames interleave
+            msg = ws.receive_json()
+            if msg["type"] == "job":
+                got.append(msg["data"])
+    assert [(d["job"], d["event"], d["status"]) for d in got] == [
+        ("predict", "started", "started"),
+        ("predict", "failed", "failed"),
+    ]
+    assert got[1]["run_id"] == 3 and got[1]["error"] == error  # as sent; the page escapes it
+    assert got[1]["finished_ms"] == T0 + 9 and got[0]["finished"] is None
+
+
 def test_logs_channel_streams_records(app_rt) -> None:
     import logging
 
