@@ -79,7 +79,7 @@ BUILTIN_PLUGINS: dict[str, frozenset[str]] = {
     "source": frozenset({"simulator", "finnhub", "replay"}),
     "tweets": frozenset({"mock", "file", "http"}),
     "broker": frozenset({"paper", "alpaca"}),
-    "strategy": frozenset({"t1", "signals", "buy_and_hold", "ma_cross", "momentum"}),
+    "strategy": frozenset({"t1", "signals", "buy_and_hold", "ma_cross", "momentum", "rl"}),
 }
 #: Database URL schemes of the built-in storage backends (``BACKENDS`` registers them).
 BUILTIN_DATABASE_SCHEMES: frozenset[str] = frozenset({"sqlite", "postgresql", "postgres"})
@@ -301,7 +301,14 @@ class Settings(BaseSettings):
 
     # -- trading (quantdesk.trading, quantdesk.risk, quantdesk.backtest) -------
     broker: str = Field("paper", description="Broker by name: paper (default) or a plug-in.")
-    strategy: str = Field("t1", description="Strategy of `run`: t1, signals or buy_and_hold.")
+    strategy: str = Field(
+        "t1",
+        description="Strategy of `run`: t1, signals, buy_and_hold, ma_cross, momentum or rl.",
+    )
+    rl_agent: str = Field(
+        "ppo",
+        description="Agent of the rl strategy: ppo or dqn (its champion version, else newest).",
+    )
     commission_rate: Decimal = Field(
         Decimal("0.00025"), description="A-share commission, fraction of an order's value."
     )
@@ -458,6 +465,14 @@ class Settings(BaseSettings):
         if not v.is_finite() or v <= 0:
             raise ValueError(f"must be > 0 (got {v})")
         return v
+
+    @field_validator("rl_agent")
+    @classmethod
+    def _rl_agent(cls, v: str) -> str:
+        name = v.strip().lower()
+        if name not in ("ppo", "dqn"):
+            raise ValueError(f"must be ppo or dqn (got {v!r})")
+        return name
 
     @field_validator("broker", "strategy")
     @classmethod

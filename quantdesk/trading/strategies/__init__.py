@@ -64,5 +64,7 @@ def make_strategy(name: str, settings: Settings | None = None, **params: Any) ->
             }
         elif key == "signals":
             defaults = {"order_value": float(settings.signals_order_value)}
+        elif key == "rl" and "agent" not in params:
+            defaults = {"model": settings.rl_agent}
         params = {**defaults, **params}
     return cls(**params)
