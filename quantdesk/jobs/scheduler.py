@@ -58,6 +58,7 @@ from quantdesk.jobs.base import Job, JobContext, JobEnvironment
 from quantdesk.jobs.clock import running_ms, wall_ms, wall_seconds_until
 from quantdesk.jobs.schedule import Schedule, parse_schedule
 from quantdesk.plugins import Registry
+from quantdesk.storage.engines import is_closed
 from quantdesk.storage.jobs import JobRepository, RunRow, ScheduleRow
 
 __all__ = ["LEASE", "Scheduler", "SchedulerThread", "start_scheduler"]
@@ -596,6 +597,9 @@ class SchedulerThread(threading.Thread):
                 sched.step()
                 wait = sched.seconds_until_due()
             except Exception:
+                if is_closed(sched.env.engine):  # its process is going: nothing to run
+                    log.info("jobs: the store is closed; the scheduler stops")
+                    return
                 log.exception("jobs: scheduler step failed")
                 wait = None
             wait = self.poll_s if wait is None else min(self.poll_s, max(0.0, wait))

@@ -52,6 +52,7 @@ from quantdesk.errors import StorageError
 __all__ = [
     "conninfo",
     "engine_for",
+    "is_closed",
     "is_postgres",
     "is_sqlite",
     "raw",
@@ -130,6 +131,11 @@ def state(engine: sa.Engine) -> _EngineState:
             ),
         )
     return found
+
+
+def is_closed(engine: sa.Engine) -> bool:
+    """Whether the store on ``engine`` was closed (its threads should stop using it)."""
+    return state(engine).closed
 
 
 def is_sqlite(engine: sa.Engine) -> bool:

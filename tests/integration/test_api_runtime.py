@@ -23,7 +23,7 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("QUANTDESK_ARGON2_TIME_COST", "1")
     monkeypatch.setenv("QUANTDESK_ARGON2_MEMORY_KIB", "64")
     monkeypatch.setenv("QUANTDESK_ADMIN_PASSWORD", "admin-pw")
-    settings = load_settings(data_dir=tmp_path, backfill_days=0, seed=3)
+    settings = load_settings(data_dir=tmp_path, backfill_days=0, seed=3, jobs=False)
     store = open_store(settings.resolved_database_url)
     rt = Runner(settings, store, test_mode=True, echo=lambda _m: None)
     rt.prepare()

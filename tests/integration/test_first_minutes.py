@@ -17,7 +17,7 @@ MIN = 60_000
 
 
 def test_signals_and_indicators_within_minutes_of_a_start(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path, backfill_days=5)
+    settings = load_settings(data_dir=tmp_path, backfill_days=5, jobs=False)
     store = open_store(settings.resolved_database_url)
     rt = Runner(settings, store, echo=lambda _m: None)
     rt.prepare()
@@ -47,7 +47,7 @@ def test_signals_and_indicators_within_minutes_of_a_start(tmp_path: Path) -> Non
 
 
 def test_a_group_member_warms_the_symbols_it_is_assigned(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path, backfill_days=3)
+    settings = load_settings(data_dir=tmp_path, backfill_days=3, jobs=False)
     store = open_store(settings.resolved_database_url)
     rt = Runner(settings, store, echo=lambda _m: None)
     rt.prepare()  # backfills

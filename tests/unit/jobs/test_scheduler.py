@@ -345,3 +345,28 @@ def test_a_scheduler_thread_follows_a_fast_virtual_clock(
     assert delays[len(delays) // 2] < 30_000
     assert events[:2] == ["started", "ok"]
     assert not sched.holding  # stopping gave the lease back
+
+
+def test_a_scheduler_thread_ends_when_its_store_is_closed(
+    make_env: Callable[..., JobEnvironment],
+) -> None:
+    """A process that closed its store without stopping the thread first (a crash path)
+    leaves no thread polling a closed store."""
+    from quantdesk.jobs.clock import SharedClock
+    from quantdesk.jobs.scheduler import SchedulerThread
+    from quantdesk.runtime.clock import VirtualClock
+    from tests.unit.jobs.conftest import CN
+
+    env = make_env(jobs_schedules={"slow": "every:1m"})
+    clock = SharedClock(VirtualClock(CN, local_ms(2024, 10, 8, 10, 0), speed=600))
+    sched = Scheduler(env, clock, registry(Slow))
+    sched.prepare()
+    thread = SchedulerThread(sched, poll_s=0.1)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not sched.repo.runs("slow", limit=None):
+        assert time.monotonic() < deadline, "the thread ran no job"
+        time.sleep(0.05)
+    env.store.close()
+    thread.join(10)
+    assert not thread.is_alive()
