@@ -65,6 +65,7 @@ log = logging.getLogger("quantdesk.risk")
 
 AlertListener = Callable[[RiskAlert], None]
 _MINUTE = 60_000
+_add_reduce = np.add.reduce
 
 
 class Exposure:
@@ -99,7 +100,10 @@ class Exposure:
         return v
 
     def add(self, sym: str, signed: float) -> None:
-        self.by_symbol[sym] = self.symbol(sym) + signed
+        v = self.by_symbol.get(sym)
+        if v is None:  # self.symbol(sym), inline
+            v = self._lookup(sym) if self._lookup is not None else 0.0
+        self.by_symbol[sym] = v + signed
         self.gross += signed
 
 
@@ -267,10 +271,12 @@ class RiskEngine:
         positions = 0.0
         if len(held):
             values = qty[held] * last[held]
-            unknown = np.isnan(values).nonzero()[0]
-            for j in unknown:  # never priced: valued at cost
-                values[j] = float(ledger.holdings[market.symbols[held[j]]].cost)
-            positions = float(values.sum())
+            total = _add_reduce(values)  # values.sum() without its Python wrapper
+            if total != total:  # a NaN: a position never priced, valued at cost
+                for j in np.isnan(values).nonzero()[0]:
+                    values[j] = float(ledger.holdings[market.symbols[held[j]]].cost)
+                total = _add_reduce(values)
+            positions = float(total)
         # exposure after the open orders: resting buys add, resting sells take away
         pending: dict[str, float] = {}
         for o in self.broker._open.values():  # type: ignore[attr-defined]

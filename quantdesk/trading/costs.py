@@ -77,7 +77,7 @@ class CostModel:
             return ZERO
         return max(
             self.min_commission,
-            (self.commission_rate * order_value).quantize(CENT, rounding=ROUND_HALF_UP),
+            (self.commission_rate * order_value).quantize(CENT, ROUND_HALF_UP),
         )
 
     def fill_fees(
@@ -94,15 +94,15 @@ class CostModel:
             commission = self.order_commission(order_value_before + value)
             commission -= self.order_commission(order_value_before)
         elif value > 0:  # the order's first fill: order_commission(value), inline
-            c = (self.commission_rate * value).quantize(CENT, rounding=ROUND_HALF_UP)
+            c = (self.commission_rate * value).quantize(CENT, ROUND_HALF_UP)
             commission = c if c > self.min_commission else self.min_commission  # max()
         else:
             commission = ZERO
         if side is Side.SELL:
-            stamp = (self.stamp_duty_rate(day) * value).quantize(CENT, rounding=ROUND_HALF_UP)
+            stamp = (self.stamp_duty_rate(day) * value).quantize(CENT, ROUND_HALF_UP)
         else:
             stamp = ZERO
-        transfer = (self.transfer_fee_rate * value).quantize(CENT, rounding=ROUND_HALF_UP)
+        transfer = (self.transfer_fee_rate * value).quantize(CENT, ROUND_HALF_UP)
         return Fees(commission, stamp, transfer)
 
     def estimate(self, side: Side, value: Decimal, day: dt.date) -> Decimal:

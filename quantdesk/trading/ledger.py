@@ -81,7 +81,7 @@ class Ledger:
         value = fill.price * fill.quantity
         fees = fill.commission + fill.stamp_duty + fill.transfer_fee
         if fill.side is Side.BUY:
-            cost = (value + fees).quantize(CENT, rounding=ROUND_HALF_UP)
+            cost = (value + fees).quantize(CENT, ROUND_HALF_UP)
             if cost > self.cash:
                 raise TradingError(
                     f"fill {fill.id}: costs {cost} but cash is {self.cash} (cash never negative)"
@@ -98,7 +98,7 @@ class Ledger:
                 raise TradingError(
                     f"fill {fill.id}: sells {fill.quantity} {fill.symbol} but {h.quantity} held"
                 )
-            proceeds = (value - fees).quantize(CENT, rounding=ROUND_HALF_UP)
+            proceeds = (value - fees).quantize(CENT, ROUND_HALF_UP)
             released = (
                 h.cost
                 if fill.quantity == h.quantity

@@ -61,6 +61,17 @@ class OrderRequest(NamedTuple):
 
     def shape_error(self) -> str | None:
         """Why the request is malformed regardless of any market (None if it is fine)."""
+        q = self.quantity
+        if (  # the usual market order, at once (what the checks below accept)
+            type(q) is int
+            and q > 0
+            and self.limit_price is None
+            and self.type is OrderType.MARKET
+            and type(self.side) is Side
+            and type(self.symbol) is str
+            and self.symbol.strip()
+        ):
+            return None
         if not isinstance(self.symbol, str) or not self.symbol.strip():
             return "symbol must be a non-empty string"
         if not isinstance(self.side, Side):

@@ -8,6 +8,8 @@ NumPy operations over ``slow + 1`` rows, whatever the number of symbols.
 
 from __future__ import annotations
 
+import numpy as np
+
 from quantdesk.domain.trading import Side
 from quantdesk.errors import ConfigError
 from quantdesk.trading.orders import OrderRequest
@@ -15,6 +17,8 @@ from quantdesk.trading.strategies.base import StepContext, Strategy
 from quantdesk.trading.strategies.sizing import lots_for_value
 
 __all__ = ["MovingAverageCross"]
+
+_add_reduce = np.add.reduce
 
 
 class MovingAverageCross(Strategy):
@@ -34,10 +38,10 @@ class MovingAverageCross(Strategy):
         if len(w) < self.slow + 1:
             return []
         f, s = self.fast, self.slow
-        total = w.sum(axis=0)  # the slow + 1 rows
+        total = _add_reduce(w, 0)  # w.sum(axis=0) (the slow + 1 rows), without its wrapper
         slow_now = (total - w[0]) / s
         slow_prev = (total - w[-1]) / s
-        fast_sum = w[-f:].sum(axis=0)
+        fast_sum = _add_reduce(w[-f:], 0)
         fast_now = fast_sum / f
         fast_prev = (fast_sum - w[-1] + w[-f - 1]) / f
         # comparisons with NaN (a symbol without enough bars) are False, without warnings
@@ -46,16 +50,17 @@ class MovingAverageCross(Strategy):
         out = []
         close = w[-1]
         syms = ctx.symbols
-        for i in down.nonzero()[0]:
+        portfolio = ctx.portfolio
+        for i in down.nonzero()[0].tolist():
             sym = syms[i]
-            q = ctx.portfolio.sellable(sym, ctx.day)
+            q = portfolio.sellable(sym, ctx.day)
             if q > 0:
                 out.append(OrderRequest(sym, Side.SELL, q))
-        for i in up.nonzero()[0]:
+        for i in up.nonzero()[0].tolist():
             sym = syms[i]
-            if ctx.portfolio.quantity(sym) > 0:
+            if portfolio.quantity(sym) > 0:
                 continue
-            q = lots_for_value(self._slot, float(close[i]), ctx.rules)
+            q = lots_for_value(self._slot, close.item(i), ctx.rules)
             if q > 0:
                 out.append(OrderRequest(sym, Side.BUY, q))
         return out

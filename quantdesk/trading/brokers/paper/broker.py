@@ -29,7 +29,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from quantdesk.domain.messages import Bar, BookSnapshot
 from quantdesk.domain.trading import (
+    CENT,
     ZERO,
     Account,
     Fill,
@@ -471,8 +472,11 @@ class PaperBroker(Broker):
         return self._cost
 
     def _buy_cost_now(self, quantity: int, price: Decimal, day: int) -> Decimal:
-        fees = self._fees(Side.BUY, quantity, price, day, ZERO)
-        return money(price * quantity + fees.total)
+        commission, stamp_duty, transfer_fee = self._fees(Side.BUY, quantity, price, day, ZERO)
+        # money(price * quantity + fees.total), inline
+        return (price * quantity + (commission + stamp_duty + transfer_fee)).quantize(
+            CENT, ROUND_HALF_UP
+        )
 
     def _fees(self, side: Side, quantity: int, price: Decimal, day: int, before: Decimal) -> Fees:
         """The fees of a fill (remembered once: a buy's fill is costed when its quantity is
@@ -519,15 +523,17 @@ class PaperBroker(Broker):
         return done
 
     def _untrack(self, order: Order) -> None:
-        self._open.pop(order.id, None)
+        oid = order.id
+        self._open.pop(oid, None)
         ids = self._by_symbol.get(order.symbol)
-        if ids is not None and order.id in ids:
-            ids.remove(order.id)
-            if not ids:
+        if ids is not None and oid in ids:
+            if len(ids) == 1:
                 del self._by_symbol[order.symbol]
-        self._order_day.pop(order.id, None)
-        self._ref.pop(order.id, None)
-        self.ledger.release(order.id)
+            else:
+                ids.remove(oid)
+        self._order_day.pop(oid, None)
+        self._ref.pop(oid, None)
+        self.ledger.release(oid)
         self._last_closed = order
 
     def _expired(self, order: Order, day: int) -> bool:
@@ -662,26 +668,30 @@ class PaperBroker(Broker):
         return max(q, 0)
 
     def _book_fill(self, order: Order, t: int, day: int, px: Decimal, q: int) -> Fill:
-        fees = self._fees(order.side, q, px, day, order.filled_value)
-        self._fill_count[order.id] += 1
-        fill = Fill(
-            id=f"{order.id}-{self._fill_count[order.id]}",
-            order_id=order.id,
-            time=t,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=q,
-            price=px,
-            commission=fees.commission,
-            stamp_duty=fees.stamp_duty,
-            transfer_fee=fees.transfer_fee,
+        oid, side = order.id, order.side
+        commission, stamp_duty, transfer_fee = self._fees(side, q, px, day, order.filled_value)
+        n = self._fill_count[oid] + 1
+        self._fill_count[oid] = n
+        fill = Fill(  # by position, in Fill's field order (the hot path)
+            f"{oid}-{n}",  # id
+            oid,  # order_id
+            t,  # time
+            order.symbol,  # symbol
+            side,  # side
+            q,  # quantity
+            px,  # price
+            commission,
+            stamp_duty,
+            transfer_fee,
         )
         self.ledger.apply(fill, day)
+        change = q if side is Side.BUY else -q
         i = self.market.index.get(order.symbol)
-        if i is not None and i < len(self._qty):
-            self._qty[i] += q if order.side is Side.BUY else -q
+        qty = self._qty
+        if i is not None and i < len(qty):
+            qty[i] = qty.item(i) + change
         else:
-            self._shares(order.symbol, q if order.side is Side.BUY else -q)
+            self._shares(order.symbol, change)
         filled = order.filled_quantity + q
         status = OrderStatus.FILLED if filled >= order.quantity else OrderStatus.PARTIALLY_FILLED
         updated = Order(  # order.evolve(...) spelled out: the hottest line of a backtest
@@ -699,7 +709,7 @@ class PaperBroker(Broker):
             t if t > order.updated else order.updated,
             filled,
             order.filled_value + px * q,
-            order.commission + fees.commission,
+            order.commission + commission,
         )
         if status is OrderStatus.FILLED:
             self._untrack(updated)
