@@ -66,6 +66,11 @@ log = logging.getLogger("quantdesk.risk")
 AlertListener = Callable[[RiskAlert], None]
 _MINUTE = 60_000
 _add_reduce = np.add.reduce
+# enum members as module constants (a lookup on the enum class costs more, per use)
+_BUY = Side.BUY
+_SELL = Side.SELL
+_REJECTED = OrderStatus.REJECTED
+_ACTIVE = TradingState.ACTIVE
 
 
 class Exposure:
@@ -253,10 +258,9 @@ class RiskEngine:
         """The account valued at last prices, with the open orders' effect on exposure
         (fast path for the paper broker: its positions as an array beside the prices)."""
         broker = self.broker
-        ledger = getattr(broker, "ledger", None)
-        market = getattr(broker, "market", None)
-        qty = getattr(broker, "quantities", None)
-        if ledger is not None and market is not None and qty is not None:
+        ledger, market = self._ledger, self._market
+        qty = getattr(broker, "quantities", None) if ledger is not None else None
+        if market is not None and qty is not None:
             return self._paper_exposure(ledger, market, qty)
         acct = broker.account()
         by_symbol = {p.symbol: float(p.market_value) for p in broker.positions() if p.quantity}
@@ -283,7 +287,7 @@ class RiskEngine:
             p = float(o.limit_price) if o.limit_price is not None else market.last_price(o.symbol)
             if p is None:
                 continue
-            signed = o.remaining * p * (1 if o.side is Side.BUY else -1)
+            signed = o.remaining * p * (1 if o.side is _BUY else -1)
             pending[o.symbol] = pending.get(o.symbol, 0.0) + signed
         return Exposure(
             float(ledger.cash) + positions,
@@ -303,20 +307,22 @@ class RiskEngine:
         if not requests:
             return out
         exp = self.exposure()
-        self.on_equity(now, exp.equity)
         day = self.rules.day_of(now)
+        self.on_equity(now, exp.equity, day)
         for req in requests:
             reason, value = self._check(req, now, day, exp)
             if reason is not None:
                 out.append(self._deny(req, now, reason))
                 continue
             order = self._submit(req, now)
-            if order.status is not OrderStatus.REJECTED:
+            if order.status is not _REJECTED:
                 self._accepted.append(now)
                 # exposure after the order: buys add, sells take away (once they fill)
-                exp.add(req.symbol, value if req.side is Side.BUY else -value)
-                if req.side is Side.BUY:
+                if req.side is _BUY:
+                    exp.add(req.symbol, value)
                     exp.available_cash -= value
+                else:
+                    exp.add(req.symbol, -value)
             out.append(order)
         return out
 
@@ -337,10 +343,10 @@ class RiskEngine:
     ) -> tuple[str | None, float]:
         state = self.state
         side = req.side
-        if state is not TradingState.ACTIVE:
+        if state is not _ACTIVE:
             if state is TradingState.HALTED:
                 return "trading halted: cancels only", 0.0
-            if side is Side.BUY:
+            if side is _BUY:
                 return "trading reducing: buys add exposure", 0.0
         err = req.shape_error()
         if err:
@@ -392,7 +398,7 @@ class RiskEngine:
                 accepted.popleft()
             if len(accepted) >= per_minute:
                 return f"orders per minute: {per_minute} reached", value
-        if side is Side.SELL:
+        if side is _SELL:
             if ledger is not None:
                 sellable = ledger.sellable(sym, day)
             else:
