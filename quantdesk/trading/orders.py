@@ -23,8 +23,9 @@ def random_ids() -> IdFactory:
 
 def counter_ids(prefix: str = "o") -> IdFactory:
     """``o000001``, ``o000002`` ... (backtests: the same ids in every run)."""
-    counter = itertools.count(1)
-    return lambda: f"{prefix}{next(counter):06d}"
+    # a C-level callable (no Python frame per id): format(n) for n = 1, 2, ...
+    template = prefix.replace("{", "{{").replace("}", "}}") + "{:06d}"
+    return map(template.format, itertools.count(1)).__next__
 
 
 class OrderRequest(NamedTuple):

@@ -226,19 +226,25 @@ class PaperBroker(Broker):
         if now > self.now:
             self.now = now
         oid = self._ids()
-        order = Order(  # request.to_order(oid, now), inline
-            oid,
-            request.client_order_id or oid,
-            request.symbol,
-            request.side,
-            request.type,
-            request.quantity,
-            request.limit_price,
-            request.time_in_force,
-            _NEW,
-            "",
-            now,
-            now,
+        order = _new(  # request.to_order(oid, now), inline
+            Order,
+            (
+                oid,
+                request.client_order_id or oid,
+                request.symbol,
+                request.side,
+                request.type,
+                request.quantity,
+                request.limit_price,
+                request.time_in_force,
+                _NEW,
+                "",  # reason
+                now,  # created
+                now,  # updated
+                0,  # filled_quantity
+                ZERO,  # filled_value
+                ZERO,  # commission
+            ),
         )
         self.journal.save_order(order)
         return self._act(order, now, checked=checked)
@@ -403,22 +409,25 @@ class PaperBroker(Broker):
             self.journal.save_order(done)
             self._emit([done])
             return done
-        order = Order(  # order.evolve(status=ACCEPTED, updated=now), spelled out (hot)
-            order.id,
-            order.client_order_id,
-            order.symbol,
-            order.side,
-            order.type,
-            order.quantity,
-            order.limit_price,
-            order.time_in_force,
-            _ACCEPTED,
-            order.reason,
-            order.created,
-            now,
-            order.filled_quantity,
-            order.filled_value,
-            order.commission,
+        order = _new(  # order.evolve(status=ACCEPTED, updated=now), spelled out (hot)
+            Order,
+            (
+                order.id,
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.type,
+                order.quantity,
+                order.limit_price,
+                order.time_in_force,
+                _ACCEPTED,
+                order.reason,
+                order.created,
+                now,
+                order.filled_quantity,
+                order.filled_value,
+                order.commission,
+            ),
         )
         self._track(order, day)
         self._freeze(order)
@@ -678,17 +687,20 @@ class PaperBroker(Broker):
         commission, stamp_duty, transfer_fee = self._fees(side, q, px, day, order.filled_value)
         n = self._fill_count[oid] + 1
         self._fill_count[oid] = n
-        fill = Fill(  # by position, in Fill's field order (the hot path)
-            f"{oid}-{n}",  # id
-            oid,  # order_id
-            t,  # time
-            order.symbol,  # symbol
-            side,  # side
-            q,  # quantity
-            px,  # price
-            commission,
-            stamp_duty,
-            transfer_fee,
+        fill = _new(  # by position, in Fill's field order (the hot path)
+            Fill,
+            (
+                f"{oid}-{n}",  # id
+                oid,  # order_id
+                t,  # time
+                order.symbol,  # symbol
+                side,  # side
+                q,  # quantity
+                px,  # price
+                commission,
+                stamp_duty,
+                transfer_fee,
+            ),
         )
         self.ledger.apply(fill, day)
         change = q if side is _BUY else -q
@@ -700,22 +712,25 @@ class PaperBroker(Broker):
             self._shares(order.symbol, change)
         filled = order.filled_quantity + q
         status = _FILLED if filled >= order.quantity else _PARTIALLY_FILLED
-        updated = Order(  # order.evolve(...) spelled out: the hottest line of a backtest
-            order.id,
-            order.client_order_id,
-            order.symbol,
-            order.side,
-            order.type,
-            order.quantity,
-            order.limit_price,
-            order.time_in_force,
-            status,
-            order.reason,
-            order.created,
-            t if t > order.updated else order.updated,
-            filled,
-            order.filled_value + px * q,
-            order.commission + commission,
+        updated = _new(  # order.evolve(...) spelled out: the hottest line of a backtest
+            Order,
+            (
+                order.id,
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.type,
+                order.quantity,
+                order.limit_price,
+                order.time_in_force,
+                status,
+                order.reason,
+                order.created,
+                t if t > order.updated else order.updated,
+                filled,
+                order.filled_value + px * q,
+                order.commission + commission,
+            ),
         )
         if status is _FILLED:
             self._untrack(updated)
@@ -736,6 +751,10 @@ class PaperBroker(Broker):
 
 
 _EXPIRED = "expired: a day order not filled by the close of its day"
+#: ``tuple.__new__(Order, (every field in order))`` makes the same Order as ``Order(...)``
+#: without the Python frame of a NamedTuple's ``__new__`` (the hot path makes four of
+#: these per order; every field is given, so no default is missed)
+_new = tuple.__new__
 # enum members as module constants (a lookup on the enum class costs more, per use)
 _BUY = Side.BUY
 _SELL = Side.SELL
