@@ -31,6 +31,8 @@ from quantdesk.domain.trading import CENT, ZERO, Side
 
 __all__ = ["CostModel", "Fees"]
 
+_SELL = Side.SELL  # an enum member as a constant (cheaper per use)
+
 
 class Fees(NamedTuple):
     commission: Decimal
@@ -98,8 +100,11 @@ class CostModel:
             commission = c if c > self.min_commission else self.min_commission  # max()
         else:
             commission = ZERO
-        if side is Side.SELL:
-            stamp = (self.stamp_duty_rate(day) * value).quantize(CENT, ROUND_HALF_UP)
+        if side is _SELL:
+            rate = self._rates.get(day)  # self.stamp_duty_rate(day), remembered
+            if rate is None:
+                rate = self.stamp_duty_rate(day)
+            stamp = (rate * value).quantize(CENT, ROUND_HALF_UP)
         else:
             stamp = ZERO
         transfer = (self.transfer_fee_rate * value).quantize(CENT, ROUND_HALF_UP)

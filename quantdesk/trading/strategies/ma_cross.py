@@ -38,12 +38,15 @@ class MovingAverageCross(Strategy):
         if len(w) < self.slow + 1:
             return []
         f, s = self.fast, self.slow
+        # the divisors as floats: the same quotients (an int is made a float64 anyway),
+        # without NumPy converting a Python int per division
+        ff, sf = float(f), float(s)
         total = _add_reduce(w, 0)  # w.sum(axis=0) (the slow + 1 rows), without its wrapper
-        slow_now = (total - w[0]) / s
-        slow_prev = (total - w[-1]) / s
+        slow_now = (total - w[0]) / sf
+        slow_prev = (total - w[-1]) / sf
         fast_sum = _add_reduce(w[-f:], 0)
-        fast_now = fast_sum / f
-        fast_prev = (fast_sum - w[-1] + w[-f - 1]) / f
+        fast_now = fast_sum / ff
+        fast_prev = (fast_sum - w[-1] + w[-f - 1]) / ff
         # comparisons with NaN (a symbol without enough bars) are False, without warnings
         up = (fast_prev <= slow_prev) & (fast_now > slow_now)
         down = (fast_prev >= slow_prev) & (fast_now < slow_now)
