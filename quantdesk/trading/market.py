@@ -196,7 +196,13 @@ class MarketRules:
         """
         lot = self.lot_size
         if type(quantity) is int and quantity > 0 and (lot <= 1 or quantity % lot == 0):
-            return None  # whole lots, at once (the common case of the checks below)
+            return None  # whole lots, at once (the common case)
+        return self.quantity_error_in_full(side, quantity, held)
+
+    def quantity_error_in_full(self, side: Side, quantity: int, held: int = 0) -> str | None:
+        """:meth:`quantity_error` without its shortcut for whole lots (every check in
+        turn; the same answer, tested)."""
+        lot = self.lot_size
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             return f"quantity must be a whole number of shares (got {quantity!r})"
         if quantity <= 0:

@@ -73,6 +73,11 @@ class OrderRequest(NamedTuple):
             and self.symbol.strip()
         ):
             return None
+        return self.shape_error_in_full()
+
+    def shape_error_in_full(self) -> str | None:
+        """:meth:`shape_error` without its shortcut for the usual market order (every
+        check in turn; the same answer, tested)."""
         if not isinstance(self.symbol, str) or not self.symbol.strip():
             return "symbol must be a non-empty string"
         if not isinstance(self.side, Side):
