@@ -233,7 +233,7 @@ class RiskEngine:
             self._peak = equity
             self._in_drawdown = False
         lim = self._limits
-        if self._day_start > 0 and self.state is TradingState.ACTIVE:
+        if self._day_start > 0 and self.state is _ACTIVE:
             loss = (self._day_start - equity) / self._day_start
             if loss >= lim.daily_loss_limit:
                 self._alert(

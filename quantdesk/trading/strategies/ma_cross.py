@@ -19,6 +19,7 @@ from quantdesk.trading.strategies.sizing import lots_for_value
 __all__ = ["MovingAverageCross"]
 
 _add_reduce = np.add.reduce
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class MovingAverageCross(Strategy):
@@ -54,16 +55,18 @@ class MovingAverageCross(Strategy):
         close = w[-1]
         syms = ctx.symbols
         portfolio = ctx.portfolio
+        day = ctx.day
         for i in down.nonzero()[0].tolist():
             sym = syms[i]
-            q = portfolio.sellable(sym, ctx.day)
+            q = portfolio.sellable(sym, day)
             if q > 0:
-                out.append(OrderRequest(sym, Side.SELL, q))
+                out.append(OrderRequest(sym, _SELL, q))
+        slot, rules = self._slot, ctx.rules
         for i in up.nonzero()[0].tolist():
             sym = syms[i]
             if portfolio.quantity(sym) > 0:
                 continue
-            q = lots_for_value(self._slot, close.item(i), ctx.rules)
+            q = lots_for_value(slot, close.item(i), rules)
             if q > 0:
-                out.append(OrderRequest(sym, Side.BUY, q))
+                out.append(OrderRequest(sym, _BUY, q))
         return out
