@@ -147,7 +147,6 @@ class PaperBroker(Broker):
                 self._act(o, o.created, recovering=True)
             else:
                 self._track(o, self.rules.day_of(o.created))
-                self._freeze(o)
         if fills:
             log.info(
                 "paper account rebuilt from %d fills: cash %s, %d open orders",
@@ -430,7 +429,6 @@ class PaperBroker(Broker):
             ),
         )
         self._track(order, day)
-        self._freeze(order)
         fills: list[Fill] = []
         book = self.market.books.get(order.symbol)
         if book is not None and self.rules.day_of(book.ts) != day:
@@ -516,14 +514,21 @@ class PaperBroker(Broker):
         return fees
 
     def _track(self, order: Order, day: int) -> None:
-        self._open[order.id] = order
-        self._by_symbol[order.symbol].append(order.id)
-        self._order_day[order.id] = day
-        if order.side is _BUY:
-            checked = self._checked
-            ref = checked[1] if checked[0] == order.id else self._reference_price(order)
-            if ref is not None:
-                self._ref[order.id] = ref
+        """Hold ``order`` open (an order of trading day ``day``) and freeze what it may
+        use: a sell's shares, a buy's cost at its reference price (:meth:`_freeze`; a buy
+        with no price known yet freezes nothing until one is)."""
+        oid = order.id
+        self._open[oid] = order
+        self._by_symbol[order.symbol].append(oid)
+        self._order_day[oid] = day
+        if order.side is _SELL:
+            self.ledger.freeze_shares(oid, order.symbol, order.remaining)
+            return
+        checked = self._checked
+        ref = checked[1] if checked[0] == oid else self._reference_price(order)
+        if ref is not None:
+            self._ref[oid] = ref
+            self.ledger.freeze_cash(oid, self._buy_cost(order.remaining, ref, day))
 
     def _freeze(self, order: Order) -> None:
         if order.side is _SELL:
