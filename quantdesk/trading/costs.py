@@ -32,6 +32,7 @@ from quantdesk.domain.trading import CENT, ZERO, Side
 __all__ = ["CostModel", "Fees"]
 
 _SELL = Side.SELL  # an enum member as a constant (cheaper per use)
+_new = tuple.__new__
 
 
 class Fees(NamedTuple):
@@ -108,7 +109,8 @@ class CostModel:
         else:
             stamp = ZERO
         transfer = (self.transfer_fee_rate * value).quantize(CENT, ROUND_HALF_UP)
-        return Fees(commission, stamp, transfer)
+        # Fees(commission, stamp, transfer) without the NamedTuple's Python __new__ frame
+        return _new(Fees, (commission, stamp, transfer))
 
     def estimate(self, side: Side, value: Decimal, day: dt.date) -> Decimal:
         """Upper estimate of an order's total fees (used to freeze cash for a buy)."""
