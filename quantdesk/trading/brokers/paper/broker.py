@@ -756,6 +756,7 @@ class PaperBroker(Broker):
 
 
 _EXPIRED = "expired: a day order not filled by the close of its day"
+_IOC = "cancelled: immediate-or-cancel remainder"
 #: ``tuple.__new__(Order, (every field in order))`` makes the same Order as ``Order(...)``
 #: without the Python frame of a NamedTuple's ``__new__`` (the hot path makes four of
 #: these per order; every field is given, so no default is missed)
@@ -771,4 +772,3 @@ _CANCELLED = OrderStatus.CANCELLED
 _FILLED = OrderStatus.FILLED
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _OPEN_STATUSES = frozenset(s for s in OrderStatus if s.is_open)
-_IOC = "cancelled: immediate-or-cancel remainder"
