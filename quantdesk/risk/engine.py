@@ -358,7 +358,8 @@ class RiskEngine:
             if blocked is not None:
                 return f"not tradable: {blocked}", 0.0
         ledger = self._ledger
-        held = ledger.quantity(sym) if ledger is not None else 0
+        # the position matters to the odd-lot rule of sells only
+        held = ledger.quantity(sym) if ledger is not None and side is _SELL else 0
         err = rules.quantity_error(side, req.quantity, held)
         if err:
             return f"bad quantity: {err}", 0.0

@@ -170,7 +170,11 @@ class Ledger:
         h = self.holdings.get(symbol)
         if h is None:
             return 0
-        return max(0, h.quantity - h.unsettled(day, self.rules.settlement_days) - h.frozen)
+        settle = self.rules.settlement_days  # h.unsettled(day, settle), inline
+        bought = h.bought_day
+        unsettled = h.bought_qty if settle > 0 and bought >= 0 and day < bought + settle else 0
+        q = h.quantity - unsettled - h.frozen
+        return q if q > 0 else 0
 
     def market_value(self, prices: Mapping[str, float | Decimal]) -> Decimal:
         total = ZERO
