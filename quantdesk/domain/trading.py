@@ -52,13 +52,13 @@ ZERO: Final = Decimal("0.00")
 def money(value: Decimal | int | float | str) -> Decimal:
     """``value`` rounded half up to the cent (floats go through their shortest repr)."""
     if type(value) is Decimal:
-        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+        return value.quantize(CENT, ROUND_HALF_UP)
     d = (
         value
         if isinstance(value, Decimal)
         else Decimal(repr(value) if isinstance(value, float) else value)
     )
-    return d.quantize(CENT, rounding=ROUND_HALF_UP)
+    return d.quantize(CENT, ROUND_HALF_UP)
 
 
 def price(value: Decimal | int | float | str, tick: Decimal = CENT) -> Decimal:
@@ -68,7 +68,7 @@ def price(value: Decimal | int | float | str, tick: Decimal = CENT) -> Decimal:
         if isinstance(value, Decimal)
         else Decimal(repr(value) if isinstance(value, float) else value)
     )
-    return (d / tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * tick
+    return (d / tick).quantize(Decimal(1), ROUND_HALF_UP) * tick
 
 
 class Side(StrEnum):

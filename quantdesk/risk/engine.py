@@ -65,6 +65,12 @@ log = logging.getLogger("quantdesk.risk")
 
 AlertListener = Callable[[RiskAlert], None]
 _MINUTE = 60_000
+_add_reduce = np.add.reduce
+# enum members as module constants (a lookup on the enum class costs more, per use)
+_BUY = Side.BUY
+_SELL = Side.SELL
+_REJECTED = OrderStatus.REJECTED
+_ACTIVE = TradingState.ACTIVE
 
 
 class Exposure:
@@ -99,7 +105,10 @@ class Exposure:
         return v
 
     def add(self, sym: str, signed: float) -> None:
-        self.by_symbol[sym] = self.symbol(sym) + signed
+        v = self.by_symbol.get(sym)
+        if v is None:  # self.symbol(sym), inline
+            v = self._lookup(sym) if self._lookup is not None else 0.0
+        self.by_symbol[sym] = v + signed
         self.gross += signed
 
 
@@ -224,7 +233,7 @@ class RiskEngine:
             self._peak = equity
             self._in_drawdown = False
         lim = self._limits
-        if self._day_start > 0 and self.state is TradingState.ACTIVE:
+        if self._day_start > 0 and self.state is _ACTIVE:
             loss = (self._day_start - equity) / self._day_start
             if loss >= lim.daily_loss_limit:
                 self._alert(
@@ -249,10 +258,9 @@ class RiskEngine:
         """The account valued at last prices, with the open orders' effect on exposure
         (fast path for the paper broker: its positions as an array beside the prices)."""
         broker = self.broker
-        ledger = getattr(broker, "ledger", None)
-        market = getattr(broker, "market", None)
-        qty = getattr(broker, "quantities", None)
-        if ledger is not None and market is not None and qty is not None:
+        ledger, market = self._ledger, self._market
+        qty = getattr(broker, "quantities", None) if ledger is not None else None
+        if market is not None and qty is not None:
             return self._paper_exposure(ledger, market, qty)
         acct = broker.account()
         by_symbol = {p.symbol: float(p.market_value) for p in broker.positions() if p.quantity}
@@ -267,17 +275,19 @@ class RiskEngine:
         positions = 0.0
         if len(held):
             values = qty[held] * last[held]
-            unknown = np.isnan(values).nonzero()[0]
-            for j in unknown:  # never priced: valued at cost
-                values[j] = float(ledger.holdings[market.symbols[held[j]]].cost)
-            positions = float(values.sum())
+            total = _add_reduce(values)  # values.sum() without its Python wrapper
+            if total != total:  # a NaN: a position never priced, valued at cost
+                for j in np.isnan(values).nonzero()[0]:
+                    values[j] = float(ledger.holdings[market.symbols[held[j]]].cost)
+                total = _add_reduce(values)
+            positions = float(total)
         # exposure after the open orders: resting buys add, resting sells take away
         pending: dict[str, float] = {}
         for o in self.broker._open.values():  # type: ignore[attr-defined]
             p = float(o.limit_price) if o.limit_price is not None else market.last_price(o.symbol)
             if p is None:
                 continue
-            signed = o.remaining * p * (1 if o.side is Side.BUY else -1)
+            signed = o.remaining * p * (1 if o.side is _BUY else -1)
             pending[o.symbol] = pending.get(o.symbol, 0.0) + signed
         return Exposure(
             float(ledger.cash) + positions,
@@ -297,20 +307,22 @@ class RiskEngine:
         if not requests:
             return out
         exp = self.exposure()
-        self.on_equity(now, exp.equity)
         day = self.rules.day_of(now)
+        self.on_equity(now, exp.equity, day)
         for req in requests:
             reason, value = self._check(req, now, day, exp)
             if reason is not None:
                 out.append(self._deny(req, now, reason))
                 continue
             order = self._submit(req, now)
-            if order.status is not OrderStatus.REJECTED:
+            if order.status is not _REJECTED:
                 self._accepted.append(now)
                 # exposure after the order: buys add, sells take away (once they fill)
-                exp.add(req.symbol, value if req.side is Side.BUY else -value)
-                if req.side is Side.BUY:
+                if req.side is _BUY:
+                    exp.add(req.symbol, value)
                     exp.available_cash -= value
+                else:
+                    exp.add(req.symbol, -value)
             out.append(order)
         return out
 
@@ -331,10 +343,10 @@ class RiskEngine:
     ) -> tuple[str | None, float]:
         state = self.state
         side = req.side
-        if state is not TradingState.ACTIVE:
+        if state is not _ACTIVE:
             if state is TradingState.HALTED:
                 return "trading halted: cancels only", 0.0
-            if side is Side.BUY:
+            if side is _BUY:
                 return "trading reducing: buys add exposure", 0.0
         err = req.shape_error()
         if err:
@@ -346,7 +358,8 @@ class RiskEngine:
             if blocked is not None:
                 return f"not tradable: {blocked}", 0.0
         ledger = self._ledger
-        held = ledger.quantity(sym) if ledger is not None else 0
+        # the position matters to the odd-lot rule of sells only
+        held = ledger.quantity(sym) if ledger is not None and side is _SELL else 0
         err = rules.quantity_error(side, req.quantity, held)
         if err:
             return f"bad quantity: {err}", 0.0
@@ -386,7 +399,7 @@ class RiskEngine:
                 accepted.popleft()
             if len(accepted) >= per_minute:
                 return f"orders per minute: {per_minute} reached", value
-        if side is Side.SELL:
+        if side is _SELL:
             if ledger is not None:
                 sellable = ledger.sellable(sym, day)
             else:

@@ -31,6 +31,9 @@ from quantdesk.domain.trading import CENT, ZERO, Side
 
 __all__ = ["CostModel", "Fees"]
 
+_SELL = Side.SELL  # an enum member as a constant (cheaper per use)
+_new = tuple.__new__
+
 
 class Fees(NamedTuple):
     commission: Decimal
@@ -77,7 +80,7 @@ class CostModel:
             return ZERO
         return max(
             self.min_commission,
-            (self.commission_rate * order_value).quantize(CENT, rounding=ROUND_HALF_UP),
+            (self.commission_rate * order_value).quantize(CENT, ROUND_HALF_UP),
         )
 
     def fill_fees(
@@ -94,16 +97,20 @@ class CostModel:
             commission = self.order_commission(order_value_before + value)
             commission -= self.order_commission(order_value_before)
         elif value > 0:  # the order's first fill: order_commission(value), inline
-            c = (self.commission_rate * value).quantize(CENT, rounding=ROUND_HALF_UP)
+            c = (self.commission_rate * value).quantize(CENT, ROUND_HALF_UP)
             commission = c if c > self.min_commission else self.min_commission  # max()
         else:
             commission = ZERO
-        if side is Side.SELL:
-            stamp = (self.stamp_duty_rate(day) * value).quantize(CENT, rounding=ROUND_HALF_UP)
+        if side is _SELL:
+            rate = self._rates.get(day)  # self.stamp_duty_rate(day), remembered
+            if rate is None:
+                rate = self.stamp_duty_rate(day)
+            stamp = (rate * value).quantize(CENT, ROUND_HALF_UP)
         else:
             stamp = ZERO
-        transfer = (self.transfer_fee_rate * value).quantize(CENT, rounding=ROUND_HALF_UP)
-        return Fees(commission, stamp, transfer)
+        transfer = (self.transfer_fee_rate * value).quantize(CENT, ROUND_HALF_UP)
+        # Fees(commission, stamp, transfer) without the NamedTuple's Python __new__ frame
+        return _new(Fees, (commission, stamp, transfer))
 
     def estimate(self, side: Side, value: Decimal, day: dt.date) -> Decimal:
         """Upper estimate of an order's total fees (used to freeze cash for a buy)."""

@@ -76,10 +76,13 @@ class MemoryJournal:
         self._by_client[order.client_order_id] = order.id
 
     def save_execution(self, fills: Sequence[Fill], orders: Sequence[Order]) -> None:
+        stored = self.fills
         for f in fills:
-            self.fills.setdefault(f.id, f)
-        for o in orders:
-            self.save_order(o)
+            stored.setdefault(f.id, f)
+        by_id, by_client = self.orders, self._by_client
+        for o in orders:  # save_order(o), inline
+            by_id[o.id] = o
+            by_client[o.client_order_id] = o.id
 
     def save_alert(self, alert: RiskAlert) -> None:
         self.alerts.append(alert)

@@ -28,6 +28,8 @@ from quantdesk.trading.market import MarketRules
 
 __all__ = ["Holding", "Ledger"]
 
+_BUY = Side.BUY  # an enum member as a constant (cheaper per use)
+
 
 @dataclass(slots=True)
 class Holding:
@@ -80,8 +82,8 @@ class Ledger:
             h = self.holdings[fill.symbol] = Holding()
         value = fill.price * fill.quantity
         fees = fill.commission + fill.stamp_duty + fill.transfer_fee
-        if fill.side is Side.BUY:
-            cost = (value + fees).quantize(CENT, rounding=ROUND_HALF_UP)
+        if fill.side is _BUY:
+            cost = (value + fees).quantize(CENT, ROUND_HALF_UP)
             if cost > self.cash:
                 raise TradingError(
                     f"fill {fill.id}: costs {cost} but cash is {self.cash} (cash never negative)"
@@ -98,7 +100,7 @@ class Ledger:
                 raise TradingError(
                     f"fill {fill.id}: sells {fill.quantity} {fill.symbol} but {h.quantity} held"
                 )
-            proceeds = (value - fees).quantize(CENT, rounding=ROUND_HALF_UP)
+            proceeds = (value - fees).quantize(CENT, ROUND_HALF_UP)
             released = (
                 h.cost
                 if fill.quantity == h.quantity
@@ -168,7 +170,11 @@ class Ledger:
         h = self.holdings.get(symbol)
         if h is None:
             return 0
-        return max(0, h.quantity - h.unsettled(day, self.rules.settlement_days) - h.frozen)
+        settle = self.rules.settlement_days  # h.unsettled(day, settle), inline
+        bought = h.bought_day
+        unsettled = h.bought_qty if settle > 0 and bought >= 0 and day < bought + settle else 0
+        q = h.quantity - unsettled - h.frozen
+        return q if q > 0 else 0
 
     def market_value(self, prices: Mapping[str, float | Decimal]) -> Decimal:
         total = ZERO

@@ -180,8 +180,8 @@ class MarketRules:
         key = (pct, pc)
         band = _BANDS.get(key)
         if band is None:
-            high = (pc * (1 + pct)).quantize(CENT, rounding=ROUND_HALF_UP)
-            low = (pc * (1 - pct)).quantize(CENT, rounding=ROUND_HALF_UP)
+            high = (pc * (1 + pct)).quantize(CENT, ROUND_HALF_UP)
+            low = (pc * (1 - pct)).quantize(CENT, ROUND_HALF_UP)
             if len(_BANDS) > 100_000:
                 _BANDS.clear()
             band = _BANDS[key] = PriceBand(low, high)
@@ -194,11 +194,19 @@ class MarketRules:
 
         ``held`` is the position's total quantity (for the odd-lot rule on sells).
         """
+        lot = self.lot_size
+        if type(quantity) is int and quantity > 0 and (lot <= 1 or quantity % lot == 0):
+            return None  # whole lots, at once (the common case)
+        return self.quantity_error_in_full(side, quantity, held)
+
+    def quantity_error_in_full(self, side: Side, quantity: int, held: int = 0) -> str | None:
+        """:meth:`quantity_error` without its shortcut for whole lots (every check in
+        turn; the same answer, tested)."""
+        lot = self.lot_size
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             return f"quantity must be a whole number of shares (got {quantity!r})"
         if quantity <= 0:
             return f"quantity must be positive (got {quantity})"
-        lot = self.lot_size
         if lot <= 1 or quantity % lot == 0:
             return None
         if side is Side.BUY:
@@ -235,8 +243,8 @@ class MarketRules:
 
     def _round(self, d: Decimal) -> Decimal:
         if self.tick in _DECIMAL_TICKS:  # 0.01, 0.001 ...: one quantize
-            return d.quantize(self.tick, rounding=ROUND_HALF_UP)
-        return (d / self.tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * self.tick
+            return d.quantize(self.tick, ROUND_HALF_UP)
+        return (d / self.tick).quantize(Decimal(1), ROUND_HALF_UP) * self.tick
 
     # -- days -------------------------------------------------------------------
 

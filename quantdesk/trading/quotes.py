@@ -43,6 +43,9 @@ class MarketView:
         self.books: dict[str, BookSnapshot] = {}
         self._bands: dict[tuple[str, int, float], PriceBand | None] = {}
         self._tick2 = 2 * float(rules.tick)
+        #: the trading day of every symbol's price when they are all of one day (set by a
+        #: whole cross-section, cleared by any other update); None: not known to be one
+        self._same_day: int | None = None
         for s in symbols:
             self.add(s)
 
@@ -60,6 +63,7 @@ class MarketView:
             self.time = np.r_[self.time, np.zeros(grow, dtype=np.int64)]
         self.symbols.append(symbol)
         self.index[symbol] = i
+        self._same_day = None
         return i
 
     # -- updates ----------------------------------------------------------------
@@ -75,6 +79,7 @@ class MarketView:
             self.day[i] = d
             self.last[i] = price
             self.time[i] = t_ms
+            self._same_day = None
 
     def on_book(self, snapshot: BookSnapshot) -> None:
         self.books[snapshot.symbol] = snapshot
@@ -87,23 +92,26 @@ class MarketView:
     ) -> None:
         """Closes of the symbols at positions ``idx`` (one step of a backtest; a slice when
         every symbol has a bar, which spares the gathers)."""
-        if isinstance(idx, slice):
-            old = self.day[idx]
-            roll = (old >= 0) & (old < day)
-            if roll.any():
-                ri = roll.nonzero()[0] + (idx.start or 0)
-                self.prev_close[ri] = self.last[ri]
+        n = len(self.symbols)
+        whole = isinstance(idx, slice) and idx.stop == n and not idx.start and idx.step is None
+        same = self._same_day
+        if whole and same is not None:
+            # every symbol's price is of day ``same`` (the previous step was a whole
+            # cross-section too): all of them roll over to a new day, or none
+            if 0 <= same < day:
+                self.prev_close[:n] = self.last[:n]
         else:
-            if len(idx) == 0:
-                return
             old = self.day[idx]
-            roll = (old >= 0) & (old < day)
-            if roll.any():
-                ri = idx[roll]
+            if len(old) == 0:
+                return
+            roll = ((old >= 0) & (old < day)).nonzero()[0]
+            if len(roll):
+                ri = roll + (idx.start or 0) if isinstance(idx, slice) else idx[roll]
                 self.prev_close[ri] = self.last[ri]
         self.day[idx] = day
         self.last[idx] = close
         self.time[idx] = t_ms
+        self._same_day = day if whole else None
 
     def seed_close(self, symbol: str, close: float, day: int) -> None:
         """Seed the close of trading day ``day`` (e.g. from stored bars at start)."""
@@ -111,6 +119,7 @@ class MarketView:
         if self.day[i] < day:
             self.last[i] = close
             self.day[i] = day
+            self._same_day = None
 
     # -- reads ------------------------------------------------------------------
 

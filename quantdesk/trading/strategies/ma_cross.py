@@ -8,6 +8,8 @@ NumPy operations over ``slow + 1`` rows, whatever the number of symbols.
 
 from __future__ import annotations
 
+import numpy as np
+
 from quantdesk.domain.trading import Side
 from quantdesk.errors import ConfigError
 from quantdesk.trading.orders import OrderRequest
@@ -15,6 +17,9 @@ from quantdesk.trading.strategies.base import StepContext, Strategy
 from quantdesk.trading.strategies.sizing import lots_for_value
 
 __all__ = ["MovingAverageCross"]
+
+_add_reduce = np.add.reduce
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class MovingAverageCross(Strategy):
@@ -34,28 +39,34 @@ class MovingAverageCross(Strategy):
         if len(w) < self.slow + 1:
             return []
         f, s = self.fast, self.slow
-        total = w.sum(axis=0)  # the slow + 1 rows
-        slow_now = (total - w[0]) / s
-        slow_prev = (total - w[-1]) / s
-        fast_sum = w[-f:].sum(axis=0)
-        fast_now = fast_sum / f
-        fast_prev = (fast_sum - w[-1] + w[-f - 1]) / f
+        # the divisors as floats: the same quotients (an int is made a float64 anyway),
+        # without NumPy converting a Python int per division
+        ff, sf = float(f), float(s)
+        total = _add_reduce(w, 0)  # w.sum(axis=0) (the slow + 1 rows), without its wrapper
+        slow_now = (total - w[0]) / sf
+        slow_prev = (total - w[-1]) / sf
+        fast_sum = _add_reduce(w[-f:], 0)
+        fast_now = fast_sum / ff
+        fast_prev = (fast_sum - w[-1] + w[-f - 1]) / ff
         # comparisons with NaN (a symbol without enough bars) are False, without warnings
         up = (fast_prev <= slow_prev) & (fast_now > slow_now)
         down = (fast_prev >= slow_prev) & (fast_now < slow_now)
         out = []
         close = w[-1]
         syms = ctx.symbols
-        for i in down.nonzero()[0]:
+        portfolio = ctx.portfolio
+        day = ctx.day
+        for i in down.nonzero()[0].tolist():
             sym = syms[i]
-            q = ctx.portfolio.sellable(sym, ctx.day)
+            q = portfolio.sellable(sym, day)
             if q > 0:
-                out.append(OrderRequest(sym, Side.SELL, q))
-        for i in up.nonzero()[0]:
+                out.append(OrderRequest(sym, _SELL, q))
+        slot, rules = self._slot, ctx.rules
+        for i in up.nonzero()[0].tolist():
             sym = syms[i]
-            if ctx.portfolio.quantity(sym) > 0:
+            if portfolio.quantity(sym) > 0:
                 continue
-            q = lots_for_value(self._slot, float(close[i]), ctx.rules)
+            q = lots_for_value(slot, close.item(i), rules)
             if q > 0:
-                out.append(OrderRequest(sym, Side.BUY, q))
+                out.append(OrderRequest(sym, _BUY, q))
         return out

@@ -29,7 +29,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from quantdesk.domain.messages import Bar, BookSnapshot
 from quantdesk.domain.trading import (
+    CENT,
     ZERO,
     Account,
     Fill,
@@ -106,6 +107,8 @@ class PaperBroker(Broker):
         self._fees_key: tuple[Side, int, Decimal, int, Decimal] | None = None
         self._fees_last = Fees(ZERO, ZERO, ZERO)
         self._checked: tuple[str, Decimal | None] = ("", None)
+        #: trading day index -> its date (what rules.date_of_day reads)
+        self._days = rules.calendar.days
         self._recover(money(cash))
 
     @classmethod
@@ -144,7 +147,6 @@ class PaperBroker(Broker):
                 self._act(o, o.created, recovering=True)
             else:
                 self._track(o, self.rules.day_of(o.created))
-                self._freeze(o)
         if fills:
             log.info(
                 "paper account rebuilt from %d fills: cash %s, %d open orders",
@@ -223,19 +225,25 @@ class PaperBroker(Broker):
         if now > self.now:
             self.now = now
         oid = self._ids()
-        order = Order(  # request.to_order(oid, now), inline
-            oid,
-            request.client_order_id or oid,
-            request.symbol,
-            request.side,
-            request.type,
-            request.quantity,
-            request.limit_price,
-            request.time_in_force,
-            OrderStatus.NEW,
-            "",
-            now,
-            now,
+        order = _new(  # request.to_order(oid, now), inline
+            Order,
+            (
+                oid,
+                request.client_order_id or oid,
+                request.symbol,
+                request.side,
+                request.type,
+                request.quantity,
+                request.limit_price,
+                request.time_in_force,
+                _NEW,
+                "",  # reason
+                now,  # created
+                now,  # updated
+                0,  # filled_quantity
+                ZERO,  # filled_value
+                ZERO,  # commission
+            ),
         )
         self.journal.save_order(order)
         return self._act(order, now, checked=checked)
@@ -309,9 +317,24 @@ class PaperBroker(Broker):
         ids = self._by_symbol.get(bar.symbol)
         if not ids:
             return []
-        return self._match_bar_orders(
-            bar.symbol, list(ids), bar.time, day, bar.open, bar.high, bar.low, bar.volume
+        fills: list[Fill] = []
+        changed: list[Order] = []
+        in_session = not self.sessions or self.rules.in_session(bar.time)
+        self._match_bar_orders(
+            bar.symbol,
+            list(ids),
+            bar.time,
+            day,
+            bar.open,
+            bar.high,
+            bar.low,
+            bar.volume,
+            fills,
+            changed,
+            in_session,
         )
+        self._commit(fills, changed, bar.symbol, bar.time)
+        return fills
 
     def on_bars(
         self,
@@ -337,36 +360,38 @@ class PaperBroker(Broker):
         changed: list[Order] = []
         touched: list[str] = []
         in_session = not self.sessions or self.rules.in_session(t_ms)
-        sink = (fills, changed)
         by_symbol = self._by_symbol
-        for sym in list(by_symbol):
+        match = self._match_bar_orders
+        for sym, ids in list(by_symbol.items()):
             i = index.get(sym, -1)
             o = open_.item(i) if i >= 0 else math.nan
             if o != o:  # no bar for the symbol at this step
-                for oid in list(by_symbol[sym]):
+                for oid in list(ids):
                     order = self._open[oid]
                     if self._expired(order, day):
-                        changed.append(self._close(order, OrderStatus.CANCELLED, _EXPIRED, t_ms))
+                        changed.append(self._close(order, _CANCELLED, _EXPIRED, t_ms))
                 continue
             n = len(fills)
-            self._match_bar_orders(
+            match(
                 sym,
-                list(by_symbol[sym]),
+                ids.copy(),  # matching closes orders, which leave the list
                 t_ms,
                 day,
                 o,
                 high.item(i),
                 low.item(i),
                 volume.item(i),
-                sink=sink,
-                in_session=in_session,
+                fills,
+                changed,
+                in_session,
             )
             if len(fills) > n:
                 touched.append(sym)
         if fills or changed:
             self.journal.save_execution(fills, changed)
+            seen = self._seen
             for sym in touched:
-                self._seen[sym] = max(self._seen.get(sym, -1), t_ms)
+                seen[sym] = max(seen.get(sym, -1), t_ms)
             if self._listeners:
                 self._emit([*changed, *fills])
         return fills
@@ -383,25 +408,27 @@ class PaperBroker(Broker):
             self.journal.save_order(done)
             self._emit([done])
             return done
-        order = Order(  # order.evolve(status=ACCEPTED, updated=now), spelled out (hot)
-            order.id,
-            order.client_order_id,
-            order.symbol,
-            order.side,
-            order.type,
-            order.quantity,
-            order.limit_price,
-            order.time_in_force,
-            OrderStatus.ACCEPTED,
-            order.reason,
-            order.created,
-            now,
-            order.filled_quantity,
-            order.filled_value,
-            order.commission,
+        order = _new(  # order.evolve(status=ACCEPTED, updated=now), spelled out (hot)
+            Order,
+            (
+                order.id,
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.type,
+                order.quantity,
+                order.limit_price,
+                order.time_in_force,
+                _ACCEPTED,
+                order.reason,
+                order.created,
+                now,
+                order.filled_quantity,
+                order.filled_value,
+                order.commission,
+            ),
         )
         self._track(order, day)
-        self._freeze(order)
         fills: list[Fill] = []
         book = self.market.books.get(order.symbol)
         if book is not None and self.rules.day_of(book.ts) != day:
@@ -409,8 +436,8 @@ class PaperBroker(Broker):
         if book is not None and (not self.sessions or self.rules.in_session(now)):
             fills = self._match_book(order, book, now, day)
         current = self._open.get(order.id) or self._last_closed
-        if current.time_in_force is TimeInForce.IOC and current.is_open and book is not None:
-            current = self._close(current, OrderStatus.CANCELLED, _IOC, now)
+        if current.time_in_force is _IOC_TIF and current.is_open and book is not None:
+            current = self._close(current, _CANCELLED, _IOC, now)
         self.journal.save_execution(fills, [current])
         if self._listeners:
             self._emit([current, *fills])
@@ -436,7 +463,7 @@ class PaperBroker(Broker):
                     f"limit price {order.limit_price} outside the day's limits"
                     f" [{band.low}, {band.high}]"
                 )
-        if order.side is Side.SELL:
+        if order.side is _SELL:
             if checked:
                 return None
             sellable = self.ledger.sellable(sym, day)
@@ -463,16 +490,18 @@ class PaperBroker(Broker):
         return None if last is None else self.rules.round_price(last)
 
     def _buy_cost(self, quantity: int, price: Decimal, day: int) -> Decimal:
+        """What buying ``quantity`` at ``price`` costs with its fees (the last one asked is
+        remembered: a buy is costed when checked, then again when its cash is frozen)."""
         key = (quantity, price, day)
         if key == self._cost_key:
             return self._cost
-        self._cost_key = key
-        self._cost = self._buy_cost_now(quantity, price, day)
-        return self._cost
-
-    def _buy_cost_now(self, quantity: int, price: Decimal, day: int) -> Decimal:
-        fees = self._fees(Side.BUY, quantity, price, day, ZERO)
-        return money(price * quantity + fees.total)
+        commission, stamp_duty, transfer_fee = self._fees(_BUY, quantity, price, day, ZERO)
+        # money(price * quantity + fees.total), inline
+        cost = (price * quantity + (commission + stamp_duty + transfer_fee)).quantize(
+            CENT, ROUND_HALF_UP
+        )
+        self._cost_key, self._cost = key, cost
+        return cost
 
     def _fees(self, side: Side, quantity: int, price: Decimal, day: int, before: Decimal) -> Fees:
         """The fees of a fill (remembered once: a buy's fill is costed when its quantity is
@@ -480,24 +509,29 @@ class PaperBroker(Broker):
         key = (side, quantity, price, day, before)
         if key == self._fees_key:
             return self._fees_last
-        fees = self.rules.costs.fill_fees(
-            side, quantity, price, self.rules.date_of_day(day), before
-        )
+        fees = self.rules.costs.fill_fees(side, quantity, price, self._days[day], before)
         self._fees_key, self._fees_last = key, fees
         return fees
 
     def _track(self, order: Order, day: int) -> None:
-        self._open[order.id] = order
-        self._by_symbol[order.symbol].append(order.id)
-        self._order_day[order.id] = day
-        if order.side is Side.BUY:
-            checked = self._checked
-            ref = checked[1] if checked[0] == order.id else self._reference_price(order)
-            if ref is not None:
-                self._ref[order.id] = ref
+        """Hold ``order`` open (an order of trading day ``day``) and freeze what it may
+        use: a sell's shares, a buy's cost at its reference price (:meth:`_freeze`; a buy
+        with no price known yet freezes nothing until one is)."""
+        oid = order.id
+        self._open[oid] = order
+        self._by_symbol[order.symbol].append(oid)
+        self._order_day[oid] = day
+        if order.side is _SELL:
+            self.ledger.freeze_shares(oid, order.symbol, order.remaining)
+            return
+        checked = self._checked
+        ref = checked[1] if checked[0] == oid else self._reference_price(order)
+        if ref is not None:
+            self._ref[oid] = ref
+            self.ledger.freeze_cash(oid, self._buy_cost(order.remaining, ref, day))
 
     def _freeze(self, order: Order) -> None:
-        if order.side is Side.SELL:
+        if order.side is _SELL:
             self.ledger.freeze_shares(order.id, order.symbol, order.remaining)
             return
         ref = self._ref.get(order.id)
@@ -519,15 +553,17 @@ class PaperBroker(Broker):
         return done
 
     def _untrack(self, order: Order) -> None:
-        self._open.pop(order.id, None)
+        oid = order.id
+        self._open.pop(oid, None)
         ids = self._by_symbol.get(order.symbol)
-        if ids is not None and order.id in ids:
-            ids.remove(order.id)
-            if not ids:
+        if ids is not None and oid in ids:
+            if len(ids) == 1:
                 del self._by_symbol[order.symbol]
-        self._order_day.pop(order.id, None)
-        self._ref.pop(order.id, None)
-        self.ledger.release(order.id)
+            else:
+                ids.remove(oid)
+        self._order_day.pop(oid, None)
+        self._ref.pop(oid, None)
+        self.ledger.release(oid)
         self._last_closed = order
 
     def _expired(self, order: Order, day: int) -> bool:
@@ -576,41 +612,33 @@ class PaperBroker(Broker):
         h: float,
         lo: float,
         v: float,
-        sink: tuple[list[Fill], list[Order]] | None = None,
-        in_session: bool | None = None,
-    ) -> list[Fill]:
+        fills: list[Fill],
+        changed: list[Order],
+        in_session: bool,
+    ) -> None:
+        """Match the orders ``ids`` of ``sym`` against its bar at ``t``: their fills and the
+        orders they change (filled, expired, cancelled) go to ``fills`` and ``changed``."""
         if t <= self._seen.get(sym, -1):
-            return []
-        fills: list[Fill] = sink[0] if sink is not None else []
-        changed: list[Order] = sink[1] if sink is not None else []
-        if in_session is None:
-            in_session = not self.sessions or self.rules.in_session(t)
+            return
         band = self.market.band_for_bar(sym, day, lo, h)
         open_orders = self._open
         bar_used = self._bar_used
         share = self.fill_volume_share
+        rules = self.rules
+        slippage = self.slippage_ticks
         for oid in ids:
             order = open_orders[oid]
-            if order.side is Side.BUY and oid not in self._ref:
+            side = order.side
+            if side is _BUY and oid not in self._ref:
                 self._refreeze(order)
             if order.created > t:
                 continue
-            if order.time_in_force is TimeInForce.DAY and day > self._order_day[oid]:
-                changed.append(self._close(order, OrderStatus.CANCELLED, _EXPIRED, t))
+            if order.time_in_force is _DAY and day > self._order_day[oid]:
+                changed.append(self._close(order, _CANCELLED, _EXPIRED, t))
                 continue
             if not in_session:
                 continue
-            px = bar_price(
-                order.side,
-                order.type,
-                order.limit_price,
-                o,
-                h,
-                lo,
-                self.rules,
-                band,
-                self.slippage_ticks,
-            )
+            px = bar_price(side, order.type, order.limit_price, o, h, lo, rules, band, slippage)
             fill = None
             if px is not None:
                 # the bar's volume left to this symbol's orders (_bar_capacity, inline)
@@ -623,16 +651,13 @@ class PaperBroker(Broker):
                     bar_used[sym] = (t, used[1] + q)
                     fill = self._book_fill(order, t, day, px, q)
             order = open_orders.get(oid) or self._last_closed
-            if order.time_in_force is TimeInForce.IOC and order.status.is_open:
-                order = self._close(order, OrderStatus.CANCELLED, _IOC, t)
+            if order.time_in_force is _IOC_TIF and order.status in _OPEN_STATUSES:
+                order = self._close(order, _CANCELLED, _IOC, t)
             if fill is not None:
                 changed.append(order)
                 fills.append(fill)
-            elif not order.status.is_open:
+            elif order.status not in _OPEN_STATUSES:
                 changed.append(order)
-        if sink is None:
-            self._commit(fills, changed, sym, t)
-        return fills
 
     def _bar_capacity(self, sym: str, t: int, volume: float) -> float:
         used = self._bar_used.get(sym)
@@ -648,60 +673,71 @@ class PaperBroker(Broker):
         want = order.quantity - order.filled_quantity
         if available <= 0:
             return 0
-        q = min(want, int(available))
         lot = self.rules.lot_size
-        if q < want:
-            q = (q // lot) * lot
-        if order.side is Side.BUY and q > 0:
-            cash = self.ledger.cash - self.ledger.total_frozen_cash
-            cash += self.ledger.frozen_cash.get(order.id, ZERO)
+        q = want
+        if available < want:  # min(want, int(available)), then whole lots
+            q = (int(available) // lot) * lot
+        if order.side is _BUY and q > 0:
+            ledger = self.ledger
+            cash = ledger.cash - ledger.total_frozen_cash
+            cash += ledger.frozen_cash.get(order.id, ZERO)
             while q > 0 and self._buy_cost(q, px, day) > cash:
                 # shrink to what the cash pays for, in lots
                 afford = int(cash / (px * Decimal("1.001"))) if px > 0 else 0
                 q = min(q - lot, (afford // lot) * lot)
-        return max(q, 0)
+        return q if q > 0 else 0
 
     def _book_fill(self, order: Order, t: int, day: int, px: Decimal, q: int) -> Fill:
-        fees = self._fees(order.side, q, px, day, order.filled_value)
-        self._fill_count[order.id] += 1
-        fill = Fill(
-            id=f"{order.id}-{self._fill_count[order.id]}",
-            order_id=order.id,
-            time=t,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=q,
-            price=px,
-            commission=fees.commission,
-            stamp_duty=fees.stamp_duty,
-            transfer_fee=fees.transfer_fee,
+        oid, side = order.id, order.side
+        commission, stamp_duty, transfer_fee = self._fees(side, q, px, day, order.filled_value)
+        n = self._fill_count[oid] + 1
+        self._fill_count[oid] = n
+        fill = _new(  # by position, in Fill's field order (the hot path)
+            Fill,
+            (
+                f"{oid}-{n}",  # id
+                oid,  # order_id
+                t,  # time
+                order.symbol,  # symbol
+                side,  # side
+                q,  # quantity
+                px,  # price
+                commission,
+                stamp_duty,
+                transfer_fee,
+            ),
         )
         self.ledger.apply(fill, day)
+        change = q if side is _BUY else -q
         i = self.market.index.get(order.symbol)
-        if i is not None and i < len(self._qty):
-            self._qty[i] += q if order.side is Side.BUY else -q
+        qty = self._qty
+        if i is not None and i < len(qty):
+            qty[i] = qty.item(i) + change
         else:
-            self._shares(order.symbol, q if order.side is Side.BUY else -q)
+            self._shares(order.symbol, change)
         filled = order.filled_quantity + q
-        status = OrderStatus.FILLED if filled >= order.quantity else OrderStatus.PARTIALLY_FILLED
-        updated = Order(  # order.evolve(...) spelled out: the hottest line of a backtest
-            order.id,
-            order.client_order_id,
-            order.symbol,
-            order.side,
-            order.type,
-            order.quantity,
-            order.limit_price,
-            order.time_in_force,
-            status,
-            order.reason,
-            order.created,
-            t if t > order.updated else order.updated,
-            filled,
-            order.filled_value + px * q,
-            order.commission + fees.commission,
+        status = _FILLED if filled >= order.quantity else _PARTIALLY_FILLED
+        updated = _new(  # order.evolve(...) spelled out: the hottest line of a backtest
+            Order,
+            (
+                order.id,
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.type,
+                order.quantity,
+                order.limit_price,
+                order.time_in_force,
+                status,
+                order.reason,
+                order.created,
+                t if t > order.updated else order.updated,
+                filled,
+                order.filled_value + px * q,
+                order.commission + commission,
+            ),
         )
-        if status is OrderStatus.FILLED:
+        if status is _FILLED:
             self._untrack(updated)
         else:
             self._open[order.id] = updated
@@ -721,3 +757,18 @@ class PaperBroker(Broker):
 
 _EXPIRED = "expired: a day order not filled by the close of its day"
 _IOC = "cancelled: immediate-or-cancel remainder"
+#: ``tuple.__new__(Order, (every field in order))`` makes the same Order as ``Order(...)``
+#: without the Python frame of a NamedTuple's ``__new__`` (the hot path makes four of
+#: these per order; every field is given, so no default is missed)
+_new = tuple.__new__
+# enum members as module constants (a lookup on the enum class costs more, per use)
+_BUY = Side.BUY
+_SELL = Side.SELL
+_NEW = OrderStatus.NEW
+_ACCEPTED = OrderStatus.ACCEPTED
+_DAY = TimeInForce.DAY
+_IOC_TIF = TimeInForce.IOC
+_CANCELLED = OrderStatus.CANCELLED
+_FILLED = OrderStatus.FILLED
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+_OPEN_STATUSES = frozenset(s for s in OrderStatus if s.is_open)

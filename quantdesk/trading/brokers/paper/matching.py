@@ -27,7 +27,8 @@ from quantdesk.trading.market import MarketRules, PriceBand
 
 __all__ = ["bar_price", "book_levels"]
 
-_NO_SLIP = Decimal(0)
+_BUY = Side.BUY  # enum members as constants (cheaper per use)
+_LIMIT = OrderType.LIMIT
 
 
 def book_levels(
@@ -67,8 +68,8 @@ def bar_price(
         return None
     rnd = rules.round_price
     o = rnd(open_)
-    buy = side is Side.BUY
-    limit_order = order_type is OrderType.LIMIT and limit is not None
+    buy = side is _BUY
+    limit_order = order_type is _LIMIT and limit is not None
     # a buy needs the bar's low for the sealed-board check and a limit, its high only as
     # the cap of a slipped price (rounding is monotonic: with the open inside the bar and
     # no slippage the cap is the open); a sell mirrors that. What is not needed is not
@@ -84,12 +85,15 @@ def bar_price(
             return None  # sealed at limit-up: nobody sells
         if not buy and hi <= band.low:
             return None  # sealed at limit-down: nobody buys
-    slip = rules.tick * slippage_ticks if slippage_ticks else _NO_SLIP
+    if slippage_ticks:
+        slip = rules.tick * slippage_ticks
+        px = min(o + slip, hi) if buy else max(o - slip, lo)
+    else:  # min(o, hi) / max(o, lo), without the calls
+        px = (hi if hi < o else o) if buy else (lo if lo > o else o)
     if buy:
-        px = min(o + slip, hi)
         if band is not None:
             px = min(px, band.high)
-        if order_type is OrderType.LIMIT and limit is not None:
+        if limit_order and limit is not None:
             if o <= limit:
                 px = min(px, limit)
             elif lo <= limit:
@@ -97,10 +101,9 @@ def bar_price(
             else:
                 return None
     else:
-        px = max(o - slip, lo)
         if band is not None:
             px = max(px, band.low)
-        if order_type is OrderType.LIMIT and limit is not None:
+        if limit_order and limit is not None:
             if o >= limit:
                 px = max(px, limit)
             elif hi >= limit:
