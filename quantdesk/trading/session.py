@@ -156,4 +156,6 @@ class TradingSession:
             session=int(sched.session[0]),
             signals_upto=t_ms,
         )
+        if self.trader.signals is not None:  # read now, never again: a live run keeps none
+            self.trader.signals.drop_through(t_ms)
         return self.trader.decide(ctx, equity)

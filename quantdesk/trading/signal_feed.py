@@ -65,6 +65,14 @@ class SignalList:
         self._signals.insert(i, signal)
         self._ts.insert(i, signal.ts)
 
+    def drop_through(self, ts: int) -> None:
+        """Forget the signals at or before ``ts`` (live trading: what the
+        trader has read, so a long run keeps only the signals still to come)."""
+        k = bisect.bisect_right(self._ts, ts)
+        if k:
+            del self._signals[:k]
+            del self._ts[:k]
+
     def between(self, after: int, upto: int) -> list[Signal]:
         """Signals with ``after < ts <= upto``."""
         lo = bisect.bisect_right(self._ts, after)

@@ -317,6 +317,33 @@ def test_retention_never_exceeds_its_bound(sizes: list[int]) -> None:
         assert bus.depth(T) <= 50 * 9 // 8 + 1
 
 
+def test_the_window_counted_is_the_memory_held() -> None:
+    """Messages encoded as the runtime encodes them (orjson): the bytes the bus counts
+    are the bytes it holds. orjson's output sits in its whole work buffer (8 KiB for a
+    200-byte bar); kept as it came, 256 KiB counted held ~10 MiB (issue 16's soak)."""
+    import gc
+    import tracemalloc
+
+    bus = MemoryBus(partitions=2, capacity=100_000, retain_bytes=64 * 1024)
+    symbols = [f"60000{k}.SH" for k in range(7)]
+    t0 = 1_700_000_000_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(5_000):  # about 1 MB of bars published, nobody subscribed
+            sym = symbols[i % 7]
+            bus.send(Bar(sym, "1m", t0 + i * 60_000, 10.0, 10.5, 9.9, 10.2 + i, 1234.0, 10.1, 17))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = bus.retained_bytes()
+    assert 2 * 64 * 1024 * 3 // 4 <= counted <= 2 * 64 * 1024 * 9 // 8
+    assert bus.depth("quantdesk.bars") > 200
+    assert held <= counted * 1.2, f"{held:,} bytes held for {counted:,} counted"
+
+
 def test_back_pressure_by_bytes() -> None:
     bus = MemoryBus(partitions=1, capacity=1_000, capacity_bytes=2_000, retain_bytes=0)
     sub = bus.subscribe([T], "g")
