@@ -216,6 +216,12 @@ class Scheduler:
                 self.repo.release_lease(LEASE, self.owner)
             self.holding = False
 
+    def abandon(self) -> None:
+        """The store was closed under the scheduler: stop the lease keeper, release nothing
+        (the lease expires by itself)."""
+        self._stop.set()
+        self.holding = False
+
     def __enter__(self) -> Scheduler:
         self.start()
         return self
@@ -255,6 +261,9 @@ class Scheduler:
             try:
                 self._try_lease(force=True)
             except Exception:  # a database hiccup: try again next period
+                if is_closed(self.env.engine):  # its process is going: nothing to keep
+                    self.abandon()
+                    return
                 log.exception("jobs: lease renewal failed")
 
     # -- schedules ------------------------------------------------------------------
@@ -599,6 +608,7 @@ class SchedulerThread(threading.Thread):
             except Exception:
                 if is_closed(sched.env.engine):  # its process is going: nothing to run
                     log.info("jobs: the store is closed; the scheduler stops")
+                    sched.abandon()
                     return
                 log.exception("jobs: scheduler step failed")
                 wait = None

@@ -370,3 +370,7 @@ def test_a_scheduler_thread_ends_when_its_store_is_closed(
     env.store.close()
     thread.join(10)
     assert not thread.is_alive()
+    keeper = sched._keeper
+    assert keeper is not None
+    keeper.join(10)
+    assert not keeper.is_alive() and not sched.holding  # nor its lease keeper
