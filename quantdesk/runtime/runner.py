@@ -211,9 +211,9 @@ class Runner:
         self._trading: TradingLink | None = None
         #: the stream thread: every step, feed and checkpoint of the loop runs on this
         #: one thread (started on first use). Not the loop's default executor, whose
-        #: threads took turns: each has a malloc arena of its own, and six arenas
-        #: each keeping the high-water mark of the whole stream's work grew the RSS
-        #: by ~2 MiB a minute at --speed 60 (issue 16's soak).
+        #: threads took turns: each has a malloc arena of its own, and the six arenas
+        #: each grew to the stream's high-water mark (issue 16's soak at --speed 60:
+        #: +2.4 MiB RSS a minute; on one thread, +1.1).
         self._stream_thread = ThreadPoolExecutor(1, thread_name_prefix="quantdesk-stream")
 
     # -- set-up ------------------------------------------------------------------
