@@ -14,13 +14,19 @@ skew              the timestamp is further than ``max_skew_ms`` from the
 duplicate_id      the feed has trade ids and this id was seen recently
 ================  ============================================================
 
+"Recently": the last ``id_memory`` ids (100,000), and at most
+``id_memory_bytes`` of id text (8 MiB: a feed of very long ids gets a shorter
+memory, not a larger process). The ids are a set and a queue in arrival order
+(the oldest is forgotten first): about 11 MiB for 100,000 ids, half what an
+``OrderedDict`` holds for them.
+
 Structural problems (bad JSON, missing fields, wrong types) are found
 earlier, by the bus codec, with their own reasons.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter, deque
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -42,12 +48,16 @@ class TradeValidator:
         *,
         max_skew_ms: int = 3_600_000,
         id_memory: int = 100_000,
+        id_memory_bytes: int = 8 << 20,
     ) -> None:
         self.symbols = frozenset(symbols) if symbols is not None else None
         self.max_skew_ms = max_skew_ms
         self.id_memory = id_memory
+        self.id_memory_bytes = id_memory_bytes
         self.counters: Counter[str] = Counter()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: set[str] = set()
+        self._order: deque[str] = deque()  # the ids of _seen, oldest first
+        self._id_bytes = 0  # the length of the ids in _seen
 
     def check(
         self,
@@ -72,16 +82,21 @@ class TradeValidator:
         if watermark is not None and watermark > -(2**61):
             reason[(reason == 0) & (np.abs(ts - watermark) > self.max_skew_ms)] = 5
         if ids is not None:
+            seen, order = self._seen, self._order
             for i, trade_id in enumerate(ids):
                 if trade_id is None or reason[i]:
                     continue
                 key = f"{symbol}\x00{trade_id}"
-                if key in self._seen:
+                if key in seen:
                     reason[i] = 6
                     continue
-                self._seen[key] = None
-                if len(self._seen) > self.id_memory:
-                    self._seen.popitem(last=False)
+                seen.add(key)
+                order.append(key)
+                self._id_bytes += len(key)
+                while len(order) > self.id_memory or self._id_bytes > self.id_memory_bytes:
+                    old = order.popleft()
+                    seen.discard(old)
+                    self._id_bytes -= len(old)
         ok = reason == 0
         if ok.all():
             return ok, []

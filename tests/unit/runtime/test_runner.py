@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +167,38 @@ def test_bad_clock_and_speed_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--speed 0 .* needs --clock virtual"):
         Runner(s, store, speed=0, clock="wall")
     store.close()
+
+
+def test_the_stream_runs_on_one_thread_of_its_own(tmp_path: Path) -> None:
+    """Steps, checkpoints and the close all run on the runner's stream thread, never on
+    the loop's shared executor (issue 16: its threads took turns at the stream's work,
+    each with a malloc arena of its own, and the run's memory grew with every arena)."""
+    rt = make(tmp_path, "t")
+    threads: set[tuple[int, str]] = set()
+
+    def where(*_args: object) -> None:
+        t = threading.current_thread()
+        threads.add((t.ident or 0, t.name))
+
+    rt.output_listeners.append(where)
+    checkpoint_then = rt.checkpoint
+
+    def checkpoint_here() -> None:
+        where()
+        checkpoint_then()
+
+    rt.checkpoint = checkpoint_here  # type: ignore[method-assign]
+
+    async def go() -> None:
+        # others at work on the loop's executor meanwhile
+        busy = [asyncio.create_task(asyncio.to_thread(time.sleep, 0.05)) for _ in range(4)]
+        for k in range(1, 6):
+            await rt.run_until(T0 + k * MIN)
+        await asyncio.gather(*busy)
+        await rt.shutdown()
+
+    asyncio.run(go())
+    rt.store.close()
+    assert len(threads) == 1
+    ((ident, name),) = threads
+    assert name.startswith("quantdesk-stream") and ident != threading.main_thread().ident
