@@ -178,7 +178,7 @@ def test_workers_output_reaches_api_clients_and_rule_changes_reach_every_worker(
     with open_store(pg_url) as store:
         store.migrate()
     probe = producer.tail([topics.trades])  # learns each symbol's partition
-    workers = [Proc(["worker", "--test"], env) for _ in range(2)]
+    workers = [Proc(["worker", "--test", "--group", f"{prefix}-stream"], env) for _ in range(2)]
     api = Proc(["serve", "--port", str(port), "--workers", "2"], env)
     market = Market(producer)
     stop_ws = threading.Event()

@@ -94,9 +94,11 @@ def stored_bars(url: str) -> pd.DataFrame:
     return frame(rows)
 
 
-def start_worker(env: dict[str, str], name: str) -> subprocess.Popen[str]:
+def start_worker(env: dict[str, str], name: str, group: str) -> subprocess.Popen[str]:
+    # a group of its own: members that earlier tests left in the default group
+    # on the same broker would hold its rebalance until their sessions expire
     return subprocess.Popen(
-        [sys.executable, "-m", "quantdesk", "worker"],
+        [sys.executable, "-m", "quantdesk", "worker", "--group", group],
         env={**env, "QUANTDESK_WORKER_NAME": name},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -132,8 +134,8 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker: str, pg_url: str) -> Non
     producer.start()
     with open_store(pg_url) as store:
         store.migrate()
-    a = start_worker(env, "a")
-    b = start_worker(env, "b")
+    a = start_worker(env, "a", f"{prefix}-stream")
+    b = start_worker(env, "b", f"{prefix}-stream")
     try:
         time.sleep(4.0)  # both join the group and split the partitions
         done = threading.Event()
@@ -149,7 +151,13 @@ def test_sigkill_mid_stream_loses_nothing(kafka_broker: str, pg_url: str) -> Non
 
         thread = threading.Thread(target=publish, daemon=True)
         thread.start()
-        eventually(lambda: len(stored_bars(pg_url)) > 50, 30, "the workers store bars")
+        try:
+            eventually(lambda: len(stored_bars(pg_url)) > 50, 30, "the workers store bars")
+        except AssertionError:
+            for proc in (a, b):
+                proc.send_signal(signal.SIGTERM)
+            logs = [proc.communicate(timeout=30)[0] for proc in (a, b)]
+            raise AssertionError(f"no bars stored; worker logs: {logs}") from None
         a.send_signal(signal.SIGKILL)  # mid-stream, no goodbye, no final checkpoint
         a.wait(timeout=10)
         thread.join(timeout=60)
