@@ -302,8 +302,10 @@ def serve_workers(
             kid.start()
         echo(f"API on http://{host}:{port}: {workers} processes (pids {[k.pid for k in kids]})")
         code = 0
-        while any(k.is_alive() for k in kids):
-            wait([k.sentinel for k in kids if k.is_alive()])
+        # one is_alive() pass per round: asking twice let a process die in between and
+        # left wait() an empty list, which blocks forever
+        while alive := [k for k in kids if k.is_alive()]:
+            wait([k.sentinel for k in alive])
             if not stopping and any(not k.is_alive() for k in kids):
                 dead = next(k for k in kids if not k.is_alive())
                 echo(f"error: API process {dead.pid} exited ({dead.exitcode}); stopping")
