@@ -117,6 +117,8 @@ class RLAgent(Model):
                 policy_kwargs={"net_arch": [hidden, hidden]},
                 **self._algorithm_kwargs(),
             )
+            # a logger that writes nowhere: SB3's default makes an empty /tmp/SB3-* folder per fit
+            algo.set_logger(require("stable_baselines3.common.logger").Logger(None, []))
             callback = _progress_callback(progress, total) if progress else None
             algo.learn(total_timesteps=total, callback=callback)
         self.policy = algo
