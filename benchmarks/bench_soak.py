@@ -35,11 +35,24 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def sqlite_mib(base: str) -> float:
+    """``quantdesk_sqlite_memory_bytes`` from the run's /metrics (0 where SQLite is not probed)."""
+    import httpx
+
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("quantdesk_sqlite_memory_bytes "):
+            return float(line.split()[1]) / 2**20
+    return 0.0
+
+
 def run(quick: bool) -> list[Figure]:
-    minutes = 3.0 if quick else 30.0
-    warmup = 1.0 if quick else 5.0
-    every = 1.0 if quick else 5.0
-    samples: list[tuple[float, float]] = []
+    if quick:
+        return soak(minutes=3.0, warmup=1.0, every=1.0)
+    return soak(minutes=30.0, warmup=5.0, every=5.0)
+
+
+def soak(minutes: float, warmup: float, every: float) -> list[Figure]:
+    samples: list[tuple[float, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="qd-bench-soak-") as d:
         proc, base = start_run(Path(d))
         try:
@@ -49,18 +62,18 @@ def run(quick: bool) -> list[Figure]:
                 raise RuntimeError("the clients did not connect")
             t0 = time.monotonic()
             while (elapsed := time.monotonic() - t0) < minutes * 60:
-                samples.append((elapsed / 60, rss_mib(proc.pid)))
+                samples.append((elapsed / 60, rss_mib(proc.pid), sqlite_mib(base)))
                 if proc.poll() is not None:
                     raise RuntimeError("quantdesk run died during the soak")
                 time.sleep(SAMPLE_S)
-            samples.append(((time.monotonic() - t0) / 60, rss_mib(proc.pid)))
+            samples.append(((time.monotonic() - t0) / 60, rss_mib(proc.pid), sqlite_mib(base)))
             out, _ = kids.communicate(timeout=300)
             frames = json.loads(out.strip().splitlines()[-1])["frames"]
         finally:
             stop(proc)
-    after = [rss for t, rss in samples if t >= warmup]
-    at_warmup = after[0]
-    final = samples[-1][1]
+    after = [(rss, lite) for t, rss, lite in samples if t >= warmup]
+    at_warmup, lite_warmup = after[0]
+    _, final, lite_final = samples[-1]
     label = f"--speed 60, {CLIENTS} clients, {minutes:g} min"
     figures = [
         Figure(
@@ -71,7 +84,7 @@ def run(quick: bool) -> list[Figure]:
             baseline_name=f"after {warmup:g} min warm-up",
             higher_is_better=False,
         ),
-        Figure(f"RSS, largest after warm-up ({label})", max(after), "MiB"),
+        Figure(f"RSS, largest after warm-up ({label})", max(rss for rss, _ in after), "MiB"),
         Figure(
             f"RSS growth after warm-up ({label})",
             (final - at_warmup) / at_warmup * 100,
@@ -80,11 +93,20 @@ def run(quick: bool) -> list[Figure]:
             target=5,
         ),
         Figure(f"WS frames received per client ({label})", frames / CLIENTS, "frames"),
+        Figure(
+            f"SQLite memory at the end ({label})",
+            lite_final,
+            "MiB",
+            baseline=lite_warmup,
+            baseline_name=f"after {warmup:g} min warm-up",
+            higher_is_better=False,
+        ),
     ]
     mark = 0.0
-    for t, rss in samples:
+    for t, rss, lite in samples:
         if t >= mark:
             figures.append(Figure(f"RSS at {t:5.1f} min ({label})", rss, "MiB"))
+            figures.append(Figure(f"SQLite memory at {t:5.1f} min ({label})", lite, "MiB"))
             mark += every
     return figures
 

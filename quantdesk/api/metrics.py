@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quantdesk.api.context import RuntimeCounters, RuntimeInfo
 from quantdesk.api.hub import Hub
+from quantdesk.storage.engines import sqlite_memory_used
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -53,6 +54,12 @@ class LiveCollector(Collector):
         yield clients
         yield _counter("quantdesk_ws_dropped_messages", "Messages dropped (slow clients)", figures)
         yield _counter("quantdesk_ws_messages", "Messages fanned out to clients", figures)
+        if figures.get("sqlite_memory_bytes") is not None:
+            yield GaugeMetricFamily(
+                "quantdesk_sqlite_memory_bytes",
+                "Memory SQLite holds in this process (page caches, statements)",
+                value=figures["sqlite_memory_bytes"],
+            )
         yield _counter(
             "quantdesk_klines_cache_hits", "/api/klines answers served from the cache", figures
         )
@@ -84,6 +91,7 @@ def live_figures(state: Any) -> dict[str, Any]:
     cache = getattr(state, "klines_cache", None)
     figures["klines_cache_hits"] = int(getattr(cache, "hits", 0))
     figures["klines_cache_misses"] = int(getattr(cache, "misses", 0))
+    figures["sqlite_memory_bytes"] = sqlite_memory_used()
     return figures
 
 

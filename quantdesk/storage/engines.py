@@ -29,6 +29,8 @@ file            created 0600 (the ``-wal``/``-shm``    (server side)
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import os
 import sqlite3
@@ -58,6 +60,7 @@ __all__ = [
     "raw",
     "read",
     "redact",
+    "sqlite_memory_used",
     "sqlite_path",
     "write",
 ]
@@ -252,6 +255,27 @@ def _private_file(path: str) -> None:
         if side.st_mode & 0o007:
             with suppress(OSError):
                 os.chmod(path + suffix, stat.S_IMODE(side.st_mode) & ~0o007)
+
+
+@functools.cache
+def _sqlite_library() -> Any:
+    """The SQLite library the ``sqlite3`` module runs on, or None where it is not reachable."""
+    import _sqlite3
+
+    try:
+        # dlsym on the extension's handle also searches the libraries it links to
+        fn = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    except (OSError, AttributeError):  # linked statically, symbols hidden
+        return None
+    fn.restype = ctypes.c_int64
+    fn.argtypes = []
+    return fn
+
+
+def sqlite_memory_used() -> int | None:
+    """Bytes SQLite holds in this process (page caches, statements), or None if unknown."""
+    fn = _sqlite_library()
+    return None if fn is None else int(fn())
 
 
 def sqlite_engine(url: str) -> sa.Engine:

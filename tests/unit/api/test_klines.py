@@ -128,6 +128,7 @@ def test_newest_bars_are_cached_until_the_store_changes(client: TestClient) -> N
     metrics = client.get("/metrics").text
     assert "quantdesk_klines_cache_hits_total 2.0" in metrics
     assert "quantdesk_klines_cache_misses_total 3.0" in metrics
+    assert "quantdesk_sqlite_memory_bytes " in metrics
 
 
 def test_cache_drops_a_body_queried_under_an_older_version() -> None:

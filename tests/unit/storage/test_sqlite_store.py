@@ -10,6 +10,7 @@ import pytest
 
 from quantdesk.errors import StorageError
 from quantdesk.storage import latest_version, open_store
+from quantdesk.storage.engines import sqlite_memory_used
 from quantdesk.storage.sqlite import SQLiteStore, select_bars_query, sqlite_path
 
 from ._bars import T0, bar_frame
@@ -244,3 +245,16 @@ def test_reader_threads_give_their_connection_back(tmp_path: Path) -> None:
         pool = store.engine.pool
         assert pool.checkedout() == 1  # type: ignore[attr-defined]
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_sqlite_memory_used_counts_page_caches() -> None:
+    before = sqlite_memory_used()
+    assert before is not None  # CPython on Linux links the system's libsqlite3
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,) for _ in range(2000)])
+    held = sqlite_memory_used()
+    assert held is not None and held - before > 2_000_000  # 2 MB of rows in its pages
+    conn.close()
+    after = sqlite_memory_used()
+    assert after is not None and after - before < 100_000
