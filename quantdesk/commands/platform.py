@@ -60,11 +60,9 @@ def run(
     signals, tweets, storage and the API."""
     import asyncio
 
-    from quantdesk.runtime.memory import limit_arenas
     from quantdesk.runtime.platform import serve_platform
     from quantdesk.runtime.runner import Runner
 
-    limit_arenas()  # before any thread starts
     _require(speed is None or speed >= 0, "--speed", f"must be >= 0 (got {speed})")
     _require(clock in ("virtual", "wall"), "--clock", f"use virtual or wall (got {clock!r})")
     try:
@@ -107,10 +105,8 @@ def worker(
     ] = None,
 ) -> None:
     """Process trades and quotes from Kafka as one member of the stream group (scale-out)."""
-    from quantdesk.runtime.memory import limit_arenas
     from quantdesk.runtime.worker import run_worker
 
-    limit_arenas()
     _require(bool(group.strip()), "--group", "give the consumer group's name")
     try:
         settings = _settings(market=market, worker_metrics_port=metrics_port)
@@ -137,9 +133,7 @@ def serve(
     produce; with the in-process bus, stored data only.
     """
     from quantdesk.runtime import server
-    from quantdesk.runtime.memory import limit_arenas
 
-    limit_arenas()  # each process of --workers N sets it again (spawned)
     try:
         overrides = {"api_port": port, "api_host": host, "api_workers": workers}
         settings = _settings(**overrides)

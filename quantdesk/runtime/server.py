@@ -231,9 +231,6 @@ def _child(overrides: dict[str, Any]) -> None:
 
     from quantdesk.config import load_settings
     from quantdesk.config.logs import configure_logging
-    from quantdesk.runtime.memory import limit_arenas
-
-    limit_arenas()
 
     settings = load_settings(**overrides)
     configure_logging(settings)  # as every command: stderr and the shared log file
